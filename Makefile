@@ -1,0 +1,30 @@
+# Two commands on a fresh Debian/Ubuntu machine: `make run` and `make test`.
+# Each bootstraps what it needs (Debian packages, .venv, Python dependencies) by itself.
+
+VENV      := .venv
+PYTHON    := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+BOOTSTRAP := packaging/bootstrap.sh
+
+.PHONY: run serve test test-fast bench clean
+
+$(STAMP): pyproject.toml $(BOOTSTRAP)
+	@bash $(BOOTSTRAP)
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/pbx-companion serve
+
+serve: run
+
+test: $(STAMP)
+	$(PYTHON) -m pytest
+
+test-fast: $(STAMP)
+	$(PYTHON) -m pytest -m "not slow"
+
+bench: $(STAMP)
+	$(PYTHON) -m tests.bench.run
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .hypothesis

@@ -1,0 +1,433 @@
+"""The ``pbx-companion`` command line (argparse).
+
+Every user error ends as one line on stderr and a non-zero exit status, never a traceback:
+:func:`main` maps the program's typed errors to messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+
+log = logging.getLogger("app.cli")
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+STOP_TIMEOUT = 5.0
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 1."""
+
+
+# -- building blocks -----------------------------------------------------------------------
+
+def _load_settings(args: argparse.Namespace) -> Any:
+    from app.core.settings import Settings
+
+    settings = Settings.load(Path(args.config) if getattr(args, "config", None) else None)
+    for name in ("host", "port", "data_dir", "tls_cert", "tls_key"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(settings, name, str(value) if name in ("data_dir", "tls_cert", "tls_key") else value)
+    return settings.validate()
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from app.core.engine import Engine
+    from app.core.secrets import load_keys
+
+    return Engine(_load_settings(args), load_keys())
+
+
+def _with_engine(args: argparse.Namespace, work: Callable[[Any], Any]) -> Any:
+    """Run ``await work(engine)`` with an engine that is always closed afterwards."""
+    async def run() -> Any:
+        engine = _engine(args)
+        try:
+            return await work(engine)
+        finally:
+            await engine.stop()
+
+    return asyncio.run(run())
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from app.core.logs import setup_logging
+
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    engine = _engine(args)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            url = await engine.start()
+            print(f"pbx-companion {__version__}: webhook listening on {url}", flush=True)
+            print(f"database: {engine.store.path}", flush=True)
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(engine.stop(), STOP_TIMEOUT)
+
+    asyncio.run(serve())
+    return 0
+
+
+# -- contacts ------------------------------------------------------------------------------
+
+def cmd_contacts_import(args: argparse.Namespace) -> int:
+    from app.core.contacts_io import import_contacts
+    from app.storage import Store
+
+    settings = _load_settings(args)
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    store = Store(settings.database_path)
+    try:
+        from tqdm import tqdm
+
+        with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="importing", disable=None,
+                  file=sys.stderr, leave=False) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            started = time.perf_counter()
+            summary = import_contacts(store, path, settings.phone_normalizer(), progress=progress)
+            elapsed = time.perf_counter() - started
+    finally:
+        store.close()
+    for issue in summary.skipped:
+        print(f"skipped line {issue.line}: {issue.reason}", file=sys.stderr)
+    for issue in summary.warnings:
+        print(f"warning line {issue.line}: {issue.reason}", file=sys.stderr)
+    print(f"imported {summary.imported}, updated {summary.updated}, skipped {len(summary.skipped)}"
+          f" ({elapsed:.1f} s)")
+    return 0
+
+
+def cmd_contacts_export(args: argparse.Namespace) -> int:
+    from app.core.contacts_io import export_contacts
+    from app.storage import Store
+
+    store = Store(_load_settings(args).database_path)
+    try:
+        if args.output in (None, "-"):
+            count = export_contacts(store, sys.stdout, args.format)
+        else:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                count = export_contacts(store, out, args.format)
+    finally:
+        store.close()
+    print(f"exported {count} contacts", file=sys.stderr)
+    return 0
+
+
+def cmd_contacts_find(args: argparse.Namespace) -> int:
+    async def work(engine: Any) -> list[Any]:
+        key = engine.normalizer.key(args.number)
+        return await engine.store.read(lambda s: s.contacts.find_by_key(key))
+
+    found = _with_engine(args, work)
+    if args.json:
+        _print_json([asdict(c) for c in found])
+    elif not found:
+        print(f"no contact has the number {args.number}")
+        return EXIT_ERROR
+    for contact in [] if args.json else found:
+        company = f" ({contact.company_name})" if contact.company_name else ""
+        owner = f", responsible: {contact.owner_id}" if contact.owner_id else ""
+        phones = ", ".join(p.raw + (f" [{p.label}]" if p.label else "") for p in contact.phones)
+        print(f"#{contact.id} {contact.name}{company}{owner}; {phones}")
+    return 0
+
+
+# -- history, dial, hold, users ------------------------------------------------------------
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from app.core.history import direction_label
+
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    if args.remote:
+        records = _with_engine(args, lambda e: e.remote_history(args.number, args.limit))
+    else:
+        entries = _with_engine(args, lambda e: e.local_history(args.number, args.limit))
+        records = [entry.as_cdr() for entry in entries]
+    if args.json:
+        _print_json(records)
+        return 0
+    if not records:
+        print(f"no calls with {args.number}")
+        return 0
+    for r in records:
+        missed = " MISSED" if r.get("missed") else ""
+        recording = "recording available" if r.get("link") else "no recording"
+        print(f"{_when(r.get('dt'))}  {direction_label(r.get('direction')):<9} {r.get('src') or '-'} -> {r.get('dst') or '-'}"
+              f"  duration {r.get('duration') if r.get('duration') is not None else '-'}s"
+              f"  billsec {r.get('billsec') if r.get('billsec') is not None else '-'}s"
+              f"  {recording}{missed}  uniqueid {r.get('uniqueid') or '-'}")
+        if r.get("link"):
+            print(f"    {r['link']}")
+    return 0
+
+
+def cmd_dial(args: argparse.Namespace) -> int:
+    phone, dst, _ = _with_engine(args, lambda e: e.dial(args.target))
+    print(f"calling {dst}: your phone rings first; answer it and the PBX dials the client")
+    return 0
+
+
+def cmd_hold(args: argparse.Namespace) -> int:
+    _with_engine(args, lambda e: e.hold(args.call_id))
+    print(f"hold toggled for call {args.call_id}")
+    return 0
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    async def work(engine: Any) -> tuple[list[Any], dict[str, Any]]:
+        users = await engine.pbx.get_domain_user_list()
+        team = await engine.store.read(lambda s: {u.extension: u for u in s.users.list() if u.extension})
+        return users, team
+
+    users, team = _with_engine(args, work)
+    if args.json:
+        _print_json([{**u.model_dump(), "crm_user": team[u.uid].id if u.uid in team else None} for u in users])
+        return 0
+    for user in users:
+        mapped = f"  crm user {team[user.uid].id} ({team[user.uid].name})" if user.uid in team else ""
+        print(f"{user.uid:>6}  {user.display_name}{mapped}")
+    return 0
+
+
+# -- crm-users -----------------------------------------------------------------------------
+
+def cmd_crm_users(args: argparse.Namespace) -> int:
+    from app.storage import CrmUser
+
+    async def work(engine: Any) -> Any:
+        store = engine.store
+        if args.crm_action == "add":
+            if not args.id.strip() or not args.name.strip():
+                raise CliError("a CRM user needs a non-empty id and name")
+            if args.extension is not None and not args.extension.isdigit():
+                raise CliError(f"an extension is digits only, not {args.extension!r}")
+            await store.write(lambda s: s.users.upsert(CrmUser(args.id.strip(), args.name.strip(), args.extension)))
+            return f"CRM user {args.id} saved"
+        if args.crm_action == "remove":
+            if not await store.write(lambda s: s.users.remove(args.id)):
+                raise CliError(f"no CRM user with id {args.id!r}")
+            return f"CRM user {args.id} removed"
+        return await engine.crm_users(), await store.read(lambda s: {u.id: u for u in s.users.list()})
+
+    result = _with_engine(args, work)
+    if isinstance(result, str):
+        print(result)
+        return 0
+    entries, team = result
+    for entry in entries:
+        user = team.get(entry["id"])
+        ext = f"  extension {user.extension}" if user and user.extension else ""
+        own = "" if user else "  (this workstation)"
+        print(f"{entry['id']:>8}  {entry['name']}{ext}{own}")
+    return 0
+
+
+# -- keys and settings ---------------------------------------------------------------------
+
+def cmd_keys_set(args: argparse.Namespace) -> int:
+    from app.core.secrets import CRM_API_KEY, KEY_TITLES, PBX_API_KEY, store_key
+
+    names = [n for n, wanted in ((CRM_API_KEY, args.crm), (PBX_API_KEY, args.pbx)) if wanted] or [CRM_API_KEY, PBX_API_KEY]
+    for name in names:
+        if sys.stdin.isatty():
+            value = getpass.getpass(f"{KEY_TITLES[name]}: ")
+        else:
+            value = sys.stdin.readline().strip()
+        if not value:
+            raise CliError(f"no value given for the {KEY_TITLES[name]}")
+        store_key(name, value)
+        print(f"{name} stored in the OS keyring")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from app.core.settings import Settings, SettingsError, settings_path
+
+    path = Path(args.config) if args.config else settings_path()
+    if args.config_action == "path":
+        print(path)
+        return 0
+    settings = Settings.load(path, environ={})
+    if args.config_action == "show":
+        for f in fields(settings):
+            if f.name != "extra":
+                print(f"{f.name} = {json.dumps(getattr(settings, f.name), ensure_ascii=False)}")
+        return 0
+    known = {f.name: f for f in fields(settings) if f.name != "extra"}
+    if args.key not in known:
+        raise CliError(f"unknown setting {args.key!r}; known: {', '.join(known)}")
+    current = getattr(settings, args.key)
+    try:
+        value: Any = type(current)(args.value)
+    except ValueError:
+        raise CliError(f"{args.key} must be a {type(current).__name__}, not {args.value!r}") from None
+    setattr(settings, args.key, value)
+    try:
+        settings.validate()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    settings.save(path)
+    print(f"{args.key} = {json.dumps(value, ensure_ascii=False)} saved to {path}")
+    return 0
+
+
+# -- the parser ----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="directory of the database (default: the per-user data dir)")
+    common.add_argument("--config", help="settings file (default: settings.toml in the per-user config dir)")
+
+    parser = argparse.ArgumentParser(prog="pbx-companion", description="Companion for agents of a cloud PBX (UserCRM API).")
+    parser.add_argument("--version", action="version", version=f"pbx-companion {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[common], help="run the webhook listener and call journal (headless)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8765)")
+    serve.add_argument("--tls-cert", help="certificate (PEM) to serve HTTPS")
+    serve.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+
+    contacts = sub.add_parser("contacts", help="the contact directory").add_subparsers(dest="contacts_action", required=True, metavar="ACTION")
+    p = contacts.add_parser("import", parents=[common], help="import a CSV or vCard file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_contacts_import)
+    p = contacts.add_parser("export", parents=[common], help="export every contact")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.add_argument("--format", choices=("csv", "vcard"), default="csv")
+    p.set_defaults(func=cmd_contacts_export)
+    p = contacts.add_parser("find", parents=[common], help="contacts with this number")
+    p.add_argument("number")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_contacts_find)
+
+    p = sub.add_parser("history", parents=[common], help="a client's calls, newest first")
+    p.add_argument("number")
+    p.add_argument("--remote", action="store_true", help="ask the PBX (get_cdr) instead of the local journal")
+    p.add_argument("--json", action="store_true", help="print CDR objects with the PBX's field names")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("dial", parents=[common], help="click-to-dial: your phone rings, then the client's")
+    p.add_argument("target", help="a number or a tel:, callto: or sip: URI")
+    p.set_defaults(func=cmd_dial)
+
+    p = sub.add_parser("hold", parents=[common], help="put a call on hold or take it off")
+    p.add_argument("call_id")
+    p.set_defaults(func=cmd_hold)
+
+    p = sub.add_parser("users", parents=[common], help="the PBX's users (get_domain_user_list)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_users)
+
+    crm = sub.add_parser("crm-users", help="the team that get_users returns").add_subparsers(dest="crm_action", required=True, metavar="ACTION")
+    crm.add_parser("list", parents=[common]).set_defaults(func=cmd_crm_users)
+    p = crm.add_parser("add", parents=[common], help="add or update a CRM user")
+    p.add_argument("id")
+    p.add_argument("name")
+    p.add_argument("--extension", help="the PBX extension of this user")
+    p.set_defaults(func=cmd_crm_users)
+    p = crm.add_parser("remove", parents=[common])
+    p.add_argument("id")
+    p.set_defaults(func=cmd_crm_users)
+
+    keys = sub.add_parser("keys", help="API keys in the OS keyring").add_subparsers(dest="keys_action", required=True, metavar="ACTION")
+    p = keys.add_parser("set", help="store the keys (asked for, or read from standard input one per line)")
+    p.add_argument("--crm", action="store_true", help="only the CRM API key")
+    p.add_argument("--pbx", action="store_true", help="only the PBX API key")
+    p.set_defaults(func=cmd_keys_set)
+
+    config = sub.add_parser("config", help="the settings file").add_subparsers(dest="config_action", required=True, metavar="ACTION")
+    for name in ("show", "path"):
+        config.add_parser(name, parents=[common]).set_defaults(func=cmd_config)
+    p = config.add_parser("set", parents=[common])
+    p.add_argument("key")
+    p.add_argument("value")
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from app.core.contacts_io import ImportFormatError
+    from app.core.engine import NotConfigured
+    from app.core.secrets import SecretsError
+    from app.core.settings import SettingsError
+    from app.pbx import PbxError
+    from app.protocol.phones import PhoneError
+    from app.storage import StorageError
+
+    return (CliError, ImportFormatError, NotConfigured, SecretsError, SettingsError, PbxError, PhoneError,
+            StorageError, OSError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    from app.protocol.redact import redact
+
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("pbx-companion: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `pbx-companion history --json | head`: the reader has had enough
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+    except _user_errors() as exc:
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename:
+            message = f"{exc.strerror or message}: {exc.filename}"
+        print(f"pbx-companion: error: {redact(message)}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # a bug: still one line for the user, the details in the log
+        log.debug("internal error", exc_info=True)
+        print(f"pbx-companion: internal error: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_INTERNAL

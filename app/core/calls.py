@@ -1,0 +1,125 @@
+"""The call state machine: folds ringing → answer → held/active → hangup → CDR into one call.
+
+Events carry no timestamps and may arrive out of order or twice, so the fold is built to be
+order-insensitive where it matters:
+
+* the state only moves forward by rank (ringing < active/held < ended): a late ``call_ringing``
+  never revives an ended call, so no ghost calls;
+* "answered" is a fact that any of answer, hold, resume or ``variable_answersec > 0`` proves,
+  and it is never undone: a hangup that overtakes its answer does not make a false missed call;
+* "missed" is derived, never stored as a decision taken once: an incoming call that ended here
+  unanswered, while nobody else in its session (a queue's other legs) answered it.
+"""
+
+from __future__ import annotations
+
+from app.protocol import events as ev
+from app.protocol.events import CallEvent, HoldEvent
+from app.protocol.phones import PhoneNormalizer
+from app.storage import CallRecord, Session
+
+RINGING = "ringing"
+ACTIVE = "active"
+HELD = "held"
+ENDED = "ended"
+_RANK = {RINGING: 0, ACTIVE: 1, HELD: 1, ENDED: 2}
+
+
+def _advance(call: CallRecord, state: str) -> None:
+    if _RANK[state] > _RANK[call.state] or (_RANK[state] == _RANK[call.state] and state != call.state):
+        call.state = state
+
+
+def _answered(call: CallRecord) -> bool:
+    return call.answered_at is not None or bool(call.answer_seconds)
+
+
+def is_missed(call: CallRecord) -> bool:
+    """Rang here, incoming, ended, never answered here or by anyone else in its session."""
+    incoming = call.direction == ev.DIRECTION_INCOMING or (call.direction is None and call.gateway_number is not None)
+    return incoming and call.state == ENDED and not _answered(call) and not call.answered_elsewhere
+
+
+class CallFolder:
+    """Applies call events to the journal inside the caller's write transaction."""
+
+    def __init__(self, normalizer: PhoneNormalizer) -> None:
+        self.normalizer = normalizer
+
+    def apply(self, session: Session, action: str, body: CallEvent | HoldEvent, at: float) -> list[CallRecord]:
+        """Fold one event; returns every call row it changed (siblings in a queue included)."""
+        call = session.calls.get(body.call_id)
+        if call is None:
+            call = CallRecord(call_id=body.call_id, state=RINGING, first_seen=at, updated_at=at)
+            self._link_cdr(session, call)
+        self._fill(session, call, body)
+        call.updated_at = at
+
+        if action == ev.CALL_RINGING:
+            call.ringing_at = call.ringing_at or at
+            _advance(call, RINGING)
+        elif action == ev.CALL_ANSWER:
+            call.answered_at = call.answered_at or at
+            if call.state != HELD:
+                _advance(call, ACTIVE)
+        elif action == ev.CALL_HANGUP:
+            assert isinstance(body, CallEvent)
+            call.hangup_at = call.hangup_at or at
+            call.hangup_cause = body.hangup_cause or call.hangup_cause
+            if body.variable_answersec is not None:
+                call.answer_seconds = body.variable_answersec
+            call.state = ENDED
+        elif action in (ev.CALL_HELD, ev.CALL_ACTIVE):
+            # a call can only be put on hold once it was answered
+            call.answered_at = call.answered_at or at
+            if action == ev.CALL_HELD:
+                _advance(call, HELD)
+            else:
+                _advance(call, ACTIVE)
+        else:  # pragma: no cover - the caller dispatches only call actions here
+            raise ValueError(f"not a call event: {action}")
+
+        changed = [call]
+        if call.session_id:
+            siblings = [c for c in session.calls.in_session(call.session_id) if c.call_id != call.call_id]
+            if any(_answered(s) for s in siblings):
+                call.answered_elsewhere = True
+            if _answered(call):
+                for sibling in siblings:
+                    if not sibling.answered_elsewhere and not _answered(sibling):
+                        sibling.answered_elsewhere = True
+                        sibling.missed = is_missed(sibling)
+                        session.calls.save(sibling)
+                        changed.append(sibling)
+        call.missed = is_missed(call)
+        session.calls.save(call)
+        if action == ev.CALL_HELD:
+            session.calls.hold_started(call.call_id, at)
+        elif action == ev.CALL_ACTIVE:
+            session.calls.hold_ended(call.call_id, at)
+        if action in (ev.CALL_HELD, ev.CALL_ACTIVE):
+            call.hold_periods = session.calls.get(call.call_id).hold_periods  # type: ignore[union-attr]
+        return changed
+
+    def _fill(self, session: Session, call: CallRecord, body: CallEvent | HoldEvent) -> None:
+        """Fill in what the call row does not know yet; a later event never blanks a field."""
+        call.session_id = call.session_id or body.session_id
+        call.crm_user = call.crm_user or body.crm_user
+        if call.direction is None:
+            call.direction = body.direction
+        if isinstance(body, CallEvent):
+            call.domain_user = call.domain_user or body.domain_user
+            call.gateway_number = call.gateway_number or body.gateway_number
+        else:
+            call.domain_user = call.domain_user or body.user_uid
+        if body.other_leg and not call.other_leg:
+            call.other_leg = body.other_leg
+            call.other_key = self.normalizer.try_key(body.other_leg)
+            if call.other_key and call.contact_id is None:
+                call.contact_id = session.contacts.first_id_by_key(call.other_key)
+
+    @staticmethod
+    def _link_cdr(session: Session, call: CallRecord) -> None:
+        cdr = session.cdrs.get(call.call_id)
+        if cdr is not None:
+            call.cdr_uniqueid = cdr.uniqueid

@@ -1,0 +1,162 @@
+"""The Qt-free core, assembled: store, bus, directory, ingestion, PBX client and webhook.
+
+``serve`` runs it alone; the tray app wraps it. It owns the shutdown order: stop taking
+requests, then close the PBX client, then close the database (its last commit is on disk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from app.pbx import PbxClient
+from app.protocol.base import WireModel
+from app.protocol.envelope import Envelope
+from app.protocol.phones import Phone
+from app.protocol.redact import register_secret
+from app.protocol.webhook_actions import GetContactParams
+from app.storage import CrmUser, Store
+from app.webhook import WebhookConfig, WebhookServer, create_app
+from app.webhook.server import tls_context
+
+from .bus import EventBus
+from .directory import DirectoryService
+from .history import HistoryEntry, merge_history
+from .ingest import EventIngestor
+from .secrets import ENV_VARS, PBX_API_KEY, Keys
+from .settings import Settings
+
+log = logging.getLogger("app.core")
+
+PRUNE_INTERVAL = 3600.0
+
+
+class NotConfigured(RuntimeError):
+    """A setting or key the requested action needs is missing; the message says how to set it."""
+
+
+class Engine:
+    """One instance per process. Build it, ``await start()``, ``await stop()``."""
+
+    def __init__(self, settings: Settings, keys: Keys) -> None:
+        self.settings = settings
+        self.keys = keys
+        register_secret(keys.crm_api_key)
+        register_secret(keys.pbx_api_key)
+        self.normalizer = settings.phone_normalizer()
+        self.store = Store(settings.database_path)
+        self.bus = EventBus()
+        own = CrmUser(settings.crm_user, settings.crm_user_name or f"CRM user {settings.crm_user}") if settings.crm_user else None
+        self.directory = DirectoryService(self.store, self.normalizer, own)
+        self.ingestor = EventIngestor(self.store, self.bus, self.normalizer)
+        self.server: WebhookServer | None = None
+        self._pbx: PbxClient | None = None
+        self._maintenance: asyncio.Task[None] | None = None
+
+    # -- the webhook backend (see app.webhook.backend.WebhookBackend) --------------------
+
+    async def crm_users(self) -> list[dict[str, str]]:
+        return await self.directory.crm_users()
+
+    async def find_contacts(self, params: GetContactParams) -> list[dict[str, Any]]:
+        return await self.directory.find_contacts(params)
+
+    async def ingest_event(self, envelope: Envelope, body: WireModel, raw: bytes, remote: str | None) -> None:
+        await self.ingestor.ingest(envelope, body, raw)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def webhook_config(self) -> WebhookConfig:
+        s = self.settings
+        return WebhookConfig(
+            crm_api_key=self.keys.crm_api_key, contact_deadline=s.contact_deadline_ms / 1000,
+            body_read_timeout=s.body_read_timeout_s, auth_failures_before_block=s.auth_failures_before_block,
+            auth_block_seconds=s.auth_block_seconds,
+        )
+
+    async def start(self) -> str:
+        """Open the listener; returns the webhook URL to paste into the PBX."""
+        s = self.settings
+        if not self.keys.crm_api_key:
+            log.warning("no CRM API key is set: every action but `test` will be refused (401);"
+                        " run `pbx-companion keys set` or set %s", ENV_VARS["crm_api_key"])
+        ssl_context = tls_context(s.tls_cert, s.tls_key) if s.tls_cert else None
+        self.server = WebhookServer(create_app(self, self.webhook_config()), s.host, s.port, ssl_context)
+        url = await self.server.start()
+        self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
+        return url
+
+    async def stop(self) -> None:
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+        if self.server is not None:
+            await self.server.stop()
+        if self._pbx is not None:
+            await self._pbx.aclose()
+        await self.store.aclose()
+
+    async def _maintain(self) -> None:
+        while True:
+            days, keep = self.settings.event_log_days, self.settings.event_log_max
+            removed = await self.store.write(
+                lambda s: s.events.prune(older_than=time.time() - days * 86400, keep_at_most=keep)
+            )
+            if removed:
+                log.info("event log: removed %d old events", removed)
+            await asyncio.sleep(PRUNE_INTERVAL)
+
+    # -- talking to the PBX --------------------------------------------------------------
+
+    @property
+    def pbx(self) -> PbxClient:
+        if self._pbx is None:
+            if not self.settings.pbx_url:
+                raise NotConfigured("the PBX URL is not set: set pbx_url in the settings or PBX_COMPANION_PBX_URL")
+            if not self.keys.pbx_api_key:
+                raise NotConfigured(f"the PBX API key is not set: run `pbx-companion keys set` or set {ENV_VARS[PBX_API_KEY]}")
+            self._pbx = PbxClient(self.settings.pbx_url, self.keys.pbx_api_key)
+        return self._pbx
+
+    def own_crm_user(self) -> str:
+        if not self.settings.crm_user:
+            raise NotConfigured("this workstation's CRM user is not set: set crm_user in the settings or PBX_COMPANION_CRM_USER")
+        return self.settings.crm_user
+
+    async def dial(self, target: str) -> tuple[Phone, str, Any]:
+        """``make_call`` as this workstation's CRM user; returns (number, what was dialed, PBX reply)."""
+        phone = self.normalizer.parse(target)
+        crm_user = self.own_crm_user()
+        dst = self.normalizer.dial_string(phone)
+        body = await self.pbx.make_call(crm_user, dst)
+        log.info("make_call %s as crm_user %s", dst, crm_user)
+        return phone, dst, body
+
+    async def hold(self, call_id: str) -> Any:
+        return await self.pbx.switch_call_hold(self.own_crm_user(), call_id)
+
+    async def local_history(self, number: str, limit: int = 50) -> list[HistoryEntry]:
+        key = self.normalizer.key(number)
+
+        def read(session: Any) -> list[HistoryEntry]:
+            return merge_history(session.calls.for_number(key, limit), session.cdrs.for_number(key, limit), limit)
+
+        return await self.store.read(read)
+
+    async def remote_history(self, number: str, limit: int = 50) -> list[dict[str, Any]]:
+        """CDRs from the PBX's ``get_cdr`` (newest first), also kept in the local store."""
+        phone = self.normalizer.parse(number)
+        forms = sorted({"+" + phone.key, phone.key, self.normalizer.dial_string(phone)}) if not phone.internal else [phone.key]
+        records = [r async for r in self.pbx.iter_cdr(numbers=forms, newest_first=True, max_records=limit)]
+        at = time.time()
+
+        def keep(session: Any) -> None:
+            for record in records:
+                self.ingestor.store_cdr(session, record, at, source="pbx")
+
+        await self.store.write(keep)
+        return [r.wire_dict() for r in records]

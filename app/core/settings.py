@@ -1,0 +1,139 @@
+"""Settings: a TOML file in the platformdirs config dir, overridden by the command line.
+
+Secrets are not settings: they live in the OS keyring or in environment variables
+(:mod:`app.core.secrets`) and never reach this file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import tomli_w
+
+from app.protocol.phones import DIAL_FORMATS, PhoneNormalizer
+
+APP_NAME = "pbx-companion"
+ENV_PBX_URL = "PBX_COMPANION_PBX_URL"
+ENV_CRM_USER = "PBX_COMPANION_CRM_USER"
+DEFAULT_PORT = 8765
+
+
+class SettingsError(ValueError):
+    """The settings file or a setting value is invalid; the message says which and why."""
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_log_dir() -> Path:
+    return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+@dataclass
+class Settings:
+    """Everything configurable that is not a secret. Field names are the TOML keys."""
+
+    pbx_url: str = ""
+    crm_user: str = ""                # this workstation's CRM user id (make_call's crm_user_id)
+    crm_user_name: str = ""           # how get_users names it when it is not in the team table
+    extension: str = ""               # this agent's PBX extension
+    region: str = "RU"                # default region for numbers without a country code
+    dial_format: str = "auto"         # see app.protocol.phones.DIAL_FORMATS
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    tls_cert: str = ""
+    tls_key: str = ""
+    data_dir: str = ""                # empty: the platformdirs data dir
+    contact_deadline_ms: int = 400    # get_contact answers (empty) within this, the PBX holds a live call
+    body_read_timeout_s: float = 10.0
+    auth_failures_before_block: int = 10
+    auth_block_seconds: float = 60.0
+    event_log_days: int = 30
+    event_log_max: int = 200_000
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def validate(self) -> "Settings":
+        if self.dial_format not in DIAL_FORMATS:
+            raise SettingsError(f"dial_format must be one of {', '.join(DIAL_FORMATS)}, not {self.dial_format!r}")
+        try:
+            PhoneNormalizer(self.region, self.dial_format)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from exc
+        if not 0 <= int(self.port) < 65536:  # 0: any free port
+            raise SettingsError(f"port must be between 0 and 65535, not {self.port}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingsError("TLS needs both tls_cert and tls_key")
+        if self.contact_deadline_ms <= 0:
+            raise SettingsError("contact_deadline_ms must be positive")
+        if self.pbx_url and not self.pbx_url.startswith(("http://", "https://")):
+            raise SettingsError(f"pbx_url must start with http:// or https://, not {self.pbx_url!r}")
+        return self
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_path / "pbx-companion.sqlite3"
+
+    def phone_normalizer(self) -> PhoneNormalizer:
+        return PhoneNormalizer(self.region, self.dial_format)
+
+    # -- file ----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path | None = None, *, environ: dict[str, str] | None = None) -> "Settings":
+        """Read the TOML file (missing file: defaults), then apply the environment overrides."""
+        environ = os.environ if environ is None else environ
+        path = path or settings_path()
+        data: dict[str, Any] = {}
+        if path.exists():
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise SettingsError(f"{path} is not valid TOML: {exc}") from exc
+        known = {f.name: f for f in fields(cls) if f.name != "extra"}
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                extra[key] = value
+                continue
+            default = known[key].default
+            if isinstance(default, bool) or not isinstance(value, type(default)):
+                if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                    value = float(value)
+                else:
+                    raise SettingsError(f"{path}: {key} must be a {type(default).__name__}, not {value!r}")
+            values[key] = value
+        settings = cls(**values, extra=extra)
+        if environ.get(ENV_PBX_URL):
+            settings.pbx_url = environ[ENV_PBX_URL].strip()
+        if environ.get(ENV_CRM_USER):
+            settings.crm_user = environ[ENV_CRM_USER].strip()
+        return settings.validate()
+
+    def save(self, path: Path | None = None) -> Path:
+        path = path or settings_path()
+        data = {k: v for k, v in asdict(self).items() if k != "extra"}
+        data.update(self.extra)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.toml"

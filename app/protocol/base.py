@@ -1,0 +1,49 @@
+"""Shared building blocks of the wire models.
+
+The vendor sends ids sometimes as numbers and sometimes as strings (``"1"``, ``1004``,
+``"user_crm_30"``); inside the program they are always opaque strings, so :data:`WireId`
+accepts both and normalises. Unknown fields are kept (``extra="allow"``): the PBX adds
+fields over time and we must neither reject nor drop them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+OBJ = "UserCRM"
+
+
+def _id_to_str(value: Any) -> Any:
+    # bool is an int subclass: ``true`` is not an id.
+    if isinstance(value, bool):
+        raise ValueError("an id must be a string or an integer, not a boolean")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            raise ValueError("an id must not be empty")
+        return value
+    raise ValueError("an id must be a string or an integer")
+
+
+WireId = Annotated[str, BeforeValidator(_id_to_str)]
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: keeps unknown fields, coerces numbers to strings."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        coerce_numbers_to_str=True,
+        populate_by_name=True,
+        frozen=False,
+    )
+
+    def extra_fields(self) -> dict[str, Any]:
+        """The fields the PBX sent that this model does not know (kept for the record)."""
+        return dict(self.model_extra or {})

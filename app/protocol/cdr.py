@@ -1,0 +1,48 @@
+"""The call detail record: body of ``cdr_append`` and the items of a ``get_cdr`` reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import WireId, WireModel
+
+#: Every CDR field the vendor documents, in the vendor's order (``history --json`` prints these).
+CDR_FIELDS: tuple[str, ...] = (
+    "id", "uniqueid", "dt", "src", "dst", "duration", "billsec", "cc_queue_waiting_time",
+    "lastapp", "lastdata", "rec_path", "gateway", "gateway_number", "dial_status", "direction",
+    "project_id", "project_name", "bridge_hangup_cause", "hold_accum_seconds", "geo_ids",
+    "geo_names", "link",
+)
+
+
+class CdrRecord(WireModel):
+    """One call detail record. ``uniqueid`` is its natural key; ``link`` carries an access token."""
+
+    id: WireId | None = None
+    uniqueid: WireId
+    dt: float | None = None
+    src: str | None = None
+    dst: str | None = None
+    duration: int | None = None
+    billsec: int | None = None
+    cc_queue_waiting_time: int | None = None
+    lastapp: str | None = None
+    lastdata: str | None = None
+    rec_path: str | None = None
+    gateway: str | None = None
+    gateway_number: str | None = None
+    dial_status: int | None = None
+    direction: int | None = None
+    project_id: WireId | None = None
+    project_name: str | None = None
+    bridge_hangup_cause: str | None = None
+    hold_accum_seconds: int | None = None
+    geo_ids: Any = None
+    geo_names: Any = None
+    link: str | None = None
+
+    def wire_dict(self) -> dict[str, Any]:
+        """The record with the seed's field names first, then whatever else the PBX sent."""
+        data = {name: getattr(self, name) for name in CDR_FIELDS}
+        data.update(self.extra_fields())
+        return data

@@ -1,0 +1,234 @@
+"""The aiohttp application: ``POST /webhook`` for every action the PBX sends.
+
+Everything a client can send is answered with a JSON envelope: 200 for what we understood,
+4xx naming the problem for what we did not. A 5xx only ever means our own storage failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from app.protocol import events as ev
+from app.protocol import webhook_actions as wa
+from app.protocol.envelope import Envelope, error_reply, reply
+from app.protocol.redact import redact
+
+from .backend import BackendUnavailable, WebhookBackend
+from .ratelimit import AuthFailureLimiter
+
+log = logging.getLogger("app.webhook")
+
+MAX_BODY = 1024 * 1024
+WEBHOOK_PATHS = ("/webhook", "/")
+
+
+@dataclass
+class WebhookConfig:
+    """How the webhook behaves; built from the settings by the core."""
+
+    crm_api_key: str | None
+    contact_deadline: float = 0.4
+    body_read_timeout: float = 10.0
+    auth_failures_before_block: int = 10
+    auth_block_seconds: float = 60.0
+    max_body: int = MAX_BODY
+
+    def __repr__(self) -> str:
+        return f"WebhookConfig(crm_api_key={'set' if self.crm_api_key else 'unset'}, contact_deadline={self.contact_deadline})"
+
+
+BACKEND = web.AppKey("backend", WebhookBackend)
+CONFIG = web.AppKey("config", WebhookConfig)
+LIMITER = web.AppKey("auth_limiter", AuthFailureLimiter)
+_EXPECTED_AUTH = web.AppKey("expected_authorization", bytes)
+
+
+class BadRequest(Exception):
+    """A request we answer with a 4xx JSON error (never logged with its body)."""
+
+    def __init__(self, status: int, message: str, action: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.action = action
+        self.headers = headers
+
+
+def _json(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(),
+        status=status, content_type="application/json", charset="utf-8", headers=headers,
+    )
+
+
+def _error(status: int, message: str, action: str | None = None, headers: dict[str, str] | None = None) -> web.Response:
+    return _json(error_reply(action, status, message), status, headers)
+
+
+def _describe(error: ValidationError, where: str) -> str:
+    first = error.errors()[0]
+    path = ".".join(str(p) for p in first.get("loc", ())) or where
+    if where and path != where:
+        path = f"{where}.{path}"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{path}: {first.get('msg', 'invalid')}{more}"
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Turn aiohttp's own HTTP errors (404, 405, 413, ...) into our JSON envelope."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = {413: f"request body is larger than {request.app[CONFIG].max_body} bytes"}.get(exc.status, exc.reason)
+        return _error(exc.status, message, headers={k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")})
+
+
+def _remote(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def _read_body(request: web.Request) -> bytes:
+    config = request.app[CONFIG]
+    if request.content_length is not None and request.content_length > config.max_body:
+        raise BadRequest(413, f"request body is larger than {config.max_body} bytes")
+    try:
+        return await asyncio.wait_for(request.read(), config.body_read_timeout)
+    except TimeoutError:
+        raise BadRequest(408, f"request body not received within {config.body_read_timeout:g} s") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise BadRequest(413, f"request body is larger than {config.max_body} bytes") from None
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise BadRequest(400, "empty body: expected a JSON object")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(400, f"body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise BadRequest(400, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest(400, f"invalid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(400, f"body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def _authorize(request: web.Request, action: str) -> None:
+    app = request.app
+    limiter = app[LIMITER]
+    remote = _remote(request)
+    wait = limiter.retry_after(remote)
+    if wait:
+        raise BadRequest(429, "too many failed authorizations; try again later", action,
+                         {"Retry-After": str(int(wait) + 1)})
+    expected = app[_EXPECTED_AUTH]
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    if expected and hmac.compare_digest(given, expected):
+        return
+    limiter.failed(remote)
+    if not expected:
+        message = "no CRM API key is configured on this workstation"
+    elif not given:
+        message = "missing Authorization header: expected 'Bearer <CRM API key>'"
+    elif not given.lower().startswith(b"bearer "):
+        message = "Authorization must be 'Bearer <CRM API key>'"
+    else:
+        message = "wrong CRM API key"
+    log.warning("refused %s from %s: %s", action, remote, message)
+    raise BadRequest(401, message, action, {"WWW-Authenticate": 'Bearer realm="pbx-companion"'})
+
+
+async def handle_webhook(request: web.Request) -> web.Response:
+    action: str | None = None
+    try:
+        raw = await _read_body(request)
+        data = _parse(raw)
+        action = data.get("action") if isinstance(data.get("action"), str) else None
+        if action != wa.TEST:
+            _authorize(request, action)  # before we say anything about the request's content
+            request.app[LIMITER].succeeded(_remote(request))
+        try:
+            envelope = Envelope.model_validate(data)
+        except ValidationError as exc:
+            raise BadRequest(400, _describe(exc, ""), action) from None
+        action = envelope.action
+        return await _dispatch(request, envelope, raw)
+    except BadRequest as exc:
+        if exc.status not in (401,):
+            log.info("answered %d to %s from %s: %s", exc.status, exc.action or action or "?", _remote(request), exc.message)
+        return _error(exc.status, exc.message, exc.action or action, exc.headers)
+    except BackendUnavailable as exc:
+        log.error("could not store %s: %s", action, redact(str(exc)))
+        return _error(503, "storage unavailable, please redeliver", action)
+
+
+async def _dispatch(request: web.Request, envelope: Envelope, raw: bytes) -> web.Response:
+    backend = request.app[BACKEND]
+    action = envelope.action
+    if action == wa.GET_CONTACT:
+        return await _get_contact(request, envelope)
+    if action == wa.TEST:
+        return _json(reply(wa.TEST, body={"success": True}))
+    if action == wa.GET_USERS:
+        return _json(reply(wa.GET_USERS, body=await backend.crm_users()))
+    model = ev.EVENT_BODIES.get(action)
+    if model is None:
+        raise BadRequest(400, f"unknown action {action!r}", action)
+    if not isinstance(envelope.body, dict):
+        raise BadRequest(400, f"{action} needs a body object", action)
+    try:
+        body = model.model_validate(envelope.body)
+    except ValidationError as exc:
+        raise BadRequest(400, _describe(exc, "body"), action) from None
+    await backend.ingest_event(envelope, body, raw, _remote(request))
+    return _json(reply(action))
+
+
+async def _get_contact(request: web.Request, envelope: Envelope) -> web.Response:
+    try:
+        params = wa.GetContactParams.model_validate(envelope.params)
+    except ValidationError as exc:
+        raise BadRequest(400, _describe(exc, "params"), wa.GET_CONTACT) from None
+    deadline = request.app[CONFIG].contact_deadline
+    try:
+        found = await asyncio.wait_for(request.app[BACKEND].find_contacts(params), deadline)
+    except TimeoutError:
+        log.warning("get_contact for %s took longer than %d ms: answered an empty list so the PBX can route the call",
+                    params.phone or params.e164_phone, deadline * 1000)
+        found = []
+    except BackendUnavailable as exc:
+        log.error("get_contact lookup failed: %s; answered an empty list", redact(str(exc)))
+        found = []
+    return _json(reply(wa.GET_CONTACT, list_=found))
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    return _json({"ok": True})
+
+
+def create_app(backend: WebhookBackend, config: WebhookConfig) -> web.Application:
+    """Build the webhook application around ``backend`` (the core's services)."""
+    app = web.Application(client_max_size=config.max_body, middlewares=[json_errors], handler_args={"max_field_size": 16384})
+    app[BACKEND] = backend
+    app[CONFIG] = config
+    app[LIMITER] = AuthFailureLimiter(config.auth_failures_before_block, 60.0, config.auth_block_seconds)
+    app[_EXPECTED_AUTH] = f"Bearer {config.crm_api_key}".encode() if config.crm_api_key else b""
+    for path in WEBHOOK_PATHS:
+        app.router.add_post(path, handle_webhook)
+    app.router.add_get("/health", handle_health)
+    return app

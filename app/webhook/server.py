@@ -1,0 +1,89 @@
+"""Running the webhook application on a socket, with a redacting access log."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+from typing import Any
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from app.protocol.redact import redact
+
+log = logging.getLogger("app.webhook")
+access_log = logging.getLogger("app.webhook.access")
+
+SHUTDOWN_TIMEOUT = 3.0
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """One line per request: no headers (the Authorization key), no query string (link tokens)."""
+
+    def log(self, request: Any, response: Any, time: float) -> None:
+        self.logger.debug(
+            "%s %s %s %d %.1fms", request.remote, request.method, redact(request.path), response.status, time * 1000
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.DEBUG)
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+class WebhookServer:
+    """The listening socket of the webhook. ``start()`` binds; ``stop()`` closes within a few seconds."""
+
+    def __init__(self, app: web.Application, host: str = "127.0.0.1", port: int = 0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.ssl_context = ssl_context
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.ssl_context else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}/webhook"
+
+    async def start(self) -> str:
+        if not is_loopback(self.host) and self.ssl_context is None:
+            log.warning("the webhook listens on %s without TLS: the CRM API key crosses the network in clear text;"
+                        " use --tls-cert/--tls-key or a TLS proxy", self.host)
+        runner = web.AppRunner(self.app, access_log_class=RedactingAccessLogger, access_log=access_log,
+                               shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        sockets = [s for s in (site._server.sockets if site._server else ()) ]  # type: ignore[union-attr]
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Bootstrap a development/run environment on Debian or Ubuntu:
+#   1. the Debian packages the program needs (apt-get when root, else print the line to run);
+#   2. a virtual environment in .venv with the project and its test dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+# Debian packages needed by `make run` / `make test` for the headless core.
+DEBS=(python3 python3-venv python3-pip ca-certificates)
+
+missing_debs() {
+    command -v dpkg-query >/dev/null 2>&1 || return 0
+    local pkg
+    for pkg in "${DEBS[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+    done
+}
+
+python_ok() {
+    command -v "$PYTHON" >/dev/null 2>&1 &&
+        "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
+}
+
+if ! python_ok; then
+    mapfile -t need < <(missing_debs)
+    if [ "${#need[@]}" -gt 0 ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            echo "bootstrap: installing Debian packages: ${need[*]}"
+            DEBIAN_FRONTEND=noninteractive apt-get update -q
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
+        else
+            echo "bootstrap: missing Debian packages. Run this, then try again:" >&2
+            echo "    sudo apt-get install -y ${need[*]}" >&2
+            exit 1
+        fi
+    fi
+    python_ok || { echo "bootstrap: $PYTHON must be Python 3.11 or newer with venv and ensurepip" >&2; exit 1; }
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv"
+    "$PYTHON" -m venv .venv
+fi
+echo "bootstrap: installing Python dependencies into .venv"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'

@@ -1,0 +1,68 @@
+"""Shared fixtures: isolated per-user dirs, canary secrets, a real engine on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import keyring
+import pytest
+
+from tests.support import canary
+from tests.support.memory_keyring import MemoryKeyring
+
+# Every process the tests start sees only the canary keys and never a real keyring.
+os.environ["PBX_COMPANION_CRM_API_KEY"] = canary.CRM_KEY
+os.environ["PBX_COMPANION_PBX_API_KEY"] = canary.PBX_KEY
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+for name in ("PBX_COMPANION_PBX_URL", "PBX_COMPANION_CRM_USER"):
+    os.environ.pop(name, None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Config, data and log dirs of every test (and subprocess) live under pytest's temp dir."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+            mp.setenv(var, str(home / var.lower()))
+        yield home
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    from app.core.settings import Settings
+
+    return Settings(data_dir=str(tmp_path / "data"), port=0, crm_user="3", crm_user_name="Agent Three",
+                    extension="9022").validate()
+
+
+@pytest.fixture
+async def engine(settings) -> AsyncIterator[object]:
+    """The whole core with its webhook listening on a free loopback port."""
+    from app.core.engine import Engine
+    from app.core.secrets import Keys
+
+    eng = Engine(settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
+    await eng.start()
+    try:
+        yield eng
+    finally:
+        await eng.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
