@@ -23,10 +23,7 @@ from app.pbx import (
 from app.protocol.cdr import CdrRecord
 from app.protocol.pbx_actions import DomainUser
 
-try:
-    from tests.fakes.fake_pbx import FakePbx, make_cdr, refused_url
-except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
-    from fakes.fake_pbx import FakePbx, make_cdr, refused_url
+from tests.fakes.fake_pbx import FakePbx, make_cdr, refused_url
 
 KEY = "pbx-test-key-7f3a9c"
 T0 = 1633074025.0

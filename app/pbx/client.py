@@ -362,7 +362,7 @@ class PbxClient:
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, BACKOFF_CAP)
-        return random.uniform(0.0, min(BACKOFF_CAP, self._backoff * (2 ** (attempt - 1))))
+        return random.uniform(0.0, min(BACKOFF_CAP, self._backoff * 2.0 ** min(attempt - 1, 32)))
 
     async def _attempt(self, action: str, message: dict[str, Any], *, idempotent: bool) -> Any:
         host = self._host
@@ -387,8 +387,9 @@ class PbxClient:
             raise unknown(f"timed out after {self._timeout:g} s") from None
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.CloseError):
             raise unknown("the connection was closed before the reply") from None
-        except httpx.ProxyError as exc:
-            raise PbxUnreachable(action, f"proxy error: {self._redact(exc)}", host=host) from None
+        except httpx.ProxyError:
+            # The proxy's message may quote its own credentials: keep it out.
+            raise PbxUnreachable(action, "the HTTP proxy refused the connection", host=host) from None
         except httpx.TransportError as exc:
             # Never include str(exc) here: a local protocol error may quote header values.
             raise PbxUnreachable(action, type(exc).__name__, host=host) from None

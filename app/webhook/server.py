@@ -32,8 +32,8 @@ class RedactingAccessLogger(AbstractAccessLogger):
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -70,17 +70,16 @@ class WebhookServer:
         runner = web.AppRunner(self.app, access_log_class=RedactingAccessLogger, access_log=access_log,
                                shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context,
-                           shutdown_timeout=SHUTDOWN_TIMEOUT, reuse_address=True)
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context, reuse_address=True)
         try:
             await site.start()
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        sockets = [s for s in (site._server.sockets if site._server else ()) ]  # type: ignore[union-attr]
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        for address in runner.addresses:
+            self.port = address[1]
+            break
         return self.url
 
     async def stop(self) -> None:
