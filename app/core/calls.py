@@ -51,8 +51,9 @@ class CallFolder:
         call = session.calls.get(body.call_id)
         if call is None:
             call = CallRecord(call_id=body.call_id, state=RINGING, first_seen=at, updated_at=at)
-            self._link_cdr(session, call)
         self._fill(session, call, body)
+        if call.cdr_uniqueid is None:  # after _fill: a CDR may be keyed by the session_id just learnt
+            self._link_cdr(session, call)
         call.updated_at = at
 
         if action == ev.CALL_RINGING:
@@ -120,6 +121,10 @@ class CallFolder:
 
     @staticmethod
     def _link_cdr(session: Session, call: CallRecord) -> None:
-        cdr = session.cdrs.get(call.call_id)
-        if cdr is not None:
-            call.cdr_uniqueid = cdr.uniqueid
+        """A CDR that arrived before the call: keyed by its call_id or (a queue's) session_id,
+        the same two keys ``CallRepository.by_cdr`` links by when the CDR comes last."""
+        for key in (call.call_id, call.session_id):
+            cdr = session.cdrs.get(key) if key else None
+            if cdr is not None:
+                call.cdr_uniqueid = cdr.uniqueid
+                return

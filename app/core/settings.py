@@ -111,7 +111,7 @@ class Settings:
                 extra[key] = value
                 continue
             default = known[key].default
-            if isinstance(default, bool) or not isinstance(value, type(default)):
+            if isinstance(value, bool) is not isinstance(default, bool) or not isinstance(value, type(default)):
                 if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
                     value = float(value)
                 else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 OBJ = "UserCRM"
 
@@ -32,6 +32,10 @@ def _id_to_str(value: Any) -> Any:
 
 
 WireId = Annotated[str, BeforeValidator(_id_to_str)]
+
+#: An integer field that is stored: SQLite integers are 64-bit, anything wider is a client error (400),
+#: not a storage failure.
+WireInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class WireModel(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import WireId, WireModel
+from .base import WireId, WireInt, WireModel
 
 #: Every CDR field the vendor documents, in the vendor's order (``history --json`` prints these).
 CDR_FIELDS: tuple[str, ...] = (
@@ -23,20 +23,20 @@ class CdrRecord(WireModel):
     dt: float | None = None
     src: str | None = None
     dst: str | None = None
-    duration: int | None = None
-    billsec: int | None = None
-    cc_queue_waiting_time: int | None = None
+    duration: WireInt | None = None
+    billsec: WireInt | None = None
+    cc_queue_waiting_time: WireInt | None = None
     lastapp: str | None = None
     lastdata: str | None = None
     rec_path: str | None = None
     gateway: str | None = None
     gateway_number: str | None = None
-    dial_status: int | None = None
-    direction: int | None = None
+    dial_status: WireInt | None = None
+    direction: WireInt | None = None
     project_id: WireId | None = None
     project_name: str | None = None
     bridge_hangup_cause: str | None = None
-    hold_accum_seconds: int | None = None
+    hold_accum_seconds: WireInt | None = None
     geo_ids: Any = None
     geo_names: Any = None
     link: str | None = None

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from .base import WireId, WireModel
+from .base import WireId, WireInt, WireModel
 from .cdr import CdrRecord
 
 USER_CHANGE = "user_change"
@@ -24,8 +24,8 @@ class UserChange(WireModel):
 
     user_uid: WireId
     crm_user: WireId | None = None
-    status: int | None = None
-    protocol: int | None = None
+    status: WireInt | None = None
+    protocol: WireInt | None = None
 
 
 class AgentChange(WireModel):
@@ -33,8 +33,8 @@ class AgentChange(WireModel):
 
     user_uid: WireId
     crm_user: WireId | None = None
-    base_status: int | None = None
-    extra_status: int | None = None
+    base_status: WireInt | None = None
+    extra_status: WireInt | None = None
     status_name: str | None = None
 
 
@@ -47,8 +47,8 @@ class CallEvent(WireModel):
     domain_user: WireId | None = None
     other_leg: str | None = None
     rt_vars: dict[str, Any] = Field(default_factory=dict)
-    direction: int | None = None
-    variable_answersec: int | None = None
+    direction: WireInt | None = None
+    variable_answersec: WireInt | None = None
 
     @field_validator("rt_vars", mode="before")
     @classmethod
@@ -79,7 +79,7 @@ class HoldEvent(WireModel):
     user_uid: WireId | None = None
     crm_user: WireId | None = None
     other_leg: str | None = None
-    direction: int | None = None
+    direction: WireInt | None = None
 
 
 EVENT_BODIES: dict[str, type[WireModel]] = {

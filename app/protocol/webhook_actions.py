@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import StrictStr, model_validator
+from pydantic import BeforeValidator, StrictStr, model_validator
 
 from .base import WireId, WireModel
 
@@ -18,11 +18,21 @@ class EmptyParams(WireModel):
     """``params`` of ``test`` and ``get_users``: nothing expected, anything extra kept."""
 
 
+def _number_as_text(value: Any) -> Any:
+    # The PBX sends numbers and ids as JSON numbers or strings alike; ``true`` is not a number.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+PhoneText = Annotated[StrictStr, BeforeValidator(_number_as_text)]
+
+
 class GetContactParams(WireModel):
     """``get_contact`` params: ``phone`` is E.164 without the country code, ``e164_phone`` with it."""
 
-    phone: StrictStr | None = None
-    e164_phone: StrictStr | None = None
+    phone: PhoneText | None = None
+    e164_phone: PhoneText | None = None
 
     @model_validator(mode="after")
     def _some_number(self) -> "GetContactParams":

@@ -3,6 +3,12 @@
 SQLite calls block, so they never run on the event loop: one writer thread owns the only
 writing connection (SQLite serialises writers anyway) and a small pool of reader threads
 each own a read connection (WAL lets them read while the writer commits).
+
+Group commit: the ``synchronous=FULL`` commit (an fsync) dominates a small write, so the
+writer takes every write queued while it was busy and runs them in one transaction, each
+inside its own savepoint (a failing one is rolled back alone and raises to its caller only),
+then commits once; every caller resumes after that commit. A lone write runs exactly as
+before, in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ import json
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,6 +42,8 @@ from .records import (
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
+#: Most writes committed together (bounds the wait of the last one in a burst).
+MAX_GROUP_COMMIT = 128
 
 
 class StorageError(RuntimeError):
@@ -45,22 +54,64 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    # Switching a new file to WAL while another process does the same can fail at once with
+    # SQLITE_BUSY (SQLite skips the busy handler there to avoid a deadlock): retry for a while.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(0.01)
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, one by one (``;`` in comments or strings kept)."""
+    buffer = ""
+    for piece in script.split(";"):
+        buffer += piece + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip().strip(";").strip():
+                yield buffer
+            buffer = ""
+
+
+def _newer_schema(version: int) -> StorageError:
+    return StorageError(
+        f"the database was written by a newer pbx-companion (schema {version}, this one knows {len(MIGRATIONS)})"
+    )
 
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to the latest version; returns the version now in the file."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
-        raise StorageError(
-            f"the database was written by a newer pbx-companion (schema {version}, this one knows {len(MIGRATIONS)})"
-        )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        # executescript() commits first; wrap the step so a crash leaves the old version intact.
-        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        raise _newer_schema(version)
+    if version == len(MIGRATIONS):
+        return version
+    # Read the version again under the write lock: several processes opening a new file at once
+    # (serve and a CLI command) must migrate it once. One transaction: a crash keeps the old version.
+    # (Not executescript(): it would commit the transaction that holds the lock.)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise _newer_schema(version)
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     return len(MIGRATIONS)
 
 
@@ -80,6 +131,8 @@ class Store:
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
         self._read_conns_lock = threading.Lock()
+        self._queued: deque[tuple[Callable[[Session], Any], Future[Any]]] = deque()
+        self._queued_lock = threading.Lock()
         self._closed = False
 
     # -- running work on the storage threads ---------------------------------------------
@@ -90,7 +143,7 @@ class Store:
 
     async def write(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in one transaction on the writer thread; committed when this returns."""
-        return await asyncio.get_running_loop().run_in_executor(self._writer, self._run_write, fn)
+        return await asyncio.wrap_future(self._submit_write(fn))
 
     def read_sync(self, fn: Callable[[Session], T]) -> T:
         """Blocking :meth:`read` for command-line use outside an event loop."""
@@ -98,7 +151,15 @@ class Store:
 
     def write_sync(self, fn: Callable[[Session], T]) -> T:
         """Blocking :meth:`write` for command-line use outside an event loop."""
-        return self._writer.submit(self._run_write, fn).result()
+        return self._submit_write(fn).result()
+
+    def _submit_write(self, fn: Callable[[Session], T]) -> Future[T]:
+        """Queue ``fn`` for the writer; one drain task per write, a drain takes all that is queued."""
+        future: Future[T] = Future()
+        with self._queued_lock:
+            self._queued.append((fn, future))
+        self._writer.submit(self._drain_writes)
+        return future
 
     def _read_conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -112,6 +173,69 @@ class Store:
 
     def _run_read(self, fn: Callable[[Session], T]) -> T:
         return fn(Session(self._read_conn()))
+
+    def _drain_writes(self) -> None:
+        with self._queued_lock:
+            jobs = [self._queued.popleft() for _ in range(min(len(self._queued), MAX_GROUP_COMMIT))]
+        jobs = [(fn, future) for fn, future in jobs if future.set_running_or_notify_cancel()]
+        if len(jobs) == 1:
+            self._run_alone(*jobs[0])
+        elif jobs:
+            try:
+                self._run_group(jobs)
+            except BaseException as exc:  # a broken connection: nobody may wait forever
+                for _, future in jobs:
+                    if not future.done():
+                        future.set_exception(exc)
+
+    def _run_alone(self, fn: Callable[[Session], Any], future: Future[Any]) -> None:
+        try:
+            result = self._run_write(fn)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def _run_group(self, jobs: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
+        """Several queued writes in one transaction, each in a savepoint, one commit for all."""
+        conn = self._write_conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            for _, future in jobs:
+                future.set_exception(StorageError(f"cannot write to the database: {exc}"))
+            return
+        done: list[tuple[Future[Any], Any]] = []
+        for index, (fn, future) in enumerate(jobs):
+            conn.execute("SAVEPOINT store_write")
+            try:
+                result = fn(Session(conn))
+                conn.execute("RELEASE store_write")
+            except BaseException as exc:
+                if conn.in_transaction:  # undo this write alone; the others go on
+                    conn.execute("ROLLBACK TO store_write")
+                    conn.execute("RELEASE store_write")
+                    future.set_exception(exc)
+                    continue
+                # SQLite rolled the whole transaction back (disk full, I/O error): the writes
+                # before this one are lost too; the ones after it run alone, as without grouping.
+                future.set_exception(exc)
+                for earlier, _ in done:
+                    earlier.set_exception(StorageError(f"cannot write to the database: {exc}"))
+                for later in jobs[index + 1:]:
+                    self._run_alone(*later)
+                return
+            done.append((future, result))
+        try:
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for future, _ in done:
+                future.set_exception(exc)
+            return
+        for future, result in done:
+            future.set_result(result)
 
     def _run_write(self, fn: Callable[[Session], T]) -> T:
         conn = self._write_conn
@@ -335,6 +459,59 @@ class ContactRepository(_Repository):
 
     def delete(self, contact_id: int) -> bool:
         return self.conn.execute("DELETE FROM contacts WHERE id = ?", (contact_id,)).rowcount > 0
+
+    def insert_many(self, contacts: Sequence[ContactRecord]) -> None:
+        """Bulk import: insert new contacts (``id`` None) and their phones; sets each record's ``id``.
+
+        Two ``executemany`` calls instead of a round trip per contact. The ids are assigned
+        here (``MAX(id) + 1 ...``, what SQLite would pick), which is safe because this only
+        runs inside a write transaction: no other connection can insert meanwhile.
+        """
+        if not contacts:
+            return
+        base = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM contacts").fetchone()[0]
+        now = time.time()
+        rows = []
+        for offset, c in enumerate(contacts, start=1):
+            c.id = base + offset
+            rows.append((c.id, c.name, c.company_id, c.owner_id, c.email, c.note,
+                         json.dumps(c.extra, ensure_ascii=False) if c.extra else "{}", now, now))
+        self.conn.executemany(
+            "INSERT INTO contacts (id, name, company_id, owner_id, email, note, extra, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self.conn.executemany(
+            "INSERT INTO phones (contact_id, key, raw, label, extension) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(contact_id, key) DO NOTHING",
+            [(c.id, p.key, p.raw, p.label, p.extension) for c in contacts for p in c.phones],
+        )
+
+    def merge_many(self, patches: Sequence[ContactRecord]) -> None:
+        """Bulk import: merge patches into existing contacts (``id`` set) and add their new phones.
+
+        A non-empty field overwrites; an empty name/owner/email/note or a None company keeps
+        the stored value. ``extra`` is merged key by key (JSON merge patch: a None value
+        removes that key). Phones the contact already has are left as they are.
+        """
+        if not patches:
+            return
+        now = time.time()
+        self.conn.executemany(
+            "UPDATE contacts SET name = COALESCE(NULLIF(?, ''), name), company_id = COALESCE(?, company_id),"
+            " owner_id = COALESCE(NULLIF(?, ''), owner_id), email = COALESCE(NULLIF(?, ''), email),"
+            " note = COALESCE(NULLIF(?, ''), note), extra = json_patch(extra, ?), updated_at = ? WHERE id = ?",
+            [
+                (p.name, p.company_id, p.owner_id, p.email, p.note, json.dumps(p.extra, ensure_ascii=False), now,
+                 p.id)
+                for p in patches
+            ],
+        )
+        self.conn.executemany(
+            "INSERT INTO phones (contact_id, key, raw, label, extension) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(contact_id, key) DO NOTHING",
+            [(c.id, p.key, p.raw, p.label, p.extension) for c in patches for p in c.phones],
+        )
 
 
 _CALL_COLUMNS = (

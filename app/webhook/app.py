@@ -118,14 +118,43 @@ def _parse(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise BadRequest(400, f"body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise BadRequest(400, "invalid JSON: nested too deeply") from None
     except ValueError as exc:
         raise BadRequest(400, f"invalid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest(400, f"body must be a JSON object, not {type(data).__name__}")
+    if "\\ud" in text.lower() and _has_lone_surrogate(data):
+        raise BadRequest(400, "invalid JSON: a string holds an unpaired surrogate escape (\\ud800-\\udfff)")
     return data
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    """Whether a string (key or value) holds a lone surrogate, which no UTF-8 text can carry."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            items = (item,)
+        elif isinstance(item, dict):
+            items = tuple(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+            continue
+        else:
+            continue
+        for text in items:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
 
 
 def _authorize(request: web.Request, action: str) -> None:
