@@ -223,7 +223,8 @@ async def test_the_recorded_session_folds_as_the_call_center_saw_it(http, make_e
     # the queue's CDR belongs to both legs; every other CDR to its own call
     assert calls["q-leg-9022"]["cdr_uniqueid"] == calls["q-leg-9023"]["cdr_uniqueid"] == "q-session-d319b916"
     assert all(calls[c]["cdr_uniqueid"] == c for c in CALL_IDS if not c.startswith("q-"))
-    ivan, romashka = 1, 2
+    ivan, romashka = await engine.store.read(lambda s: [s.contacts.first_id_by_key(engine.normalizer.key(n))
+                                                        for n in CLIENTS])
     assert calls["c1-7c97ce9e"]["contact_id"] == calls["c4-out"]["contact_id"] == ivan
     assert calls["q-leg-9022"]["contact_id"] == calls["c5-col"]["contact_id"] == romashka
     assert calls["c3-missed"]["contact_id"] is None

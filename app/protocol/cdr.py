@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from .base import WireId, WireInt, WireModel
 
@@ -20,7 +22,7 @@ class CdrRecord(WireModel):
 
     id: WireId | None = None
     uniqueid: WireId
-    dt: float | None = None
+    dt: Annotated[float, Field(allow_inf_nan=False)] | None = None  # unix seconds
     src: str | None = None
     dst: str | None = None
     duration: WireInt | None = None

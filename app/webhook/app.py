@@ -166,16 +166,19 @@ def _authorize(request: web.Request, action: str) -> None:
         raise BadRequest(429, "too many failed authorizations; try again later", action,
                          {"Retry-After": str(int(wait) + 1)})
     expected = app[_EXPECTED_AUTH]
-    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-    if expected and hmac.compare_digest(given, expected):
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    given = token.strip().encode("utf-8", "surrogateescape")
+    # the auth scheme is case-insensitive (RFC 9110); the key is compared in constant time
+    if expected and scheme.lower() == "bearer" and hmac.compare_digest(given, expected):
         return
     limiter.failed(remote)
     if not expected:
         message = "no CRM API key is configured on this workstation"
-    elif not given:
-        message = "missing Authorization header: expected 'Bearer <CRM API key>'"
-    elif not given.lower().startswith(b"bearer "):
-        message = "Authorization must be 'Bearer <CRM API key>'"
+    elif not header:
+        message = "missing Authorization header: expected the CRM API key after 'Bearer '"
+    elif scheme.lower() != "bearer" or not token:
+        message = "the Authorization header must be the word Bearer, a space and the CRM API key"
     else:
         message = "wrong CRM API key"
     log.warning("refused %s from %s: %s", action, remote, message)
@@ -200,7 +203,10 @@ async def handle_webhook(request: web.Request) -> web.Response:
     except BadRequest as exc:
         if exc.status not in (401,):
             log.info("answered %d to %s from %s: %s", exc.status, exc.action or action or "?", _remote(request), exc.message)
-        return _error(exc.status, exc.message, exc.action or action, exc.headers)
+        response = _error(exc.status, exc.message, exc.action or action, exc.headers)
+        if exc.status in (408, 413):  # don't keep reading a body we refused
+            response.force_close()
+        return response
     except BackendUnavailable as exc:
         log.error("could not store %s: %s", action, redact(str(exc)))
         return _error(503, "storage unavailable, please redeliver", action)
@@ -256,7 +262,7 @@ def create_app(backend: WebhookBackend, config: WebhookConfig) -> web.Applicatio
     app[BACKEND] = backend
     app[CONFIG] = config
     app[LIMITER] = AuthFailureLimiter(config.auth_failures_before_block, 60.0, config.auth_block_seconds)
-    app[_EXPECTED_AUTH] = f"Bearer {config.crm_api_key}".encode() if config.crm_api_key else b""
+    app[_EXPECTED_AUTH] = config.crm_api_key.encode() if config.crm_api_key else b""
     for path in WEBHOOK_PATHS:
         app.router.add_post(path, handle_webhook)
     app.router.add_get("/health", handle_health)
