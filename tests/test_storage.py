@@ -339,6 +339,29 @@ async def test_many_reads_and_writes_from_the_event_loop_at_once(db_path: Path):
         await store.aclose()
 
 
+async def test_a_failing_write_among_concurrent_ones_takes_back_only_itself(db_path: Path):
+    """Writes that arrive together may share a commit; one that fails must not take the others along."""
+    store = Store(db_path)
+    try:
+        def good(i: int) -> Any:
+            return store.write(lambda s: s.contacts.save(contact(f"good{i}", (f"7495{i:07d}", str(i)))))
+
+        def bad(s: Any) -> None:
+            s.contacts.save(contact("bad", ("79990000000", "+79990000000")))
+            raise ValueError("bad write")
+
+        jobs = [good(i) for i in range(20)] + [store.write(bad)] + [good(i) for i in range(20, 40)]
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        assert len(errors) == 1 and isinstance(errors[0], ValueError)
+        assert await store.read(lambda s: s.contacts.count()) == 40
+        assert await store.read(lambda s: s.contacts.find_by_key("79990000000")) == []
+        assert await store.read(lambda s: s.contacts.search("bad")) == []
+    finally:
+        await store.aclose()
+    assert raw(db_path, "SELECT COUNT(*) FROM contacts") == 40  # and it is all on disk
+
+
 def test_after_close_the_file_is_consistent_and_complete(db_path: Path):
     store = Store(db_path)
     store.write_sync(lambda s: s.contacts.save(contact("Anna", ("74951112233", "+74951112233"))))

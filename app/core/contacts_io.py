@@ -79,12 +79,15 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
-
-import vobject
+from typing import TYPE_CHECKING, Any, TextIO
 
 from app.protocol.phones import PhoneError, PhoneNormalizer
-from app.storage import ContactRecord, CrmUser, PhoneRecord, Session, Store
+
+if TYPE_CHECKING:
+    from app.storage import ContactRecord, CrmUser, PhoneRecord, Session, Store
+
+# app.storage (pydantic, via the CDR model) and vobject are imported where they are used:
+# the number-parsing worker processes import this module and should start in a blink.
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -437,14 +440,16 @@ class _VCardSource(_Source):
         return min(self.total, self._done * self.total // self._chars)
 
     def rows(self) -> Iterator[_Row | RowIssue]:
+        from vobject import readOne
+
         for line, chunk, end in self._cards():
             self._done = end
             try:
-                card = vobject.readOne(chunk, allowQP=True)
+                row = _card_row(line, readOne(chunk, allowQP=True))
             except Exception as exc:  # vobject raises ParseError, ValueError, AttributeError... on bad input
                 yield RowIssue(line, f"unreadable vCard: {_vobject_error(exc, line)}")
                 continue
-            yield _card_row(line, card)
+            yield row
         self._done = self._chars
 
     def _cards(self) -> Iterator[tuple[int, str, int]]:
@@ -481,12 +486,14 @@ def _vobject_error(exc: Exception, card_line: int) -> str:
 
 
 def _card_row(line: int, card: Any) -> _Row:
+    from vobject.vcard import Name
+
     contents: dict[str, list[Any]] = card.contents
     name = _first_text(contents.get("fn"))
     if not name:
         for prop in contents.get("n", ()):
             value = prop.value
-            if isinstance(value, vobject.vcard.Name):
+            if isinstance(value, Name):
                 parts = (value.prefix, value.given, value.additional, value.family, value.suffix)
                 name = " ".join(_flat(part) for part in parts if _flat(part))
             else:
@@ -678,6 +685,10 @@ class _Batch:
 
 class _Importer:
     def __init__(self, store: Store, normalizer: PhoneNormalizer, parser: _PhoneParser) -> None:
+        from app.storage import ContactRecord, PhoneRecord
+
+        self._new_contact = ContactRecord
+        self._new_phone = PhoneRecord
         self.store = store
         self.normalizer = normalizer
         self.parser = parser
@@ -704,6 +715,7 @@ class _Importer:
 
     def _prepare(self, row: _Row, parsed: dict[str, _ParseResult]) -> tuple[ContactRecord, str] | None:
         """The row as a record to insert or merge (plus a fallback name), or None when it is skipped."""
+        new_phone = self._new_phone
         phones: list[PhoneRecord] = []
         invalid: list[str] = []
         for raw, label in row.phones:
@@ -711,7 +723,7 @@ class _Importer:
             if result.__class__ is str:
                 invalid.append(f"invalid phone {raw!r} ({result})")
             else:
-                phones.append(PhoneRecord(result[0], raw, label, result[1]))
+                phones.append(new_phone(result[0], raw, label, result[1]))
         if len(phones) > 1:  # one number written twice in a row
             unique = {p.key: p for p in reversed(phones)}
             if len(unique) < len(phones):
@@ -728,7 +740,7 @@ class _Importer:
             warnings.append(RowIssue(line, text))
         for text in invalid:
             warnings.append(RowIssue(line, f"{text} was not imported"))
-        record = ContactRecord(None, row.name, None, row.company or None, None, row.email or None,
+        record = self._new_contact(None, row.name, None, row.company or None, None, row.email or None,
                                row.note or None, row.extra, phones)
         if row.owner:
             owner_id, warning = self.team.resolve(row.owner)
@@ -761,7 +773,7 @@ class _Importer:
                     if contact_id is not None:
                         target = patches.get(contact_id)
                         if target is None:
-                            target = patches[contact_id] = ContactRecord(id=contact_id, name="")
+                            target = patches[contact_id] = self._new_contact(id=contact_id, name="")
                 if target is not None:
                     break
             if record.company_name:
@@ -946,8 +958,10 @@ def _export_csv(records: list[ContactRecord], out: TextIO) -> None:
 
 
 def _export_vcard(records: list[ContactRecord], out: TextIO) -> None:
+    from vobject import vCard
+
     for record in records:
-        card = vobject.vCard()
+        card = vCard()
         card.add("version").value = "4.0"
         card.add("fn").value = record.name
         for phone in record.phones:

@@ -123,9 +123,15 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._write_conn = _connect(self.path)
-            migrate(self._write_conn)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open the database {self.path}: {exc}") from exc
+        try:
+            migrate(self._write_conn)
+        except BaseException as exc:
+            self._write_conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"cannot open the database {self.path}: {exc}") from exc
+            raise
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="store-reader")
         self._local = threading.local()
