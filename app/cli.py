@@ -163,7 +163,7 @@ def cmd_contacts_find(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([asdict(c) for c in found])
     elif not found:
-        print(f"no contact has the number {args.number}")
+        print(f"no contact has the number {args.number}", file=sys.stderr)
         return EXIT_ERROR
     for contact in [] if args.json else found:
         company = f" ({contact.company_name})" if contact.company_name else ""
@@ -302,7 +302,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     try:
         value: Any = type(current)(args.value)
     except ValueError:
-        raise CliError(f"{args.key} must be a {type(current).__name__}, not {args.value!r}") from None
+        kind = {int: "an integer", float: "a number"}.get(type(current), "a string")
+        raise CliError(f"{args.key} must be {kind}, not {args.value!r}") from None
     setattr(settings, args.key, value)
     try:
         settings.validate()

@@ -139,17 +139,17 @@ def test_invalid_environment_value_is_a_settings_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml_text", "expected"),
     [
-        ('port = "abc"\n', r"port must be a int, not 'abc'"),
+        ('port = "abc"\n', r"port must be an integer, not 'abc'"),
         ("port = 70000\n", r"port must be between 0 and 65535, not 70000"),
         ("port = -1\n", r"port must be between 0 and 65535"),
-        ("port = true\n", r"port must be a int, not True"),
-        ("body_read_timeout_s = true\n", r"body_read_timeout_s must be a float, not True"),
+        ("port = true\n", r"port must be an integer, not True"),
+        ("body_read_timeout_s = true\n", r"body_read_timeout_s must be a number, not True"),
         ('dial_format = "nope"\n', r"dial_format must be one of auto, e164, e164_digits, national, not 'nope'"),
         ('region = "XX"\n', r"unknown phone region 'XX'"),
         ('pbx_url = "ftp://pbx.example.com"\n', r"pbx_url must start with http:// or https://"),
         ('tls_cert = "/etc/cert.pem"\n', r"TLS needs both tls_cert and tls_key"),
         ("contact_deadline_ms = 0\n", r"contact_deadline_ms must be positive"),
-        ("crm_user = 3\n", r"crm_user must be a str, not 3"),
+        ("crm_user = 3\n", r"crm_user must be a string, not 3"),
     ],
 )
 def test_invalid_values_are_settings_errors_naming_the_setting(tmp_path: Path, toml_text: str, expected: str) -> None:

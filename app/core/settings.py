@@ -115,7 +115,8 @@ class Settings:
                 if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
                     value = float(value)
                 else:
-                    raise SettingsError(f"{path}: {key} must be a {type(default).__name__}, not {value!r}")
+                    kind = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(type(default), type(default).__name__)
+                    raise SettingsError(f"{path}: {key} must be {kind}, not {value!r}")
             values[key] = value
         settings = cls(**values, extra=extra)
         if environ.get(ENV_PBX_URL):
