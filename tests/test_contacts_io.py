@@ -629,3 +629,20 @@ def test_big_files_parse_numbers_in_worker_processes(store, normalizer, tmp_path
         assert snapshot(other) == expected
     finally:
         other.close()
+
+
+def test_garbage_collection_is_paused_only_during_the_import(store, normalizer, tmp_path):
+    import gc
+
+    path = write(tmp_path, "name,phone\nIvan,84951343060\n")
+    states: list[bool] = []
+    run(store, path, normalizer, progress=lambda done, total: states.append(gc.isenabled()))
+    assert gc.isenabled()
+    assert states[0] is False  # the first call comes from inside the import
+
+    def boom(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(store, path, normalizer, progress=boom)
+    assert gc.isenabled()

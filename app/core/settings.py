@@ -60,6 +60,13 @@ class Settings:
     auth_block_seconds: float = 60.0
     event_log_days: int = 30
     event_log_max: int = 200_000
+    # the tray app
+    see_all_calls: bool = False       # supervisors: pop up every call of the team, not only mine
+    do_not_disturb: bool = False      # no pop-ups, only the tray badge
+    popup_linger_s: float = 4.0       # how long a pop-up stays after its call ended elsewhere/ended
+    ring_sound: bool = False
+    language: str = ""                # "", "ru" or "en"; empty follows the system
+    start_at_login: bool = False
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def validate(self) -> "Settings":
@@ -73,6 +80,10 @@ class Settings:
             raise SettingsError(f"port must be between 0 and 65535, not {self.port}")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise SettingsError("TLS needs both tls_cert and tls_key")
+        if self.language not in ("", "ru", "en"):
+            raise SettingsError(f"language must be ru, en or empty (follow the system), not {self.language!r}")
+        if self.popup_linger_s < 0:
+            raise SettingsError("popup_linger_s must not be negative")
         if self.contact_deadline_ms <= 0:
             raise SettingsError("contact_deadline_ms must be positive")
         if self.pbx_url and not self.pbx_url.startswith(("http://", "https://")):

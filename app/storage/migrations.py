@@ -138,4 +138,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_received ON events(received_at);
     """,
+    # 2: what the tray app keeps: notes and outcomes per call, dismissed missed calls, dialed numbers
+    """
+    CREATE TABLE call_notes (
+        call_ref   TEXT PRIMARY KEY,
+        note       TEXT NOT NULL DEFAULT '',
+        outcome    TEXT NOT NULL DEFAULT '',
+        updated_at REAL NOT NULL
+    );
+    ALTER TABLE calls ADD COLUMN missed_cleared_at REAL;
+    CREATE TABLE dial_log (
+        id        INTEGER PRIMARY KEY,
+        key       TEXT NOT NULL,
+        dialed    TEXT NOT NULL,
+        at        REAL NOT NULL
+    );
+    CREATE INDEX dial_log_at ON dial_log(at);
+    """,
 )

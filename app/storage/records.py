@@ -75,6 +75,7 @@ class CallRecord:
     answered_elsewhere: bool = False
     contact_id: int | None = None
     cdr_uniqueid: str | None = None
+    missed_cleared_at: float | None = None  # the agent called back or dismissed it
     hold_periods: list[HoldPeriod] = field(default_factory=list)
 
 

@@ -285,7 +285,7 @@ class Store:
 class Session:
     """The repositories bound to one connection (and, for writes, one transaction)."""
 
-    __slots__ = ("conn", "users", "contacts", "calls", "cdrs", "presence", "events")
+    __slots__ = ("conn", "users", "contacts", "calls", "cdrs", "presence", "events", "notes", "dials")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -295,6 +295,8 @@ class Session:
         self.cdrs = CdrRepository(conn)
         self.presence = PresenceRepository(conn)
         self.events = EventLogRepository(conn)
+        self.notes = NoteRepository(conn)
+        self.dials = DialLogRepository(conn)
 
 
 class _Repository:
@@ -534,6 +536,7 @@ class CallRepository(_Repository):
 
     def _record(self, row: sqlite3.Row) -> CallRecord:
         data = {name: row[name] for name in _CALL_COLUMNS}
+        data["missed_cleared_at"] = row["missed_cleared_at"]
         data["missed"] = bool(data["missed"])
         data["answered_elsewhere"] = bool(data["answered_elsewhere"])
         record = CallRecord(**data)
@@ -563,9 +566,27 @@ class CallRepository(_Repository):
         return self._select("contact_id = ? ORDER BY COALESCE(ringing_at, first_seen) DESC LIMIT ?", (contact_id, limit))
 
     def missed(self, crm_user: str | None = None, limit: int = 100) -> list[CallRecord]:
+        """Missed calls nobody has called back or dismissed yet, newest first."""
         if crm_user is None:
-            return self._select("missed = 1 ORDER BY first_seen DESC LIMIT ?", (limit,))
-        return self._select("missed = 1 AND crm_user = ? ORDER BY first_seen DESC LIMIT ?", (crm_user, limit))
+            return self._select("missed = 1 AND missed_cleared_at IS NULL ORDER BY first_seen DESC LIMIT ?", (limit,))
+        return self._select(
+            "missed = 1 AND missed_cleared_at IS NULL AND crm_user = ? ORDER BY first_seen DESC LIMIT ?",
+            (crm_user, limit),
+        )
+
+    def clear_missed(self, call_id: str, at: float) -> bool:
+        """Dismiss one missed call (it stays in the journal, marked missed)."""
+        return self.conn.execute(
+            "UPDATE calls SET missed_cleared_at = ? WHERE call_id = ? AND missed = 1 AND missed_cleared_at IS NULL",
+            (at, call_id),
+        ).rowcount > 0
+
+    def clear_missed_from(self, key: str, at: float) -> int:
+        """Calling a number back clears every missed call from it."""
+        return self.conn.execute(
+            "UPDATE calls SET missed_cleared_at = ? WHERE other_key = ? AND missed = 1 AND missed_cleared_at IS NULL",
+            (at, key),
+        ).rowcount
 
     def recent(self, limit: int = 100) -> list[CallRecord]:
         return self._select("1 ORDER BY first_seen DESC LIMIT ?", (limit,))
@@ -666,6 +687,53 @@ class CdrRepository(_Repository):
 
     def count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM cdrs").fetchone()[0]
+
+
+class NoteRepository(_Repository):
+    """The agent's note and outcome per call (``call_ref``: a call_id or a CDR uniqueid)."""
+
+    __slots__ = ()
+
+    def get(self, call_ref: str) -> tuple[str, str]:
+        row = self.conn.execute("SELECT note, outcome FROM call_notes WHERE call_ref = ?", (call_ref,)).fetchone()
+        return ("", "") if row is None else (row[0], row[1])
+
+    def many(self, call_refs: Sequence[str]) -> dict[str, tuple[str, str]]:
+        found: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(call_refs), 500):
+            chunk = list(call_refs[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            for ref, note, outcome in self.conn.execute(
+                f"SELECT call_ref, note, outcome FROM call_notes WHERE call_ref IN ({marks})", chunk
+            ):
+                found[ref] = (note, outcome)
+        return found
+
+    def set(self, call_ref: str, note: str, outcome: str, at: float) -> None:
+        self.conn.execute(
+            "INSERT INTO call_notes (call_ref, note, outcome, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(call_ref) DO UPDATE SET note = excluded.note, outcome = excluded.outcome,"
+            " updated_at = excluded.updated_at",
+            (call_ref, note, outcome, at),
+        )
+
+
+class DialLogRepository(_Repository):
+    """Numbers this workstation dialed (the dialer's "recent numbers")."""
+
+    __slots__ = ()
+
+    def add(self, key: str, dialed: str, at: float) -> None:
+        self.conn.execute("INSERT INTO dial_log (key, dialed, at) VALUES (?, ?, ?)", (key, dialed, at))
+
+    def recent(self, limit: int = 20) -> list[tuple[str, str, float]]:
+        """Distinct numbers, the most recently dialed first: (key, dialed form, last time)."""
+        return [
+            (r[0], r[1], r[2])
+            for r in self.conn.execute(
+                "SELECT key, dialed, MAX(at) AS last FROM dial_log GROUP BY key ORDER BY last DESC LIMIT ?", (limit,)
+            )
+        ]
 
 
 class PresenceRepository(_Repository):

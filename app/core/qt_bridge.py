@@ -1,0 +1,40 @@
+"""The one Qt adapter: turns event-bus messages into Qt signals.
+
+qasync runs asyncio on the Qt thread, so bus callbacks already run on the GUI thread and the
+signals can be emitted directly; widgets never subscribe to the bus themselves.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from .bus import BusMessage, CallChanged, CdrAdded, EventBus, PresenceChanged
+
+
+class QtBridge(QObject):
+    """Re-emits the core's :class:`EventBus` messages for widgets.
+
+    Signals:
+        call_changed(CallRecord, str): a call's folded state changed; the str is the PBX action.
+        presence_changed(PresenceRecord, str): a PBX user's registration or agent status changed.
+        cdr_added(CdrRow): a new CDR was stored.
+    """
+
+    call_changed = Signal(object, str)
+    presence_changed = Signal(object, str)
+    cdr_added = Signal(object)
+
+    def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._disconnect = bus.connect(self._on_message)
+
+    def _on_message(self, message: BusMessage) -> None:
+        if isinstance(message, CallChanged):
+            self.call_changed.emit(message.call, message.event)
+        elif isinstance(message, PresenceChanged):
+            self.presence_changed.emit(message.presence, message.event)
+        elif isinstance(message, CdrAdded):
+            self.cdr_added.emit(message.cdr)
+
+    def close(self) -> None:
+        self._disconnect()

@@ -1,0 +1,99 @@
+"""Qt fixtures: one QApplication with a qasync event loop, and the real core running on it.
+
+Widget tests are plain (sync) functions that drive the qasync loop themselves with
+:func:`run` / :func:`wait_until`: pytest-qt's ``waitUntil`` processes Qt events but does not
+run asyncio tasks, and the engine's listener lives on this loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+
+import aiohttp  # noqa: E402
+import PySide6.QtWidgets  # noqa: E402,F401  - PySide6 before qasync
+import pytest  # noqa: E402
+import qasync  # noqa: E402
+
+from tests.support import canary  # noqa: E402
+from tests.support.webhook import post  # noqa: E402
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def qloop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
+    qapp.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    yield loop
+    loop.close()
+
+
+def run(loop: asyncio.AbstractEventLoop, coro: Awaitable[T], timeout: float = 10.0) -> T:
+    """Run a coroutine to completion on the qasync loop (Qt events are processed meanwhile)."""
+    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
+
+
+def wait_until(loop: asyncio.AbstractEventLoop, predicate: Callable[[], Any], timeout: float = 3.0) -> None:
+    """Run the loop (asyncio tasks and Qt events) until ``predicate()`` is true."""
+    async def poll() -> None:
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() > deadline:
+                raise AssertionError(f"condition not met within {timeout} s")
+            await asyncio.sleep(0.005)
+
+    loop.run_until_complete(poll())
+
+
+def settle(loop: asyncio.AbstractEventLoop, seconds: float = 0.05) -> None:
+    loop.run_until_complete(asyncio.sleep(seconds))
+
+
+@pytest.fixture
+def ui_engine(qloop, settings) -> Iterator[Any]:
+    """The whole core with its webhook listening on loopback, on the Qt loop."""
+    from app.core.engine import Engine
+    from app.core.secrets import Keys
+
+    engine = Engine(settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
+    run(qloop, engine.start())
+    yield engine
+    run(qloop, engine.stop())
+
+
+@pytest.fixture
+def ctx(ui_engine, qloop) -> Iterator[Any]:
+    """A UiContext around the running engine (what the application object builds)."""
+    from app.core.agent import AgentIdentity
+    from app.core.qt_bridge import QtBridge
+    from app.ui.context import TaskRunner, UiContext
+
+    settings = ui_engine.settings
+    bridge = QtBridge(ui_engine.bus)
+    tasks = TaskRunner(qloop)
+    context = UiContext(ui_engine, bridge, tasks, AgentIdentity(settings.crm_user, settings.extension))
+    yield context
+    run(qloop, tasks.cancel_all())
+    bridge.close()
+
+
+@pytest.fixture
+def send(qloop, ui_engine) -> Iterator[Callable[[dict[str, Any]], tuple[int, Any]]]:
+    """Post a message to the running webhook over real HTTP; returns (status, JSON reply)."""
+    session = run(qloop, _session())
+
+    def sender(message: dict[str, Any]) -> tuple[int, Any]:
+        return run(qloop, post(session, ui_engine.server.url, message))
+
+    yield sender
+    run(qloop, session.close())
+
+
+async def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession()
