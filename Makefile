@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml $(BOOTSTRAP)
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/pbx-companion serve
+	$(VENV)/bin/pbx-companion
 
-serve: run
+serve: $(STAMP)
+	$(VENV)/bin/pbx-companion serve
 
 test: $(STAMP)
 	$(PYTHON) -m pytest

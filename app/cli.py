@@ -321,7 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", help="directory of the database (default: the per-user data dir)")
     common.add_argument("--config", help="settings file (default: settings.toml in the per-user config dir)")
 
-    parser = argparse.ArgumentParser(prog="pbx-companion", description="Companion for agents of a cloud PBX (UserCRM API).")
+    parser = argparse.ArgumentParser(
+        prog="pbx-companion",
+        description="Companion for agents of a cloud PBX (UserCRM API). Without a command it starts the tray"
+                    " app: pbx-companion [--data-dir D] [--host H] [--port P] [tel:/callto:/sip: URI ...]",
+    )
     parser.add_argument("--version", action="version", version=f"pbx-companion {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -392,6 +396,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_tray(argv: list[str]) -> int:
+    from app.core.settings import SettingsError
+    from app.protocol.redact import redact
+
+    try:
+        from app.main import run_tray
+    except ImportError as exc:  # Qt libraries missing on this machine
+        print(f"pbx-companion: error: the tray app cannot start ({exc}); `pbx-companion serve` runs headless",
+              file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        return run_tray(argv)
+    except (SettingsError, OSError) as exc:
+        print(f"pbx-companion: error: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_ERROR
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from app.core.contacts_io import ImportFormatError
     from app.core.engine import NotConfigured
@@ -405,7 +426,27 @@ def _user_errors() -> tuple[type[BaseException], ...]:
             StorageError, OSError)
 
 
+SUBCOMMANDS = frozenset({"serve", "contacts", "history", "dial", "hold", "users", "crm-users", "keys", "config"})
+
+
+def _wants_tray(argv: Sequence[str]) -> bool:
+    """No subcommand (options and tel:/callto:/sip: links only) starts the tray app."""
+    takes_value = {"--data-dir", "--config", "--host", "--port"}
+    previous = ""
+    for token in argv:
+        if token in ("-h", "--help", "--version"):
+            return False
+        if not token.startswith("-") and previous not in takes_value:
+            if token in SUBCOMMANDS or not token.lower().startswith(("tel:", "callto:", "sip:", "sips:")):
+                return False
+        previous = token
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _wants_tray(argv):
+        return _run_tray(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

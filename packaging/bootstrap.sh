@@ -6,8 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-# Debian packages needed by `make run` / `make test` for the headless core.
-DEBS=(python3 python3-venv python3-pip ca-certificates)
+# Debian packages needed by `make run` / `make test`: Python for the core; the Qt runtime libraries
+# (offscreen and xcb), Xvfb for the focus/placement tests and screenshots, PulseAudio's client
+# library for QtMultimedia (recordings), D-Bus for the tray and keyring.
+DEBS=(python3 python3-venv python3-pip ca-certificates
+      libegl1 libgl1 libglib2.0-0 libfontconfig1 libfreetype6 libx11-6 libxcb1 libxkbcommon0 fonts-dejavu-core
+      xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0
+      libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxtst6 libxrandr2 libpulse0 libdbus-1-3)
 
 missing_debs() {
     command -v dpkg-query >/dev/null 2>&1 || return 0
@@ -22,8 +27,8 @@ python_ok() {
         "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 }
 
-if ! python_ok; then
-    mapfile -t need < <(missing_debs)
+mapfile -t need < <(missing_debs)
+if ! python_ok || [ "${#need[@]}" -gt 0 ]; then
     if [ "${#need[@]}" -gt 0 ]; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
             echo "bootstrap: installing Debian packages: ${need[*]}"

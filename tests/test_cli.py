@@ -671,8 +671,9 @@ def test_unknown_subcommand(cli: Cli) -> None:
     assert "frobnicate" in proc.stderr
 
 
-def test_no_subcommand_prints_usage(cli: Cli) -> None:
-    proc = cli.run(common=False)
+def test_a_word_that_is_neither_a_command_nor_a_link_is_a_usage_error(cli: Cli) -> None:
+    # (no command at all starts the tray app: tests/ui/test_single_instance.py)
+    proc = cli.run("bogus", common=False)
     assert proc.returncode == 2 and "usage: pbx-companion" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -646,3 +646,28 @@ def test_garbage_collection_is_paused_only_during_the_import(store, normalizer, 
     with pytest.raises(KeyboardInterrupt):
         run(store, path, normalizer, progress=boom)
     assert gc.isenabled()
+
+
+def test_an_unclosed_quote_ends_the_import_with_a_reason(store, normalizer, tmp_path):
+    text = "name,phone,note\nIvan,84951343060,ok\nPetr,89066800404,\"never closed\n" + "x" * 140_000 + "\n"
+    summary = run(store, write(tmp_path, text), normalizer)
+    assert summary.imported == 1  # the rows before it are in
+    assert len(summary.skipped) == 1 and summary.skipped[0].line == 3
+    assert "unreadable from here on" in summary.skipped[0].reason
+
+
+def test_vcard_export_of_odd_labels(store, normalizer, tmp_path):
+    path = write(tmp_path, 'name,phone\nA,"рабочий мобильный: 84951343060; ""q"": 89066800404; a=b: 88123456789"\n')
+    run(store, path, normalizer)
+    out = io.StringIO(newline="")
+    export_contacts(store, out, "vcard")
+    exported = write(tmp_path, out.getvalue(), name="export.vcf")
+    other = Store(tmp_path / "other.sqlite3")
+    try:
+        assert import_contacts(other, exported, normalizer).imported == 1
+        (contact,) = all_contacts(other)
+        assert [(p.key, p.label) for p in contact.phones] == [
+            (MOSCOW, "рабочий мобильный"), (MOBILE, "q"), (OTHER, "a=b"),
+        ]
+    finally:
+        other.close()

@@ -55,7 +55,13 @@ Rules
 
 Speed: number parsing dominates (~20-30 µs a number in libphonenumber), so big files have
 their numbers parsed by worker processes while this process reads the CSV and writes to
-SQLite (see :data:`PARALLEL_MIN_BYTES`).
+SQLite (see :data:`PARALLEL_MIN_BYTES`). The workers are started with ``spawn``, so a script
+that calls this must guard its entry point with ``if __name__ == "__main__"`` (console
+scripts and ``python -m app`` are fine); when they cannot start, this process parses alone.
+Cyclic garbage collection is paused during an import (see :func:`_gc_paused`).
+
+Known limit: vobject ends a text value (NOTE, FN) at an unescaped comma, which vCard 3/4
+forbid but vCard 2.1 allows, so the rest of such a value is lost.
 
 Export writes the import header (``name,phone,company,owner,email,note``, then one column
 per ``extra`` key) with the numbers as ``label:raw`` joined by ``; ``, or vCard 4.0 cards;
@@ -128,6 +134,8 @@ _PARSE_CHUNK = 500  # numbers a worker parses at a time
 _SNIFF_CHARS = 1 << 16
 _DELIMITERS = (",", ";", "\t")
 _URI_SCHEMES = frozenset({"tel", "callto", "sip", "sips"})
+#: TEL types that say nothing to an agent, and vCard 2.1 encoding flags among the bare params.
+_IGNORED_TEL_TYPES = frozenset({"voice", "pref", "quoted-printable", "base64", "8bit", "7bit"})
 _LABEL_SEPARATORS = str.maketrans({c: " " for c in ":;,\r\n"})
 
 _HEADER_FIELDS = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
@@ -556,7 +564,7 @@ def _tel_label(prop: Any) -> str | None:
     for value in raw:
         for item in str(value).split(","):
             item = item.strip().strip('"').lower()
-            if item and item not in ("voice", "pref") and "=" not in item and item not in types:
+            if item and item not in _IGNORED_TEL_TYPES and item not in types:
                 types.append(item)
     return "/".join(types) or None
 
@@ -591,13 +599,16 @@ class _PhoneParser:
     """Parses each batch's numbers: in worker processes for big files, pipelined with the writes.
 
     A batch's numbers go to the workers in small chunks. When this process needs a batch's
-    results, it parses the chunks no worker has started yet itself (work stealing), so the
+    results it parses the chunks no worker has started yet itself, and while it waits for
+    the started ones it takes the newest queued chunks of later batches (work stealing): the
     CPUs stay busy whichever side is slower, and small imports never wait for a worker.
     """
 
     def __init__(self, normalizer: PhoneNormalizer, workers: int) -> None:
         self.normalizer = normalizer
         self.pool: ProcessPoolExecutor | None = None
+        self._queued: deque[tuple[list[str], Future[list[_ParseResult]]]] = deque()  # oldest first
+        self._stolen: dict[Future[list[_ParseResult]], list[_ParseResult]] = {}
         if workers > 0:
             try:
                 self.pool = ProcessPoolExecutor(
@@ -612,24 +623,47 @@ class _PhoneParser:
         if self.pool is None:
             return [(chunk, None) for chunk in chunks]
         try:
-            return [(chunk, self.pool.submit(_parse_in_worker, chunk)) for chunk in chunks]
+            handle = [(chunk, self.pool.submit(_parse_in_worker, chunk)) for chunk in chunks]
         except (BrokenProcessPool, RuntimeError):  # RuntimeError: a process cannot be started here
             self._drop_pool()
             return [(chunk, None) for chunk in chunks]
+        self._queued.extend(handle)
+        return handle
 
     def result(self, handle: list[tuple[list[str], Future[list[_ParseResult]] | None]]) -> dict[str, _ParseResult]:
         parsed: dict[str, _ParseResult] = {}
-        normalizer = self.normalizer
         for chunk, future in handle:
-            if future is not None and not future.cancel():
-                try:
-                    parsed.update(zip(chunk, future.result()))
+            if future is not None:
+                if self._queued and self._queued[0][1] is future:
+                    self._queued.popleft()
+                results = self._stolen.pop(future, None)
+                if results is None and not future.cancel():
+                    while not future.done() and self._steal():
+                        pass
+                    try:
+                        results = future.result()
+                    except (BrokenProcessPool, OSError):
+                        self._drop_pool()
+                if results is not None:
+                    parsed.update(zip(chunk, results))
                     continue
-                except (BrokenProcessPool, OSError):
-                    self._drop_pool()
-            for text in chunk:
-                parsed[text] = _parse_one(normalizer, text)
+            parsed.update(zip(chunk, self._local(chunk)))
         return parsed
+
+    def _steal(self) -> bool:
+        """Parse the newest chunk no worker has started; False when there is none."""
+        while self._queued:
+            chunk, future = self._queued.pop()
+            if future.cancel():
+                self._stolen[future] = self._local(chunk)
+                return True
+            if not future.done():
+                return False  # the workers take the oldest first: everything older has started too
+        return False
+
+    def _local(self, chunk: list[str]) -> list[_ParseResult]:
+        normalizer = self.normalizer
+        return [_parse_one(normalizer, text) for text in chunk]
 
     def _drop_pool(self) -> None:
         if self.pool is not None:
@@ -991,8 +1025,9 @@ def _export_vcard(records: list[ContactRecord], out: TextIO) -> None:
         for phone in record.phones:
             tel = card.add("tel")
             tel.value = phone.raw
-            label = (phone.label or "").translate(_LABEL_SEPARATORS)
-            types = [t.strip() for t in label.split("/") if t.strip()]
+            # vCard parameter values cannot hold double quotes or control characters.
+            label = "".join(c for c in (phone.label or "") if c != '"' and c.isprintable())
+            types = [t.strip() for t in label.translate(_LABEL_SEPARATORS).split("/") if t.strip()]
             if types:
                 tel.type_param = types
         if record.company_name:

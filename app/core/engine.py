@@ -86,6 +86,7 @@ class Engine:
         ssl_context = tls_context(s.tls_cert, s.tls_key) if s.tls_cert else None
         self.server = WebhookServer(create_app(self, self.webhook_config()), s.host, s.port, ssl_context)
         url = await self.server.start()
+        self.maintenance_idle = asyncio.Event()
         self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
         return url
 
@@ -108,6 +109,7 @@ class Engine:
             )
             if removed:
                 log.info("event log: removed %d old events", removed)
+            self.maintenance_idle.set()  # start-up work done (tests and benchmarks wait for this)
             await asyncio.sleep(PRUNE_INTERVAL)
 
     # -- talking to the PBX --------------------------------------------------------------
@@ -119,7 +121,7 @@ class Engine:
                 raise NotConfigured("the PBX URL is not set: set pbx_url in the settings or PBX_COMPANION_PBX_URL")
             if not self.keys.pbx_api_key:
                 raise NotConfigured(f"the PBX API key is not set: run `pbx-companion keys set` or set {ENV_VARS[PBX_API_KEY]}")
-            self._pbx = PbxClient(self.settings.pbx_url, self.keys.pbx_api_key)
+            self._pbx = PbxClient(self.settings.pbx_url, self.keys.pbx_api_key, timeout=self.settings.pbx_timeout_s)
         return self._pbx
 
     def own_crm_user(self) -> str:

@@ -56,6 +56,7 @@ class Settings:
     data_dir: str = ""                # empty: the platformdirs data dir
     contact_deadline_ms: int = 400    # get_contact answers (empty) within this, the PBX holds a live call
     body_read_timeout_s: float = 10.0
+    pbx_timeout_s: float = 10.0      # wait this long for a PBX reply (make_call is never re-sent after it)
     auth_failures_before_block: int = 10
     auth_block_seconds: float = 60.0
     event_log_days: int = 30
@@ -84,6 +85,8 @@ class Settings:
             raise SettingsError(f"language must be ru, en or empty (follow the system), not {self.language!r}")
         if self.popup_linger_s < 0:
             raise SettingsError("popup_linger_s must not be negative")
+        if self.pbx_timeout_s <= 0:
+            raise SettingsError("pbx_timeout_s must be positive")
         if self.contact_deadline_ms <= 0:
             raise SettingsError("contact_deadline_ms must be positive")
         if self.pbx_url and not self.pbx_url.startswith(("http://", "https://")):

@@ -414,6 +414,18 @@ class ContactRepository(_Repository):
         )
         return [self._record(r) for r in rows]
 
+    def search_phone(self, digits: str, limit: int = 20) -> list[ContactRecord]:
+        """Contacts with a number whose key contains ``digits`` (a partial number typed in the dialer)."""
+        digits = "".join(ch for ch in digits if ch.isdigit())
+        if not digits:
+            return []
+        rows = self.conn.execute(
+            f"{self._SELECT} WHERE c.id IN (SELECT contact_id FROM phones WHERE instr(key, ?) > 0)"
+            " ORDER BY c.name COLLATE NOCASE LIMIT ?",
+            (digits, limit),
+        )
+        return [self._record(r) for r in rows]
+
     def iter_all(self) -> Iterator[ContactRecord]:
         phones: dict[int, list[PhoneRecord]] = {}
         for r in self.conn.execute("SELECT contact_id, key, raw, label, extension FROM phones ORDER BY id"):
@@ -462,6 +474,19 @@ class ContactRepository(_Repository):
         self.conn.executemany(
             "INSERT INTO phones (contact_id, key, raw, label, extension) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(contact_id, key) DO NOTHING",
+            [(contact_id, p.key, p.raw, p.label, p.extension) for p in phones],
+        )
+
+    def set_phones(self, contact_id: int, phones: Sequence[PhoneRecord]) -> None:
+        """Make the contact's phones exactly these (the card's editor): numbers left out are
+        removed, kept ones get the new spelling and label; ``save`` only ever adds phones."""
+        keys = [p.key for p in phones]
+        marks = ",".join("?" * len(keys))
+        self.conn.execute(f"DELETE FROM phones WHERE contact_id = ? AND key NOT IN ({marks})", (contact_id, *keys))
+        self.conn.executemany(
+            "INSERT INTO phones (contact_id, key, raw, label, extension) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(contact_id, key) DO UPDATE SET raw = excluded.raw, label = excluded.label,"
+            " extension = excluded.extension",
             [(contact_id, p.key, p.raw, p.label, p.extension) for p in phones],
         )
 
@@ -526,6 +551,13 @@ _CALL_COLUMNS = (
     "call_id", "session_id", "direction", "other_leg", "other_key", "crm_user", "domain_user", "gateway_number",
     "state", "ringing_at", "answered_at", "hangup_at", "hangup_cause", "answer_seconds", "missed",
     "answered_elsewhere", "contact_id", "cdr_uniqueid", "first_seen", "updated_at",
+)
+
+
+#: Columns of :meth:`CallRepository.timeline_rows`; ``at`` is ``COALESCE(ringing_at, first_seen)``.
+CALL_TIMELINE_COLUMNS = (
+    "call_id", "session_id", "direction", "other_leg", "state", "at", "answered_at", "hangup_at",
+    "answer_seconds", "missed", "answered_elsewhere", "cdr_uniqueid",
 )
 
 
@@ -625,6 +657,22 @@ class CallRepository(_Repository):
         else:
             self.conn.execute("INSERT INTO hold_periods (call_id, resumed_at) VALUES (?, ?)", (call_id, at))
 
+    def timeline_rows(self, keys: Sequence[str], limit: int = 100_000) -> list[tuple[Any, ...]]:
+        """The calls from these numbers for a client's timeline, newest first, as plain tuples in
+        :data:`CALL_TIMELINE_COLUMNS` order: one query, no hold periods, no record objects --
+        the card opens a client with 10,000 calls, where a query or a dataclass per row would dominate."""
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(
+            f"SELECT {','.join(CALL_TIMELINE_COLUMNS[:5])}, COALESCE(ringing_at, first_seen),"
+            f" {','.join(CALL_TIMELINE_COLUMNS[6:])} FROM calls WHERE other_key IN ({marks})"
+            " ORDER BY first_seen DESC LIMIT ?",
+            (*keys, limit),
+        ).fetchall()
+
     def link_contact(self, key: str, contact_id: int) -> int:
         """Attach the calls from this number that have no contact yet; returns how many."""
         return self.conn.execute(
@@ -633,6 +681,12 @@ class CallRepository(_Repository):
 
 
 _CDR_JSON_FIELDS = ("geo_ids", "geo_names")
+
+
+#: Columns of :meth:`CdrRepository.timeline_rows`.
+CDR_TIMELINE_COLUMNS = (
+    "uniqueid", "dt", "src", "dst", "direction", "duration", "billsec", "link", "bridge_hangup_cause",
+)
 
 
 class CdrRepository(_Repository):
@@ -679,6 +733,19 @@ class CdrRepository(_Repository):
             "SELECT * FROM cdrs WHERE other_key = ? ORDER BY dt DESC LIMIT ?", (key, limit)
         ).fetchall()
         return [self._row(r) for r in rows]
+
+    def timeline_rows(self, keys: Sequence[str], limit: int = 100_000) -> list[tuple[Any, ...]]:
+        """The CDRs of these numbers for a client's timeline, newest first, as plain tuples in
+        :data:`CDR_TIMELINE_COLUMNS` order (one query, only the columns a timeline shows)."""
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(
+            f"SELECT {','.join(CDR_TIMELINE_COLUMNS)} FROM cdrs WHERE other_key IN ({marks}) ORDER BY dt DESC LIMIT ?",
+            (*keys, limit),
+        ).fetchall()
 
     def link_contact(self, key: str, contact_id: int) -> int:
         return self.conn.execute(

@@ -103,7 +103,8 @@ async def _read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > config.max_body:
         raise BadRequest(413, f"request body is larger than {config.max_body} bytes")
     try:
-        return await asyncio.wait_for(request.read(), config.body_read_timeout)
+        async with asyncio.timeout(config.body_read_timeout):  # unlike wait_for(), no task per request
+            return await request.read()
     except TimeoutError:
         raise BadRequest(408, f"request body not received within {config.body_read_timeout:g} s") from None
     except web.HTTPRequestEntityTooLarge:
@@ -241,7 +242,8 @@ async def _get_contact(request: web.Request, envelope: Envelope) -> web.Response
         raise BadRequest(400, _describe(exc, "params"), wa.GET_CONTACT) from None
     deadline = request.app[CONFIG].contact_deadline
     try:
-        found = await asyncio.wait_for(request.app[BACKEND].find_contacts(params), deadline)
+        async with asyncio.timeout(deadline):  # unlike wait_for(), no task per request
+            found = await request.app[BACKEND].find_contacts(params)
     except TimeoutError:
         log.warning("get_contact for %s took longer than %d ms: answered an empty list so the PBX can route the call",
                     params.phone or params.e164_phone, deadline * 1000)

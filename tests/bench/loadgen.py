@@ -214,7 +214,9 @@ class Runner:
         service = [(recv[i] - sent[i]) * 1000 for i in ok]
         lag = [(sent[i] - sched[i]) * 1000 for i in range(count) if sent[i]]
         last = max((recv[i] for i in ok), default=start)
+        samples = {"latency_samples": lat, "service_samples": service, "lag_samples": lag} if self.spec.get("samples") else {}
         return {
+            **samples,
             "mode": "open", "rate": rate, "requests": count, "ok": len(ok),
             "wrong": sum(1 for i in ok if not correct[i]),
             "errors": sum(1 for s in status if s not in (0, 200)),
@@ -284,13 +286,13 @@ async def main_async(spec: dict[str, Any]) -> dict[str, Any]:
         for _ in range(int(spec.get("preconnect", 4))):
             runner.idle.append(await runner.connect())
         result: dict[str, Any] = {}
-        position = 0
+        position = int(spec.get("offset", 0))
         if spec["mode"] == "open":
             rate = float(spec["rate"])
             warmup = int(rate * float(spec.get("warmup_s", 0)))
             if warmup:
-                result["warmup"] = await runner.open_loop(0, warmup, rate)
-                position = warmup
+                result["warmup"] = await runner.open_loop(position, warmup, rate)
+                position += warmup
             count = min(int(rate * float(spec["duration_s"])), len(runner.requests) - position)
             result["run"] = await runner.open_loop(position, count, rate)
         else:

@@ -41,13 +41,14 @@ DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PY = sys.executable
 #: Where ``python -m app`` runs from: this tree, or another checkout to compare (``--app-root``).
-APP = {"root": ROOT}
+APP: dict[str, Path | None] = {"root": ROOT, "compare": None}
 CRM_KEY = "bench-crm-key-" + uuid.uuid4().hex[:12]
 
 CONTACTS = 100_000
 CONTACT_RATE = 300
 EVENT_RATE = 1000
 CLOSED_CONCURRENCY = 16
+ROUNDS = 4  # get_contact: measured time cut into this many slices per server, taken in turn
 
 #: Which phases run (``--only``) and which get_contact servers.
 PHASES = ("idle", "contacts", "breakdown", "events", "import")
@@ -274,36 +275,75 @@ def event_requests(path: Path, dataset: datagen.Dataset, count: int, seed: int) 
 
 def measure_contacts(work: Path, env: dict[str, str], data_dir: Path, dataset: datagen.Dataset, plan: Plan,
                      results: dict[str, Any], profile: bool) -> None:
+    """The three servers run side by side; the measured time is cut into ROUNDS slices taken in
+    turn (rotating the order), so a burst of unrelated load on the machine hits all of them
+    alike instead of whichever happened to run at that moment."""
+    warm = int(CONTACT_RATE * plan.contact_warmup_s)
+    per_slice = int(CONTACT_RATE * plan.contact_s / ROUNDS)
     requests_file = work / "get_contact.jsonl"
-    contact_requests(requests_file, dataset, int(CONTACT_RATE * (plan.contact_s + plan.contact_warmup_s)) + 10)
-    spec = dict(mode="open", rate=CONTACT_RATE, duration_s=plan.contact_s, warmup_s=plan.contact_warmup_s)
+    contact_requests(requests_file, dataset, warm + ROUNDS * per_slice + 10)
     db = str(data_dir / "pbx-companion.sqlite3")
-    servers = [
-        ("bare", [PY, "-m", "tests.bench.refserver", "bare"], False),
-        ("sqlite_ref", [PY, "-m", "tests.bench.refserver", "sqlite", "--db", db], True),
-        ("serve", serve_argv(data_dir), True),
+    candidates = [
+        ("bare", [PY, "-m", "tests.bench.refserver", "bare"], False, ROOT),
+        ("sqlite_ref", [PY, "-m", "tests.bench.refserver", "sqlite", "--db", db], True, ROOT),
+        ("serve", serve_argv(data_dir), True, APP["root"]),
     ]
-    for name, argv, check in servers:
-        if name not in WHICH["contact_servers"]:
-            continue
-        quiet()
-        print(f"  get_contact -> {name} ...", flush=True)
-        with Server(name, argv, work, env, APP["root"] if name == "serve" else ROOT) as server:
-            if name == "serve":
-                time.sleep(plan.idle_wait_s)
-                results["rss"]["serve_100k_idle_mib"] = server.rss_mib()
-            out: dict[str, Any] = {}
-            with cpu_of(server, out):
-                out.update(loadgen(work, server, requests_file, check=check, **spec))
-            if name == "serve":
-                results["rss"]["serve_100k_after_lookups_mib"] = server.rss_mib()
-            results["contacts"][name] = out
-    if profile:
+    chosen = [c for c in candidates if c[0] in WHICH["contact_servers"]]
+    if APP["compare"] is not None:
+        chosen.append(("serve_b", serve_argv(data_dir), True, APP["compare"]))
+    with contextlib.ExitStack() as stack:
+        servers = {name: (stack.enter_context(Server(name, argv, work, env, cwd)), check)
+                   for name, argv, check, cwd in chosen}
+        if "serve" in servers:
+            time.sleep(plan.idle_wait_s)
+            results["rss"]["serve_100k_idle_mib"] = servers["serve"][0].rss_mib()
+        for name, (server, check) in servers.items():
+            quiet()
+            print(f"  get_contact warm-up -> {name} ...", flush=True)
+            loadgen(work, server, requests_file, mode="open", rate=CONTACT_RATE, duration_s=plan.contact_warmup_s,
+                    check=check)
+        slices: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+        names = list(servers)
+        for round_no in range(ROUNDS):
+            for name in names[round_no % len(names):] + names[:round_no % len(names)]:
+                server, check = servers[name]
+                quiet()
+                print(f"  get_contact round {round_no + 1}/{ROUNDS} -> {name} ...", flush=True)
+                out: dict[str, Any] = {}
+                with cpu_of(server, out):
+                    out.update(loadgen(work, server, requests_file, mode="open", rate=CONTACT_RATE,
+                                       duration_s=per_slice / CONTACT_RATE, offset=warm + round_no * per_slice,
+                                       check=check, samples=True))
+                slices[name].append(out)
+        if "serve" in servers:
+            results["rss"]["serve_100k_after_lookups_mib"] = servers["serve"][0].rss_mib()
+    for name, parts in slices.items():
+        results["contacts"][name] = merge_slices(parts)
+    if profile and "serve" in servers:
         print("  get_contact -> serve under cProfile ...", flush=True)
         prof = work / "serve-get_contact.prof"
         with Server("serve-prof", serve_argv(data_dir, prof), work, env, APP["root"]) as server:
-            loadgen(work, server, requests_file, check=True, **spec)
+            loadgen(work, server, requests_file, check=True, mode="open", rate=CONTACT_RATE,
+                    duration_s=plan.contact_s, warmup_s=plan.contact_warmup_s)
         results["profiles"]["get_contact"] = top_functions(prof)
+
+
+def merge_slices(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from the slices of a server: percentiles over all their samples, sums of counts."""
+    from .loadgen import percentiles
+
+    runs = [p["run"] for p in parts]
+    run: dict[str, Any] = {key: sum(r[key] for r in runs) for key in ("requests", "ok", "wrong", "errors", "unanswered")}
+    for kind in ("latency", "service", "lag"):
+        samples = [x for r in runs for x in r.pop(f"{kind}_samples")]
+        run["send_lag_ms" if kind == "lag" else f"{kind}_ms"] = percentiles(samples)
+    run["slices_p50_ms"] = [r["latency_ms"]["p50"] for r in runs]
+    run["slices_p99_ms"] = [r["latency_ms"]["p99"] for r in runs]
+    elapsed = sum(r["elapsed_s"] for r in runs)
+    run["achieved_rate"] = run["ok"] / max(1e-9, elapsed)
+    others = sum(p["others_cores"] * r["elapsed_s"] for p, r in zip(parts, runs)) / max(1e-9, elapsed)
+    return {"run": run, "server_cpu_s": sum(p["server_cpu_s"] for p in parts), "others_cores": others,
+            "loadgen_cpu_s": sum(p["loadgen_cpu_s"] for p in parts)}
 
 
 def measure_events(work: Path, env: dict[str, str], data_dir: Path, dataset: datagen.Dataset, plan: Plan,
@@ -471,15 +511,16 @@ def report(results: dict[str, Any], quick: bool) -> str:
     if c:
         body += [
             "", f"### get_contact, open loop at {CONTACT_RATE} requests/s", "",
-            f"{plan['contact_s']:g} s measured after {plan['contact_warmup_s']:g} s of warm-up; latency in ms from each "
+            f"{plan['contact_s']:g} s measured per server (in {ROUNDS} slices taken in turn, the servers running side by "
+            f"side) after {plan['contact_warmup_s']:g} s of warm-up; latency in ms from each "
             "request's *scheduled* send time (no coordinated omission); ~10 % of the numbers are unknown.",
             "",
             "| server | requests | ok | wrong | p50 | p90 | p99 | max | send lag p99 | server CPU/request | other load |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         titles = {"bare": "bare aiohttp, constant reply", "sqlite_ref": "reference: sync SQLite lookup in handler",
-                  "serve": "`pbx-companion serve`"}
-        for name in ("bare", "sqlite_ref", "serve"):
+                  "serve": "`pbx-companion serve`", "serve_b": f"`serve` from {APP['compare']}"}
+        for name in ("bare", "sqlite_ref", "serve", "serve_b"):
             if name not in c:
                 continue
             run = c[name]["run"]
@@ -491,13 +532,17 @@ def report(results: dict[str, Any], quick: bool) -> str:
         if "bare" in c:
             bare = c["bare"]["run"]
             notes = []
-            for name in ("serve", "sqlite_ref"):
+            for name in ("serve", "serve_b", "sqlite_ref"):
                 if name in c:
                     run = c[name]["run"]
                     notes.append(f"{titles[name]}: **{run['latency_ms']['p50'] / bare['latency_ms']['p50']:.2f}×** "
                                  f"(from the actual send time: {run['service_ms']['p50'] / bare['service_ms']['p50']:.2f}×)")
             if notes:
                 body += ["", "p50 relative to the bare handler: " + "; ".join(notes) + "."]
+        spread = [f"{titles[n]} " + " / ".join(f"{v:.2f}" for v in c[n]["run"]["slices_p50_ms"])
+                  for n in ("bare", "sqlite_ref", "serve", "serve_b") if n in c and "slices_p50_ms" in c[n]["run"]]
+        if spread:
+            body += ["", f"p50 of each of the {ROUNDS} slices (ms), taken in turn: " + "; ".join(spread) + "."]
         if "serve" in c:
             run = c["serve"]["run"]
             if "bare" in c:
@@ -608,6 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated phases to run ({','.join(PHASES)}); implies --no-doc")
     parser.add_argument("--servers", help="comma-separated get_contact servers (bare,sqlite_ref,serve)")
     parser.add_argument("--app-root", help="run `python -m app` from this checkout instead (to compare a change)")
+    parser.add_argument("--compare-root", help="get_contact: also run `serve` from this checkout, side by side")
     parser.add_argument("--wait-quiet", type=float, default=60.0, metavar="SECONDS",
                         help="before each phase wait up to this long for other processes to go quiet (default 60; 0: never)")
     args = parser.parse_args(argv)
@@ -623,6 +669,9 @@ def main(argv: list[str] | None = None) -> int:
         WHICH["contact_servers"] = tuple(args.servers.split(","))
     if args.app_root:
         APP["root"] = Path(args.app_root).resolve()
+    if args.compare_root:
+        APP["compare"] = Path(args.compare_root).resolve()
+        write = False
 
     work = Path(tempfile.mkdtemp(prefix="pbx-bench-"))
     env = bench_env(work / "home")

@@ -26,10 +26,29 @@ from tests.support.webhook import post  # noqa: E402
 T = TypeVar("T")
 
 
+class _TestLoop(qasync.QEventLoop):
+    """qasync's ``run_until_complete`` processes Qt events once more after the loop stopped,
+    with no running loop set: a task stepped there (e.g. the engine's maintenance task waking
+    from its first store write) dies with "no running event loop". Keep the loop set as the
+    running loop for that last pass, and clear it afterwards."""
+
+    def run_forever(self):  # type: ignore[override]
+        try:
+            return super().run_forever()
+        finally:
+            asyncio.events._set_running_loop(self)
+
+    def run_until_complete(self, future):  # type: ignore[override]
+        try:
+            return super().run_until_complete(future)
+        finally:
+            asyncio.events._set_running_loop(None)
+
+
 @pytest.fixture(scope="session")
 def qloop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
     qapp.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(qapp, already_running=False)
+    loop = _TestLoop(qapp, already_running=False)
     yield loop
     loop.close()
 
@@ -63,6 +82,9 @@ def ui_engine(qloop, settings) -> Iterator[Any]:
 
     engine = Engine(settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
     run(qloop, engine.start())
+    # Park the maintenance task in its long sleep while the loop runs: pytest-qt processes Qt
+    # events outside the loop, and a task stepped there finds no running loop and dies.
+    run(qloop, engine.maintenance_idle.wait())
     yield engine
     run(qloop, engine.stop())
 

@@ -1,0 +1,381 @@
+"""Diagnostics: what support asks for when "the pop-ups don't come".
+
+The last raw events the PBX posted (keys and recording-link tokens masked), whether the listener
+answers, whether the PBX answers (on demand), where the log file is, and one "Copy diagnostics"
+text block to paste into a ticket. Everything shown or copied passes through
+:func:`app.protocol.redact.redact`; payloads are re-serialised first so that an escaped URL
+(``https:\\/\\/...``, as PHP writes it) is recognised and masked too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import PySide6
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QCoreApplication,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    QUrl,
+    qVersion,
+)
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+import app
+from app.core.health import listener_up
+from app.core.settings import Settings, default_log_dir
+from app.protocol.redact import redact
+from app.storage.records import EventRecord
+from app.ui.context import UiContext, user_message
+from app.ui.settings_dialog import key_source, pbx_error_text
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+#: How many events the panel shows and copies.
+EVENT_LIMIT = 50
+LOG_FILE_NAME = "pbx-companion.log"
+
+
+def log_file_path() -> Path:
+    """The rotating log file the shell passes to :func:`app.core.logs.setup_logging`."""
+    return default_log_dir() / LOG_FILE_NAME
+
+
+def mask_payload(text: str) -> str:
+    """The payload as readable JSON with secrets and link tokens masked."""
+    try:
+        text = json.dumps(json.loads(text), ensure_ascii=False, sort_keys=False)
+    except (ValueError, RecursionError):
+        pass
+    return redact(text)
+
+
+def _time(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+@dataclass(frozen=True)
+class MaskedEvent:
+    at: float
+    action: str
+    action_id: str
+    payload: str
+
+    @classmethod
+    def of(cls, record: EventRecord) -> MaskedEvent:
+        return cls(record.received_at, record.action, redact(record.action_id or ""), mask_payload(record.payload))
+
+
+class EventLogModel(QAbstractTableModel):
+    """The last raw events, newest first, already masked (nothing secret ever enters the model)."""
+
+    TIME, ACTION, ACTION_ID, PAYLOAD = range(4)
+    COLUMNS = 4
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._rows: list[MaskedEvent] = []
+
+    def set_events(self, records: list[EventRecord]) -> None:
+        self.beginResetModel()
+        self._rows = [MaskedEvent.of(r) for r in records]
+        self.endResetModel()
+
+    def masked(self, row: int) -> MaskedEvent:
+        return self._rows[row]
+
+    def events(self) -> list[MaskedEvent]:
+        return list(self._rows)
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else self.COLUMNS
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole or orientation != Qt.Orientation.Horizontal:
+            return None
+        titles = {
+            self.TIME: QCoreApplication.translate("EventLogModel", "Received"),
+            self.ACTION: QCoreApplication.translate("EventLogModel", "Event"),
+            self.ACTION_ID: QCoreApplication.translate("EventLogModel", "Action id"),
+            self.PAYLOAD: QCoreApplication.translate("EventLogModel", "Payload"),
+        }
+        return titles.get(section)
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            column = index.column()
+            if column == self.TIME:
+                return _time(row.at)
+            if column == self.ACTION:
+                return row.action
+            if column == self.ACTION_ID:
+                return row.action_id
+            if column == self.PAYLOAD:
+                return row.payload if role == Qt.ItemDataRole.ToolTipRole else row.payload[:300]
+        return None
+
+
+@dataclass
+class Health:
+    """The latest health facts the panel knows; None means "not checked yet"."""
+
+    listener_url: str = ""
+    listener_up: bool | None = None
+    pbx_ok: bool | None = None
+    pbx_text: str = ""
+    pbx_checked_at: float | None = None
+
+
+def versions() -> dict[str, str]:
+    return {
+        "pbx-companion": app.__version__,
+        "Python": platform.python_version(),
+        "Qt": qVersion(),
+        "PySide6": PySide6.__version__,
+        "aiohttp": aiohttp.__version__,
+        "SQLite": sqlite3.sqlite_version,
+        "OS": platform.platform(),
+        "Qt platform": QGuiApplication.platformName() if QGuiApplication.instance() else "",
+    }
+
+
+def settings_lines(settings: Settings) -> list[str]:
+    """Every setting except unknown extras (a hand-edited file might hold anything)."""
+    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "extra"}
+    return [f"  {name} = {value!r}" for name, value in values.items()]
+
+
+def diagnostics_text(settings: Settings, health: Health, events: list[MaskedEvent], log_file: Path) -> str:
+    """The block "Copy diagnostics" puts on the clipboard; masked once more as a whole."""
+    lines = ["pbx-companion diagnostics", f"generated: {_time(time.time())}", "", "[versions]"]
+    lines += [f"  {name}: {value}" for name, value in versions().items()]
+    lines += ["", "[settings]"] + settings_lines(settings)
+    lines += ["", "[keys]"]
+    for name in ("crm_api_key", "pbx_api_key"):
+        lines.append(f"  {name}: {key_source(name) or 'not set'}")
+    listener = {None: "not checked", True: "up", False: "down"}[health.listener_up]
+    lines += ["", "[health]", f"  listener: {health.listener_url or 'not running'} ({listener})"]
+    if health.pbx_ok is None:
+        lines.append("  PBX: not checked")
+    else:
+        when = _time(health.pbx_checked_at) if health.pbx_checked_at else ""
+        lines.append(f"  PBX: {'ok' if health.pbx_ok else 'failed'} at {when}: {health.pbx_text}")
+    lines += ["", f"[log file]\n  {log_file}", "", f"[last {len(events)} events, newest first]"]
+    for event in events:
+        lines.append(f"  {_time(event.at)} {event.action} {event.action_id} {event.payload}")
+    return redact("\n".join(lines)) + "\n"
+
+
+class DiagnosticsPanel(QWidget):
+    """Events, health, log file and "Copy diagnostics" in one window (non-modal).
+
+    The event list refreshes itself shortly after the core reports a call, presence or CDR.
+
+    Signals: none (it only shows and copies).
+    """
+
+    def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.health = Health()
+        self.events_loaded = 0  # how many refreshes completed (tests and the status line use it)
+        self.setWindowTitle(self.tr("PBX Companion diagnostics"))
+
+        self.model = EventLogModel(self)
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(EventLogModel.PAYLOAD, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().currentRowChanged.connect(self._show_payload)
+        self.payload = QPlainTextEdit(self)
+        self.payload.setObjectName("payload")
+        self.payload.setReadOnly(True)
+        self.payload.setPlaceholderText(self.tr("Select an event to see its payload (keys and link tokens masked)."))
+
+        self.listener_label = QLabel(self)
+        self.listener_label.setObjectName("listener")
+        self.listener_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pbx_label = QLabel(self.tr("Not checked yet."), self)
+        self.pbx_label.setObjectName("pbx")
+        self.pbx_label.setWordWrap(True)
+        self.check_pbx_button = QPushButton(self.tr("Check PBX"), self)
+        self.check_pbx_button.clicked.connect(self.check_pbx)
+        self.refresh_button = QPushButton(self.tr("Refresh"), self)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.log_label = QLabel(str(log_file_path()), self)
+        self.log_label.setObjectName("log_file")
+        self.log_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        open_logs = QPushButton(self.tr("Open log folder"), self)
+        open_logs.clicked.connect(self.open_log_folder)
+        self.copy_button = QPushButton(self.tr("Copy diagnostics"), self)
+        self.copy_button.clicked.connect(self.copy_diagnostics)
+        self.status = QLabel(self)
+        self.status.setObjectName("status")
+
+        form = QFormLayout()
+        listener_row = QHBoxLayout()
+        listener_row.addWidget(self.listener_label, 1)
+        listener_row.addWidget(self.refresh_button)
+        form.addRow(self.tr("Listener"), listener_row)
+        pbx_row = QHBoxLayout()
+        pbx_row.addWidget(self.pbx_label, 1)
+        pbx_row.addWidget(self.check_pbx_button)
+        form.addRow(self.tr("PBX"), pbx_row)
+        log_row = QHBoxLayout()
+        log_row.addWidget(self.log_label, 1)
+        log_row.addWidget(open_logs)
+        form.addRow(self.tr("Log file"), log_row)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel(self.tr("Last events from the PBX (keys and link tokens masked)"), self))
+        layout.addWidget(self.table, 3)
+        layout.addWidget(self.payload, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status, 1)
+        bottom.addWidget(self.copy_button)
+        layout.addLayout(bottom)
+        self.resize(820, 600)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.refresh_events)
+        ctx.bridge.call_changed.connect(self._soon)
+        ctx.bridge.presence_changed.connect(self._soon)
+        ctx.bridge.cdr_added.connect(self._soon)
+        self._show_listener()
+        self.refresh()
+
+    # -- refreshing --------------------------------------------------------------------------------
+
+    def _soon(self, *_: Any) -> None:
+        self._debounce.start()
+
+    def refresh(self) -> None:
+        """Reload the events and ask the listener whether it answers."""
+        self.refresh_events()
+        server = self.ctx.engine.server
+        self.health.listener_url = server.url if server is not None else ""
+        if server is None:
+            self.health.listener_up = False
+            self._show_listener()
+            return
+
+        def done(up: bool) -> None:
+            self.health.listener_up = up
+            self._show_listener()
+
+        self.ctx.tasks.start(listener_up(server.url), on_done=done)
+
+    def refresh_events(self) -> None:
+        def done(records: list[EventRecord]) -> None:
+            self.model.set_events(records)
+            self.events_loaded += 1
+
+        def failed(exc: BaseException) -> None:
+            self.status.setText(self.tr("Could not read the event log: {error}").format(error=user_message(exc)))
+
+        self.ctx.tasks.start(self.ctx.store.read(lambda s: s.events.recent(EVENT_LIMIT)), on_done=done,
+                             on_error=failed)
+
+    def _show_listener(self) -> None:
+        url = self.health.listener_url or self.tr("not running")
+        state = {None: self.tr("checking…"), True: self.tr("up"), False: self.tr("down")}[self.health.listener_up]
+        self.listener_label.setText(f"{url} — {state}")
+
+    def _show_payload(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        text = self.model.masked(current.row()).payload if current.isValid() else ""
+        try:  # already masked: indenting it changes nothing but readability
+            text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+        except (ValueError, RecursionError):
+            pass
+        self.payload.setPlainText(text)
+
+    # -- PBX ---------------------------------------------------------------------------------------
+
+    def check_pbx(self) -> None:
+        """``get_domain_user_list`` through the engine's client; shows the result and its time."""
+        self.check_pbx_button.setEnabled(False)
+        self.pbx_label.setText(self.tr("Checking…"))
+
+        async def probe() -> int:
+            return len(await self.ctx.engine.pbx.get_domain_user_list())
+
+        def done(count: int) -> None:
+            self.check_pbx_button.setEnabled(True)
+            self.health.pbx_ok = True
+            self.health.pbx_checked_at = time.time()
+            self.health.pbx_text = f"{count} PBX users"
+            self.pbx_label.setText(self.tr("OK at {time}: %n PBX user(s)", "", count).format(
+                time=_time(self.health.pbx_checked_at)))
+
+        def failed(exc: BaseException) -> None:
+            self.check_pbx_button.setEnabled(True)
+            self.health.pbx_ok = False
+            self.health.pbx_checked_at = time.time()
+            self.health.pbx_text = user_message(exc)
+            self.pbx_label.setText(self.tr("Failed at {time}: {error}").format(
+                time=_time(self.health.pbx_checked_at), error=pbx_error_text(exc)))
+
+        self.ctx.tasks.start(probe(), on_done=done, on_error=failed)
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def diagnostics(self) -> str:
+        return diagnostics_text(self.ctx.settings, self.health, self.model.events(), log_file_path())
+
+    def copy_diagnostics(self) -> None:
+        QGuiApplication.clipboard().setText(self.diagnostics())
+        self.status.setText(self.tr("Diagnostics copied to the clipboard."))
+
+    def open_log_folder(self) -> None:
+        folder = log_file_path().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.status.setText(user_message(exc))
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.status.setText(self.tr("No file manager could open {folder}.").format(folder=folder))
+
+    def visible_text(self) -> str:
+        """Every text the panel shows (labels, table cells, payload), for checks and screenshots."""
+        parts = [label.text() for label in self.findChildren(QLabel)]
+        parts.append(self.payload.toPlainText())
+        for row in range(self.model.rowCount()):
+            for column in range(self.model.columnCount()):
+                parts.append(str(self.model.data(self.model.index(row, column), Qt.ItemDataRole.ToolTipRole) or ""))
+        return "\n".join(parts)

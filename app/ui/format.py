@@ -1,0 +1,90 @@
+"""Human forms of what the windows show: phone numbers, times, durations and counts.
+
+Every window formats the same things the same way, so an agent recognises a number or a
+time at a glance whether it is in the pop-up, the card or the missed-calls list. Only
+text comes out of here (no widgets); the strings go through ``QCoreApplication.translate``
+with the context ``"Format"`` so that pyside6-lupdate extracts them and Russian plurals
+work. Functions taking ``now`` accept it so that callers (and tests) can fix the clock.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+
+from PySide6.QtCore import QCoreApplication, QDate, QLocale
+
+from app.protocol.phones import PhoneError, PhoneNormalizer
+
+__all__ = [
+    "call_count_text",
+    "clock_text",
+    "date_text",
+    "duration_text",
+    "missed_count_text",
+    "phone_text",
+    "when_text",
+]
+
+
+def phone_text(normalizer: PhoneNormalizer, text: str | None) -> str:
+    """A number as agents read it ("+7 495 134-30-60", "9022"); text that is no number as it came.
+
+    The PBX sends whatever the caller's network sent: an anonymous caller has no number,
+    and a SIP caller may send a name. Neither is an error worth hiding the call for.
+    """
+    if text is None or not text.strip():
+        return QCoreApplication.translate("Format", "Hidden number")
+    try:
+        return normalizer.display(normalizer.parse(text))
+    except PhoneError:
+        return text.strip()
+
+
+def clock_text(moment: datetime) -> str:
+    """"14:05": agents in a call center think in 24-hour time whatever the locale's habit."""
+    return f"{moment.hour:02d}:{moment.minute:02d}"
+
+
+def when_text(timestamp: float, now: float | None = None) -> str:
+    """"today 14:05", "yesterday 14:05", else the locale's short date and the time.
+
+    Relative words for the two days an agent remembers; a date for anything older, because
+    "3 days ago" makes the reader count back to find out which weekday it was.
+    """
+    moment = datetime.fromtimestamp(timestamp)
+    today = datetime.fromtimestamp(time.time() if now is None else now).date()
+    clock = clock_text(moment)
+    day = moment.date()
+    if day == today:
+        return QCoreApplication.translate("Format", "today %1").replace("%1", clock)
+    if day == today - timedelta(days=1):
+        return QCoreApplication.translate("Format", "yesterday %1").replace("%1", clock)
+    return f"{date_text(day)} {clock}"
+
+
+def date_text(day: date) -> str:
+    """The locale's short date (follows the system: 12.03.2024 in Russia, 3/12/24 in the US)."""
+    return QLocale().toString(QDate(day.year, day.month, day.day), QLocale.FormatType.ShortFormat)
+
+
+def duration_text(seconds: float | int | None) -> str:
+    """"0:05", "1:05", "1:02:05": how long a call took or has been going on ("" when unknown)."""
+    if seconds is None:
+        return ""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def call_count_text(n: int) -> str:
+    """"1 call", "5 calls" (with the three Russian plural forms once translated)."""
+    return QCoreApplication.translate("Format", "%n call(s)", None, n)
+
+
+def missed_count_text(n: int) -> str:
+    """"3 missed calls": the tray tooltip and the missed-calls window title."""
+    return QCoreApplication.translate("Format", "%n missed call(s)", None, n)

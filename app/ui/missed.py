@@ -1,0 +1,392 @@
+"""Missed calls: the agent's unanswered incoming calls until they call back or dismiss them.
+
+"Missed" is decided by the core's call state machine (an incoming call that ended unanswered
+here and nobody else in its queue answered); this module only lists what the store says,
+refreshes when a call becomes missed, and clears entries: Dismiss clears one call, Call back
+dials through :class:`~app.ui.dialer.DialService`, which clears every missed call from that
+number once the PBX accepted the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.storage import CallRecord, ContactRecord
+
+from .context import UiContext, user_message
+from .dialer import DialService, display_key
+from .format import missed_count_text, phone_text, when_text
+
+log = logging.getLogger("app.ui.missed")
+
+__all__ = ["MissedCall", "MissedCallsModel", "MissedCallsPanel"]
+
+#: Most missed calls listed (the badge counts these).
+MAX_MISSED = 200
+
+
+@dataclass(frozen=True, slots=True)
+class MissedCall:
+    """One row: the call plus what the agent reads about it."""
+
+    call: CallRecord
+    number: str  # for humans; "" when the caller's number is unknown
+    contact: str  # contact name, "" when the caller is not in the directory
+    company: str = ""
+
+    @property
+    def call_id(self) -> str:
+        return self.call.call_id
+
+    @property
+    def can_call_back(self) -> bool:
+        return bool(self.call.other_key)
+
+    @property
+    def when(self) -> float:
+        return self.call.ringing_at or self.call.first_seen
+
+
+class MissedCallsModel(QAbstractTableModel):
+    """The missed-call list of this agent (every agent's with ``see_all_calls``).
+
+    Reloads from the store when a call becomes missed (or a listed one changes) and after a
+    call-back was recorded; works without any widget.
+
+    Signals:
+        count_changed(int): the number of listed missed calls changed (the tray badge).
+        failed(str): Dismiss could not be stored; one plain sentence for the agent.
+    """
+
+    TIME, NUMBER, CONTACT = range(3)
+    COLUMN_COUNT = 3
+    RowRole = Qt.ItemDataRole.UserRole + 1
+
+    count_changed = Signal(int)
+    failed = Signal(str)
+
+    def __init__(self, ctx: UiContext, service: DialService | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._ctx = ctx
+        self._service = service
+        self._rows: list[MissedCall] = []
+        self._last_count = -1
+        self._loading = False
+        self._again = False
+        ctx.bridge.call_changed.connect(self._call_changed)
+        if service is not None:
+            service.dialed.connect(self._on_dialed)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self.COLUMN_COUNT
+
+    @property
+    def count(self) -> int:
+        return len(self._rows)
+
+    def row_at(self, row: int) -> MissedCall | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def rows(self) -> list[MissedCall]:
+        return list(self._rows)
+
+    def row_of(self, call_id: str) -> int:
+        return next((i for i, r in enumerate(self._rows) if r.call_id == call_id), -1)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        row = self.row_at(index.row()) if index.isValid() else None
+        if row is None:
+            return None
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == self.TIME:
+                return when_text(row.when)
+            if column == self.NUMBER:
+                return row.number
+            if column == self.CONTACT:
+                return f"{row.contact} ({row.company})" if row.contact and row.company else row.contact
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == self.NUMBER and row.call.gateway_number:
+                return self.tr("Called line: {0}").format(display_key(self._ctx.normalizer, row.call.gateway_number))
+            return None
+        if role == self.RowRole:
+            return row
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
+            return None
+        return {self.TIME: self.tr("Time"), self.NUMBER: self.tr("Number"), self.CONTACT: self.tr("Contact")}.get(section)
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def _see_all(self) -> bool:
+        return bool(self._ctx.settings.see_all_calls or self._ctx.identity.see_all_calls)
+
+    async def load(self) -> list[MissedCall]:
+        """Read the missed calls and their contacts from the store (no model change)."""
+        see_all = self._see_all()
+        crm_user = self._ctx.identity.crm_user or self._ctx.settings.crm_user
+        extension = self._ctx.identity.extension or self._ctx.settings.extension
+
+        def read(session: Any) -> list[tuple[CallRecord, ContactRecord | None]]:
+            if see_all:
+                calls = session.calls.missed(None, MAX_MISSED)
+            else:
+                calls = session.calls.missed(crm_user, MAX_MISSED) if crm_user else []
+                if extension:  # a call to my extension that carried no CRM user is mine too
+                    seen = {c.call_id for c in calls}
+                    calls += [c for c in session.calls.missed(None, MAX_MISSED)
+                              if c.domain_user == extension and c.call_id not in seen]
+                    calls.sort(key=lambda c: c.first_seen, reverse=True)
+                    calls = calls[:MAX_MISSED]
+            found: list[tuple[CallRecord, ContactRecord | None]] = []
+            for call in calls:
+                contact = session.contacts.get(call.contact_id) if call.contact_id is not None else None
+                if contact is None and call.other_key:
+                    contact = next(iter(session.contacts.find_by_key(call.other_key)), None)
+                found.append((call, contact))
+            return found
+
+        rows = await self._ctx.store.read(read)
+        normalizer = self._ctx.normalizer
+        return [
+            MissedCall(call, phone_text(normalizer, call.other_leg),
+                       contact.name if contact else "", (contact.company_name or "") if contact else "")
+            for call, contact in rows
+        ]
+
+    def reload(self) -> None:
+        """Re-read the list (coalesced: a reload asked for while one runs runs once after it)."""
+        if self._loading:
+            self._again = True
+            return
+        self._loading = True
+        self._ctx.tasks.start(self._reload())
+
+    async def _reload(self) -> None:
+        try:
+            rows = await self.load()
+        except Exception as exc:
+            log.warning("missed calls: could not read the store: %s", exc)
+            self.failed.emit(self.tr("Could not read the missed calls: {0}").format(user_message(exc)))
+            rows = None
+        finally:
+            self._loading = False
+        if rows is not None:
+            self.set_rows(rows)
+        if self._again:
+            self._again = False
+            self.reload()
+
+    def set_rows(self, rows: list[MissedCall]) -> None:
+        self.beginResetModel()
+        self._rows = list(rows)
+        self.endResetModel()
+        self._emit_count()
+
+    def _emit_count(self) -> None:
+        if len(self._rows) != self._last_count:
+            self._last_count = len(self._rows)
+            self.count_changed.emit(self._last_count)
+
+    def _on_dialed(self, _key: str) -> None:
+        self.reload()  # DialService cleared the missed calls from that number
+
+    def _call_changed(self, call: CallRecord, event: str) -> None:
+        if call.missed or self.row_of(call.call_id) >= 0:
+            self.reload()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def dismiss(self, row: int) -> bool:
+        """Clear one missed call (it stays in the call history)."""
+        entry = self.row_at(row)
+        if entry is None:
+            return False
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._rows[row]
+        self.endRemoveRows()
+        self._emit_count()
+        at = time.time()
+
+        def clear(session: Any) -> bool:
+            return session.calls.clear_missed(entry.call_id, at)
+
+        def failed(exc: BaseException) -> None:
+            log.warning("missed calls: dismiss failed: %s", exc)
+            self.failed.emit(self.tr("Could not dismiss the missed call: {0}").format(user_message(exc)))
+            self.reload()
+
+        self._ctx.tasks.start(self._ctx.store.write(clear), on_done=lambda _cleared: self.reload(), on_error=failed)
+        return True
+
+    def call_back(self, row: int) -> bool:
+        """Dial the caller; the row goes once the PBX accepted the call (DialService clears it)."""
+        entry = self.row_at(row)
+        if entry is None or self._service is None or not entry.can_call_back:
+            return False
+        return self._service.dial(entry.call.other_leg or "+" + (entry.call.other_key or ""))
+
+
+class MissedCallsPanel(QWidget):
+    """The missed-call list with Call back / Dismiss buttons and the same actions on right-click."""
+
+    def __init__(self, ctx: UiContext, service: DialService, model: MissedCallsModel | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ctx = ctx
+        self._service = service
+        self._dial_pending = False
+        self.setWindowTitle(self.tr("Missed calls"))
+        if model is None:
+            model = MissedCallsModel(ctx, service, self)
+            model.reload()
+        self.model = model
+
+        self.summary_label = QLabel(self)
+        self.view = QTableView(self)
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.verticalHeader().hide()
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.call_back_button = QPushButton(self.tr("Call back"), self)
+        self.dismiss_button = QPushButton(self.tr("Dismiss"), self)
+        self.message_label = QLabel(self)
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.menu = QMenu(self)
+        self.call_back_action = QAction(self.tr("Call back"), self)
+        self.dismiss_action = QAction(self.tr("Dismiss"), self)
+        self.menu.addAction(self.call_back_action)
+        self.menu.addAction(self.dismiss_action)
+
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.call_back_button)
+        buttons.addWidget(self.dismiss_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.message_label)
+
+        self.call_back_button.clicked.connect(self.call_back_selected)
+        self.dismiss_button.clicked.connect(self.dismiss_selected)
+        self.call_back_action.triggered.connect(self.call_back_selected)
+        self.dismiss_action.triggered.connect(self.dismiss_selected)
+        self.view.doubleClicked.connect(lambda index: self._call_back(index.row()))
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+        self.model.modelReset.connect(self._update_actions)
+        self.model.rowsRemoved.connect(self._rows_removed)
+        self.model.count_changed.connect(self._update_summary)
+        self.model.failed.connect(self._on_model_failed)
+        service.dialing.connect(self._on_dialing)
+        service.dial_failed.connect(self._on_dial_failed)
+        self._update_summary(self.model.count)
+        self._update_actions()
+
+    def selected_row(self) -> int:
+        rows = self.view.selectionModel().selectedRows()
+        return rows[0].row() if rows else -1
+
+    def call_back_selected(self) -> None:
+        self._call_back(self.selected_row())
+
+    def dismiss_selected(self) -> None:
+        row = self.selected_row()
+        if row >= 0:
+            # clear the current row too, or the view selects the next row when this one goes
+            # and a second click would dismiss a call the agent has not looked at
+            self.view.selectionModel().clear()
+            self.model.dismiss(row)
+
+    def _call_back(self, row: int) -> None:
+        entry = self.model.row_at(row)
+        if entry is None:
+            return
+        if not entry.can_call_back:
+            self._show_message(self.tr("This caller's number is unknown: there is nothing to call back."), error=True)
+            return
+        self._dial_pending = True
+        if self.model.call_back(row):
+            self._show_message(self.tr("Asking the PBX to call {0}\u2026").format(entry.number))
+
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.view.indexAt(pos)
+        if not index.isValid():
+            return
+        self.view.selectRow(index.row())
+        self._update_actions()
+        self.menu.popup(self.view.viewport().mapToGlobal(pos))  # never exec(): no nested event loop
+
+    def _update_actions(self) -> None:
+        entry = self.model.row_at(self.selected_row())
+        can_call = entry is not None and entry.can_call_back
+        self.call_back_button.setEnabled(can_call)
+        self.call_back_action.setEnabled(can_call)
+        self.dismiss_button.setEnabled(entry is not None)
+        self.dismiss_action.setEnabled(entry is not None)
+
+    def _update_summary(self, count: int) -> None:
+        if count <= 0:
+            self.summary_label.setText(self.tr("No missed calls."))
+        else:
+            self.summary_label.setText(missed_count_text(count))
+
+    def _rows_removed(self, *_args: Any) -> None:
+        self._update_actions()
+
+    def _on_model_failed(self, text: str) -> None:
+        self._show_message(text, error=True)
+
+    def _on_dialing(self, display: str, _dialed: str) -> None:
+        if self._dial_pending:
+            self._dial_pending = False
+            self._show_message(self._service.ringing_notice(display))
+
+    def _on_dial_failed(self, message: str) -> None:
+        if self._dial_pending:
+            self._dial_pending = False
+            self._show_message(message, error=True)
+
+    def _show_message(self, text: str, *, error: bool = False) -> None:
+        self.message_label.setText(text)
+        self.message_label.setProperty("error", error)
+        self.message_label.setStyleSheet("color: #c62828;" if error else "")

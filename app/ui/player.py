@@ -1,0 +1,312 @@
+"""The recording player of the client card: play/pause, seek, speed, and "Open link".
+
+A call's recording is a link from its CDR (``link``), and the PBX publishes the file a while
+after the call: right after hang-up the link may be missing or answer 404. Both read the
+same to the agent: "Recording not ready yet", with Retry.
+
+The link's query string is an access token. It is never shown (the tooltip of "Open link"
+shows host and path only) and never logged: what we log goes through :func:`redact`, and Qt's
+FFmpeg backend, which prints the full URL of every file it opens at info level, is told not
+to (:func:`quiet_media_url_logging`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QLoggingCategory, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.protocol.redact import redact
+
+from .format import duration_text
+from .timeline import link_location
+
+log = logging.getLogger("app.ui.player")
+
+#: Playback speeds offered (agents skim long calls at 1.5× or 2×).
+SPEEDS = (1.0, 1.5, 2.0)
+
+#: Qt's FFmpeg backend dumps "Input #0, wav, from 'https://…?token=…'" at info level.
+MEDIA_LOG_RULES = "qt.multimedia.ffmpeg.mediadataholder.info=false"
+
+_quieted = False
+
+
+def quiet_media_url_logging() -> None:
+    """Keep recording URLs (with their tokens) out of stderr.
+
+    ``QLoggingCategory.setFilterRules`` replaces the rules set earlier the same way: code that
+    sets its own rules must include :data:`MEDIA_LOG_RULES`.
+    """
+    global _quieted
+    if not _quieted:
+        QLoggingCategory.setFilterRules(MEDIA_LOG_RULES)
+        _quieted = True
+
+
+class RecordingPlayer(QWidget):
+    """Plays one call's recording inside the app; QtMultimedia is loaded on the first Play.
+
+    States (:attr:`state`): ``none`` (no call selected), ``not_ready`` (no link, or the
+    player could not open it), ``ready`` (a link, not loaded yet), ``loading``, ``playing``,
+    ``paused``, ``finished``.
+
+    Signals:
+        retry_requested(): the agent pressed Retry on a recording that was not ready; the
+            owner may look for a fresh link, then calls :meth:`set_recording` again.
+        state_changed(str): :attr:`state` changed.
+    """
+
+    retry_requested = Signal()
+    state_changed = Signal(str)
+
+    NONE, NOT_READY, READY, LOADING, PLAYING, PAUSED, FINISHED = (
+        "none", "not_ready", "ready", "loading", "playing", "paused", "finished",
+    )
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._link: str | None = None
+        self._player = None  # QMediaPlayer, created on the first Play
+        self._audio = None
+        self._source_loaded = False
+        self._seeking = False
+        self._state = self.NONE
+
+        self.play_button = QPushButton(self.tr("Play"))
+        self.play_button.clicked.connect(self.toggle)
+        self.seek_slider = QSlider(Qt.Orientation.Horizontal)
+        self.seek_slider.setRange(0, 0)
+        self.seek_slider.sliderPressed.connect(self._seek_started)
+        self.seek_slider.sliderReleased.connect(self._seek_finished)
+        self.seek_slider.setAccessibleName(self.tr("Position"))
+        self.time_label = QLabel("0:00 / 0:00")
+        self.speed_combo = QComboBox()
+        for speed in SPEEDS:
+            self.speed_combo.addItem(f"{speed:g}×", speed)
+        self.speed_combo.setToolTip(self.tr("Playback speed"))
+        self.speed_combo.currentIndexChanged.connect(self._speed_changed)
+        self.open_button = QPushButton(self.tr("Open link"))
+        self.open_button.clicked.connect(self.open_link)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        self.retry_button = QPushButton(self.tr("Retry"))
+        self.retry_button.clicked.connect(self.retry)
+
+        controls = QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(self.play_button)
+        controls.addWidget(self.seek_slider, 1)
+        controls.addWidget(self.time_label)
+        controls.addWidget(self.speed_combo)
+        controls.addWidget(self.open_button)
+        status = QHBoxLayout()
+        status.setContentsMargins(0, 0, 0, 0)
+        status.addWidget(self.status_label, 1)
+        status.addWidget(self.retry_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addLayout(status)
+        self._set_state(self.NONE)
+
+    # -- what the owner calls -------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def link(self) -> str | None:
+        return self._link
+
+    @property
+    def position_ms(self) -> int:
+        return 0 if self._player is None else int(self._player.position())
+
+    @property
+    def duration_ms(self) -> int:
+        return 0 if self._player is None else int(self._player.duration())
+
+    def clear(self) -> None:
+        """No call selected."""
+        self._unload()
+        self._link = None
+        self._set_state(self.NONE)
+
+    def set_recording(self, link: str | None, *, autoplay: bool = False) -> None:
+        """Show this call's recording (``None``: the PBX has given no link yet)."""
+        link = link or None
+        if link != self._link or self._state in (self.NONE, self.NOT_READY):
+            self._unload()
+            self._link = link
+            self._set_state(self.READY if link else self.NOT_READY)
+        if autoplay and link:
+            self.play()
+
+    def play(self) -> None:
+        if not self._link:
+            self._set_state(self.NOT_READY)
+            return
+        player = self._ensure_player()
+        if not self._source_loaded:
+            self._source_loaded = True
+            self._set_state(self.LOADING)
+            player.setSource(QUrl(self._link))
+        player.play()
+
+    def pause(self) -> None:
+        if self._player is not None:
+            self._player.pause()
+
+    def toggle(self) -> None:
+        if self._state == self.PLAYING:
+            self.pause()
+        else:
+            self.play()
+
+    def retry(self) -> None:
+        """Forget the failed attempt; the owner answers :attr:`retry_requested` with a fresh link."""
+        self._unload()
+        self._set_state(self.READY if self._link else self.NOT_READY)
+        self.retry_requested.emit()
+
+    def seek(self, position_ms: int) -> None:
+        if self._player is not None:
+            self._player.setPosition(max(0, int(position_ms)))
+
+    def set_speed(self, speed: float) -> None:
+        index = self.speed_combo.findData(speed)
+        if index >= 0:
+            self.speed_combo.setCurrentIndex(index)
+
+    def open_link(self) -> None:
+        """Hand the link to the system (browser or media player); the token goes only there."""
+        if self._link:
+            QDesktopServices.openUrl(QUrl(self._link))
+
+    def stop(self) -> None:
+        """Stop playing and let go of the file (the card closes); Play starts again from the top."""
+        self._unload()
+        if self._state not in (self.NONE, self.NOT_READY):
+            self._set_state(self.READY)
+
+    # -- QtMultimedia ---------------------------------------------------------------------
+
+    def _ensure_player(self):  # type: ignore[no-untyped-def]
+        if self._player is None:
+            from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
+
+            quiet_media_url_logging()
+            self._audio = QAudioOutput(self)
+            player = QMediaPlayer(self)
+            player.setAudioOutput(self._audio)
+            player.setPlaybackRate(float(self.speed_combo.currentData() or 1.0))
+            player.positionChanged.connect(self._position_changed)
+            player.durationChanged.connect(self._duration_changed)
+            player.playbackStateChanged.connect(self._playback_changed)
+            player.mediaStatusChanged.connect(self._media_status_changed)
+            player.errorOccurred.connect(self._error)
+            self._player = player
+        return self._player
+
+    def _unload(self) -> None:
+        if self._player is not None and self._source_loaded:
+            self._player.stop()
+            self._player.setSource(QUrl())
+        self._source_loaded = False
+        self.seek_slider.setRange(0, 0)
+        self.time_label.setText("0:00 / 0:00")
+
+    def _position_changed(self, position: int) -> None:
+        if not self._seeking:
+            self.seek_slider.setValue(position)
+        self._show_time(position)
+
+    def _duration_changed(self, duration: int) -> None:
+        self.seek_slider.setRange(0, max(0, duration))
+        self._show_time(self._player.position() if self._player is not None else 0)
+
+    def _show_time(self, position: int) -> None:
+        duration = self._player.duration() if self._player is not None else 0
+        self.time_label.setText(f"{duration_text(position / 1000)} / {duration_text(duration / 1000)}")
+
+    def _seek_started(self) -> None:
+        self._seeking = True
+
+    def _seek_finished(self) -> None:
+        self._seeking = False
+        self.seek(self.seek_slider.value())
+
+    def _speed_changed(self) -> None:
+        if self._player is not None:
+            self._player.setPlaybackRate(float(self.speed_combo.currentData() or 1.0))
+
+    def _playback_changed(self, state) -> None:  # type: ignore[no-untyped-def]
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        if self._state == self.NOT_READY or not self._source_loaded:
+            return
+        if state == QMediaPlayer.PlaybackState.PlayingState:
+            self._set_state(self.PLAYING)
+        elif state == QMediaPlayer.PlaybackState.PausedState:
+            self._set_state(self.PAUSED)
+
+    def _media_status_changed(self, status) -> None:  # type: ignore[no-untyped-def]
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        if not self._source_loaded:
+            return
+        if status == QMediaPlayer.MediaStatus.InvalidMedia:
+            self._not_ready("invalid media")
+        elif status == QMediaPlayer.MediaStatus.EndOfMedia:
+            self._set_state(self.FINISHED)
+
+    def _error(self, error, text: str) -> None:  # type: ignore[no-untyped-def]
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        if error == QMediaPlayer.Error.NoError or not self._source_loaded:
+            return
+        self._not_ready(f"{getattr(error, 'name', error)}: {text}")
+
+    def _not_ready(self, reason: str) -> None:
+        log.info("recording %s not playable: %s", link_location(self._link), redact(reason))
+        if self._player is not None:
+            self._player.stop()
+        self._set_state(self.NOT_READY)
+
+    # -- what the agent sees --------------------------------------------------------------
+
+    def _set_state(self, state: str) -> None:
+        changed = state != self._state
+        self._state = state
+        has_link = bool(self._link)
+        self.play_button.setText(self.tr("Pause") if state == self.PLAYING else self.tr("Play"))
+        self.play_button.setEnabled(has_link and state != self.NOT_READY)
+        self.seek_slider.setEnabled(state in (self.PLAYING, self.PAUSED, self.FINISHED))
+        self.open_button.setEnabled(has_link)
+        self.open_button.setToolTip(link_location(self._link))
+        self.retry_button.setVisible(state == self.NOT_READY)
+        if state == self.NONE:
+            text = self.tr("Select a call to hear its recording.")
+        elif state == self.NOT_READY:
+            text = self.tr("Recording not ready yet. The PBX publishes it a little after the call.")
+        elif state == self.LOADING:
+            text = self.tr("Loading the recording…")
+        elif state == self.FINISHED:
+            text = self.tr("Finished.")
+        else:
+            text = ""
+        self.status_label.setText(text)
+        if changed:
+            self.state_changed.emit(state)

@@ -1,0 +1,783 @@
+"""The settings window: PBX connection, keys, this agent, the listener, dialing and pop-ups.
+
+Non-modal (``show()``), because it runs beside the qasync loop: "Test connection" and the
+webhook self-test are coroutines started through ``ctx.tasks`` while the window stays usable.
+
+Keys are secrets, not settings: they go to the OS keyring (:func:`app.core.secrets.store_key`)
+and are never shown again, not even masked in a pre-filled field -- the field stays empty and a
+label says "•••••• (stored)". Without a usable keyring the agent reads why, and nothing is
+written anywhere else.
+
+Form values are turned into a :class:`Settings` by :func:`settings_from_form`, which holds every
+rule and is tested without widgets; the dialog only collects, shows errors and saves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+from PySide6.QtCore import QCoreApplication, QLocale, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.health import WebhookCheck, probe_pbx, webhook_self_test
+from app.core.secrets import CRM_API_KEY, ENV_VARS, PBX_API_KEY, SecretsError, get_key, store_key
+from app.core.settings import Settings, SettingsError
+from app.core.settings import settings_path as default_settings_path
+from app.pbx.errors import PbxError, PbxKeyRefused, PbxUnreachable
+from app.protocol.phones import DIAL_FORMATS, PhoneNormalizer
+from app.ui.context import UiContext, user_message
+
+__all__ = [
+    "EXAMPLE_NUMBER",
+    "FormValues",
+    "KeyEdit",
+    "SaveOutcome",
+    "SettingsDialog",
+    "changed_fields",
+    "dial_example",
+    "is_loopback_host",
+    "key_source",
+    "key_state_text",
+    "keyring_error_text",
+    "pbx_error_text",
+    "settings_from_form",
+    "store_keys",
+    "url_error",
+    "webhook_check_text",
+    "webhook_url_for",
+]
+
+#: The number the dial-format preview shows (the vendor's documentation uses it too).
+EXAMPLE_NUMBER = "8 495 134-30-60"
+
+#: Settings whose change needs the listener to be restarted (a new socket or certificate).
+LISTENER_FIELDS = frozenset({"host", "port", "tls_cert", "tls_key"})
+#: Settings the running core reads once at start (identity, number rules, database).
+ENGINE_FIELDS = frozenset({"crm_user", "crm_user_name", "extension", "region", "dial_format", "data_dir"})
+
+#: (label, code) of the language choice; language names are written in their own language.
+LANGUAGES = (("", ""), ("Русский", "ru"), ("English", "en"))
+
+
+# -- rules shared by the dialog and the first-run wizard -----------------------------------------
+
+
+def key_source(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """Where the running app would take a key from: "environment", "keyring" or "" (nowhere)."""
+    environ = os.environ if environ is None else environ
+    if environ.get(ENV_VARS[name], "").strip():
+        return "environment"
+    if get_key(name, environ={}):
+        return "keyring"
+    return ""
+
+
+def key_state_text(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """What a key field says about the stored key, without ever showing it."""
+    source = key_source(name, environ)
+    if source == "environment":
+        return QCoreApplication.translate(
+            "Settings", "•••••• (set by the environment variable {var}, which wins over the keyring)"
+        ).format(var=ENV_VARS[name])
+    if source == "keyring":
+        return QCoreApplication.translate("Settings", "•••••• (stored)")
+    return QCoreApplication.translate("Settings", "not set")
+
+
+def url_error(text: str) -> str:
+    """Why ``text`` is not a usable PBX address ("" when it is, or when it is empty)."""
+    text = text.strip()
+    if not text:
+        return ""
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        return QCoreApplication.translate("Settings", "The PBX address has an invalid port.")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return QCoreApplication.translate(
+            "Settings", "Enter the PBX address as https://host, for example https://pbx.example.com.")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        return QCoreApplication.translate(
+            "Settings", "The PBX address must not contain a user name, password, “?…” or “#…”.")
+    return ""
+
+
+def dial_example(region: str, dial_format: str) -> str:
+    """How :data:`EXAMPLE_NUMBER` would be dialed; raises ``ValueError`` with a readable reason."""
+    normalizer = PhoneNormalizer(region, dial_format)
+    return normalizer.dial_string(normalizer.parse(EXAMPLE_NUMBER))
+
+
+def dial_example_text(region: str, dial_format: str) -> str:
+    try:
+        dialed = dial_example(region, dial_format)
+    except ValueError as exc:
+        return QCoreApplication.translate("Settings", "{number} cannot be dialed with this region: {error}").format(
+            number=EXAMPLE_NUMBER, error=exc)
+    return QCoreApplication.translate("Settings", "{number} will be dialed as {dialed}").format(
+        number=EXAMPLE_NUMBER, dialed=dialed)
+
+
+def webhook_url_for(settings: Settings) -> str:
+    """The URL the listener will have with these settings (port 0: chosen at start)."""
+    scheme = "https" if settings.tls_cert else "http"
+    host = settings.host or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{settings.port}/webhook"
+
+
+def is_loopback_host(host: str) -> bool:
+    return host in ("localhost", "::1", "") or host.startswith("127.")
+
+
+def pbx_error_text(exc: BaseException) -> str:
+    """A translated headline for the kind of failure, then the error's own sentence."""
+    detail = user_message(exc)
+    if isinstance(exc, PbxKeyRefused):
+        head = QCoreApplication.translate("Settings", "The PBX refused the API key.")
+    elif isinstance(exc, PbxUnreachable):
+        head = QCoreApplication.translate("Settings", "The PBX could not be reached.")
+    elif isinstance(exc, PbxError):
+        head = QCoreApplication.translate("Settings", "The connection test failed.")
+    else:
+        head = QCoreApplication.translate("Settings", "Cannot test the connection:")
+    return f"{head} {detail}"
+
+
+def webhook_check_text(check: WebhookCheck) -> str:
+    if check.ok:
+        return QCoreApplication.translate(
+            "Settings", "Webhook OK: the listener answered the test and listed %n CRM user(s).", "", check.users)
+    if not check.reachable:
+        return QCoreApplication.translate("Settings", "The listener at {url} is unreachable: {detail}").format(
+            url=check.url, detail=check.detail)
+    if check.users_status == 401:
+        return QCoreApplication.translate(
+            "Settings", "The listener refused the CRM API key (HTTP 401): the key entered here differs from the one "
+                        "the running listener uses. Enter the same key as in the PBX; after saving a new key, "
+                        "restart the app.")
+    return QCoreApplication.translate("Settings", "The listener at {url} answered with an error: {detail}").format(
+        url=check.url, detail=check.detail)
+
+
+def store_keys(keys: Mapping[str, str]) -> frozenset[str]:
+    """Store each non-empty key in the OS keyring; returns the names stored.
+
+    Raises :class:`SecretsError` (nothing is written anywhere else). The keyring check comes first,
+    so a missing keyring fails before the first key rather than between the two.
+    """
+    stored: set[str] = set()
+    for name, value in keys.items():
+        if value.strip():
+            store_key(name, value)
+            stored.add(name)
+    return frozenset(stored)
+
+
+def keyring_error_text(exc: SecretsError) -> str:
+    return QCoreApplication.translate(
+        "Settings", "The keys could not be stored in the OS keyring, so nothing was saved: {error}").format(
+        error=user_message(exc))
+
+
+@dataclass(frozen=True)
+class FormValues:
+    """What the form holds, as typed (text fields unparsed)."""
+
+    pbx_url: str = ""
+    crm_user: str = ""
+    crm_user_name: str = ""
+    extension: str = ""
+    host: str = "127.0.0.1"
+    port: str = "8765"
+    tls_cert: str = ""
+    tls_key: str = ""
+    region: str = "RU"
+    dial_format: str = "auto"
+    see_all_calls: bool = False
+    do_not_disturb: bool = False
+    popup_linger_s: float = 4.0
+    ring_sound: bool = False
+    start_at_login: bool = False
+    language: str = ""
+
+    @classmethod
+    def of(cls, settings: Settings) -> FormValues:
+        values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)}
+        values["port"] = str(settings.port)
+        return cls(**values)
+
+
+def settings_from_form(base: Settings, form: FormValues) -> tuple[Settings | None, dict[str, str]]:
+    """The new settings (``base`` with the form applied), or None and the errors by field name.
+
+    Field names are :class:`FormValues` names; "tls" covers the certificate pair and "general"
+    whatever :meth:`Settings.validate` still refuses.
+    """
+    errors: dict[str, str] = {}
+    if message := url_error(form.pbx_url):
+        errors["pbx_url"] = message
+    port_text = form.port.strip()
+    port = -1
+    if port_text.isdigit() and port_text.isascii():
+        port = int(port_text)
+    if not 0 <= port <= 65535:
+        errors["port"] = QCoreApplication.translate("Settings", "The port must be a number from 0 to 65535.")
+    if not form.host.strip():
+        errors["host"] = QCoreApplication.translate(
+            "Settings", "Enter the address to listen on (127.0.0.1: this computer only).")
+    cert, key = form.tls_cert.strip(), form.tls_key.strip()
+    if bool(cert) != bool(key):
+        errors["tls"] = QCoreApplication.translate("Settings", "TLS needs both the certificate and its private key.")
+    else:
+        missing = [p for p in (cert, key) if p and not Path(p).expanduser().is_file()]
+        if missing:
+            errors["tls"] = QCoreApplication.translate("Settings", "File not found: {path}").format(path=missing[0])
+    extension = form.extension.strip()
+    if extension and not (extension.isdigit() and extension.isascii()):
+        errors["extension"] = QCoreApplication.translate(
+            "Settings", "The extension is the digits of your PBX number, for example 9022.")
+    if errors:
+        return None, errors
+    settings = dataclasses.replace(
+        base,
+        pbx_url=form.pbx_url.strip().rstrip("/"),
+        crm_user=form.crm_user.strip(),
+        crm_user_name=form.crm_user_name.strip(),
+        extension=extension,
+        host=form.host.strip(),
+        port=port,
+        tls_cert=cert,
+        tls_key=key,
+        region=form.region,
+        dial_format=form.dial_format,
+        see_all_calls=form.see_all_calls,
+        do_not_disturb=form.do_not_disturb,
+        popup_linger_s=float(form.popup_linger_s),
+        ring_sound=form.ring_sound,
+        start_at_login=form.start_at_login,
+        language=form.language,
+        extra=dict(base.extra),
+    )
+    try:
+        settings.validate()
+    except SettingsError as exc:
+        return None, {"general": str(exc)}
+    return settings, {}
+
+
+def changed_fields(before: Settings, after: Settings) -> frozenset[str]:
+    old, new = dataclasses.asdict(before), dataclasses.asdict(after)
+    return frozenset(name for name in new if old.get(name) != new[name])
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    """What a save changed compared with the settings the app is running with.
+
+    The shell applies pop-up settings at once and tells the agent to restart for the rest.
+    """
+
+    settings: Settings
+    path: Path
+    changed: frozenset[str]
+    keys_stored: frozenset[str]
+
+    @property
+    def restart_listener(self) -> bool:
+        """A new address, port, certificate or CRM key: the listener must be restarted."""
+        return bool(self.changed & LISTENER_FIELDS) or CRM_API_KEY in self.keys_stored
+
+    @property
+    def restart_language(self) -> bool:
+        return "language" in self.changed
+
+    @property
+    def pbx_changed(self) -> bool:
+        """The PBX address or key changed: the engine's PBX client must be rebuilt."""
+        return "pbx_url" in self.changed or PBX_API_KEY in self.keys_stored
+
+    @property
+    def engine_changed(self) -> bool:
+        return bool(self.changed & ENGINE_FIELDS)
+
+    @property
+    def restart_needed(self) -> bool:
+        return self.restart_listener or self.restart_language or self.pbx_changed or self.engine_changed
+
+
+# -- widgets ---------------------------------------------------------------------------------------
+
+
+class KeyEdit(QWidget):
+    """A password field for one API key plus a line saying whether a key is stored.
+
+    The field is never filled with the stored key: typing replaces it, leaving it empty keeps it.
+    """
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self.edit = QLineEdit(self)
+        self.edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.edit.setObjectName(f"{name}_edit")
+        self.state = QLabel(self)
+        self.state.setObjectName(f"{name}_state")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit)
+        layout.addWidget(self.state)
+        self.refresh()
+
+    def typed(self) -> str:
+        return self.edit.text().strip()
+
+    def refresh(self) -> None:
+        stored = key_source(self.name) != ""
+        self.state.setText(key_state_text(self.name))
+        if stored:
+            self.edit.setPlaceholderText(self.tr("•••••• (stored): type a new key to replace it"))
+        else:
+            self.edit.setPlaceholderText(self.tr("Paste the key here"))
+
+    def clear(self) -> None:
+        self.edit.clear()
+        self.refresh()
+
+
+def _error_label(parent: QWidget, name: str) -> QLabel:
+    label = QLabel(parent)
+    label.setObjectName(f"{name}_error")
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #c62828;")
+    label.hide()
+    return label
+
+
+def _note(text: str, parent: QWidget) -> QLabel:
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    label.setEnabled(False)  # the palette's "disabled" colour: a hint, not a control
+    return label
+
+
+def region_items() -> list[tuple[str, str]]:
+    """(label, ISO code) of every region libphonenumber knows, sorted by code."""
+    items = []
+    for code in sorted(phonenumbers.SUPPORTED_REGIONS):
+        territory = QLocale.codeToTerritory(code)
+        name = QLocale.territoryToString(territory) if territory != QLocale.Country.AnyCountry else ""
+        items.append((f"{code} — {name}" if name else code, code))
+    return items
+
+
+class SettingsDialog(QDialog):
+    """All settings in tabs, validated and saved together; keys go to the OS keyring.
+
+    Show it with ``show()``/``open()``, never ``exec()`` (the asyncio loop must keep running).
+
+    Signals:
+        settings_saved(Settings): a save succeeded; the file is written and keys are stored.
+            :attr:`last_outcome` tells what needs a restart.
+    """
+
+    settings_saved = Signal(object)
+
+    def __init__(self, ctx: UiContext, parent: QWidget | None = None, *, settings_path: Path | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self._path = settings_path
+        self._running: Settings = ctx.settings
+        self._keys_stored: frozenset[str] = frozenset()
+        self.last_outcome: SaveOutcome | None = None
+        self.setWindowTitle(self.tr("PBX Companion settings"))
+        self.setModal(False)
+        self._errors: dict[str, QLabel] = {}
+
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self._build_connection_tab(), self.tr("Connection"))
+        self.tabs.addTab(self._build_listener_tab(), self.tr("Listener"))
+        self.tabs.addTab(self._build_agent_tab(), self.tr("Agent"))
+        self.tabs.addTab(self._build_calls_tab(), self.tr("Calls"))
+        self.tabs.addTab(self._build_general_tab(), self.tr("General"))
+
+        self.status = QLabel(self)
+        self.status.setObjectName("status")
+        self.status.setWordWrap(True)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Close, self)
+        self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.close)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+        self.load(ctx.settings)
+
+    # -- building ----------------------------------------------------------------------------------
+
+    def _add_error(self, form: QFormLayout, page: QWidget, name: str) -> None:
+        label = _error_label(page, name)
+        self._errors[name] = label
+        form.addRow("", label)
+
+    def _build_connection_tab(self) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        self.pbx_url = QLineEdit(page)
+        self.pbx_url.setPlaceholderText("https://pbx.example.com")
+        form.addRow(self.tr("PBX address"), self.pbx_url)
+        self._add_error(form, page, "pbx_url")
+        self.pbx_key = KeyEdit(PBX_API_KEY, page)
+        self.pbx_key.setToolTip(self.tr("The key from the PBX's “Custom integration” section; the app sends it "
+                                        "to the PBX. Stored in the OS keyring."))
+        form.addRow(self.tr("PBX API key"), self.pbx_key)
+        self.crm_key = KeyEdit(CRM_API_KEY, page)
+        self.crm_key.setToolTip(self.tr("The key the PBX sends to this app's webhook (“CRM key” in the PBX's "
+                                        "“Custom integration” section). Stored in the OS keyring."))
+        form.addRow(self.tr("CRM API key"), self.crm_key)
+        self._add_error(form, page, "keys")
+        self.test_button = QPushButton(self.tr("Test connection"), page)
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_result = QLabel(page)
+        self.test_result.setObjectName("test_result")
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow(self.test_button, self.test_result)
+        return page
+
+    def _build_listener_tab(self) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        self.host = QLineEdit(page)
+        form.addRow(self.tr("Listen on address"), self.host)
+        self._add_error(form, page, "host")
+        self.port = QLineEdit(page)
+        form.addRow(self.tr("Port"), self.port)
+        self._add_error(form, page, "port")
+        self.tls_cert = QLineEdit(page)
+        self.tls_key = QLineEdit(page)
+        form.addRow(self.tr("TLS certificate"), self._with_browse(page, self.tls_cert))
+        form.addRow(self.tr("TLS private key"), self._with_browse(page, self.tls_key))
+        self._add_error(form, page, "tls")
+        self.webhook_url = QLineEdit(page)
+        self.webhook_url.setObjectName("webhook_url")
+        self.webhook_url.setReadOnly(True)
+        copy = QPushButton(self.tr("Copy"), page)
+        copy.clicked.connect(self.copy_webhook_url)
+        row = QHBoxLayout()
+        row.addWidget(self.webhook_url)
+        row.addWidget(copy)
+        form.addRow(self.tr("Webhook URL for the PBX"), row)
+        self.webhook_note = _note("", page)
+        form.addRow("", self.webhook_note)
+        self.selftest_button = QPushButton(self.tr("Webhook self-test"), page)
+        self.selftest_button.clicked.connect(self.webhook_self_test)
+        self.selftest_result = QLabel(page)
+        self.selftest_result.setObjectName("selftest_result")
+        self.selftest_result.setWordWrap(True)
+        form.addRow(self.selftest_button, self.selftest_result)
+        for edit in (self.host, self.port, self.tls_cert, self.tls_key):
+            edit.textChanged.connect(self._update_webhook_url)
+        return page
+
+    def _with_browse(self, page: QWidget, edit: QLineEdit) -> QHBoxLayout:
+        button = QPushButton(self.tr("Browse…"), page)
+        button.clicked.connect(lambda: self._browse(edit))
+        row = QHBoxLayout()
+        row.addWidget(edit)
+        row.addWidget(button)
+        return row
+
+    def _browse(self, edit: QLineEdit) -> None:
+        # A non-modal file dialog: the static getOpenFileName() would run a nested event loop.
+        chooser = QFileDialog(self, self.tr("Choose a file"), edit.text() or str(Path.home()))
+        chooser.setFileMode(QFileDialog.FileMode.ExistingFile)
+        chooser.fileSelected.connect(edit.setText)
+        chooser.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        chooser.open()
+
+    def _build_agent_tab(self) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        self.crm_user = QLineEdit(page)
+        self.crm_user.setToolTip(self.tr("Your user id in the CRM, as mapped in the PBX's integration settings; "
+                                         "click-to-dial calls are placed as this user."))
+        form.addRow(self.tr("CRM user id"), self.crm_user)
+        self.crm_user_name = QLineEdit(page)
+        form.addRow(self.tr("CRM user name"), self.crm_user_name)
+        self.extension = QLineEdit(page)
+        self.extension.setPlaceholderText("9022")
+        form.addRow(self.tr("PBX extension"), self.extension)
+        self._add_error(form, page, "extension")
+        return page
+
+    def _build_calls_tab(self) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        self.region = QComboBox(page)
+        for label, code in region_items():
+            self.region.addItem(label, code)
+        form.addRow(self.tr("Default region"), self.region)
+        self.dial_format = QComboBox(page)
+        format_labels = {
+            "auto": self.tr("Automatic (Russian numbers as 8…, others as +…)"),
+            "e164": self.tr("International with + (+74951343060)"),
+            "e164_digits": self.tr("International digits (74951343060)"),
+            "national": self.tr("National format of the default region"),
+        }
+        for name in DIAL_FORMATS:
+            self.dial_format.addItem(format_labels.get(name, name), name)
+        form.addRow(self.tr("Dial format"), self.dial_format)
+        self.dial_preview = QLabel(page)
+        self.dial_preview.setObjectName("dial_preview")
+        form.addRow("", self.dial_preview)
+        self.region.currentIndexChanged.connect(self._update_dial_preview)
+        self.dial_format.currentIndexChanged.connect(self._update_dial_preview)
+
+        self.see_all_calls = QCheckBox(self.tr("Pop up for every call of the team (supervisors)"), page)
+        self.do_not_disturb = QCheckBox(self.tr("Do not disturb: no pop-ups, only the tray badge"), page)
+        self.ring_sound = QCheckBox(self.tr("Play a ring sound with the pop-up"), page)
+        self.linger = QDoubleSpinBox(page)
+        self.linger.setRange(0.0, 120.0)
+        self.linger.setSingleStep(0.5)
+        self.linger.setDecimals(1)
+        self.linger.setSuffix(self.tr(" s"))
+        form.addRow(self.see_all_calls)
+        form.addRow(self.do_not_disturb)
+        form.addRow(self.ring_sound)
+        form.addRow(self.tr("Keep the pop-up after the call ends for"), self.linger)
+        return page
+
+    def _build_general_tab(self) -> QWidget:
+        page = QWidget(self)
+        form = QFormLayout(page)
+        self.start_at_login = QCheckBox(self.tr("Start at login"), page)
+        self.start_at_login.setToolTip(self.tr("Only the choice is stored for now: the installer sets up the "
+                                               "autostart entry."))
+        form.addRow(self.start_at_login)
+        self.language = QComboBox(page)
+        for label, code in LANGUAGES:
+            self.language.addItem(label or self.tr("System language"), code)
+        form.addRow(self.tr("Language"), self.language)
+        form.addRow("", _note(self.tr("A new language takes effect after a restart."), page))
+        form.addRow(self.tr("Theme"), _note(self.tr("The app follows the system's light or dark theme; "
+                                                    "there is nothing to set."), page))
+        self._add_error(form, page, "general")
+        return page
+
+    # -- form <-> settings -------------------------------------------------------------------------
+
+    def load(self, settings: Settings) -> None:
+        """Show ``settings`` in the form (keys only as their stored/not-set state)."""
+        self.pbx_url.setText(settings.pbx_url)
+        self.crm_user.setText(settings.crm_user)
+        self.crm_user_name.setText(settings.crm_user_name)
+        self.extension.setText(settings.extension)
+        self.host.setText(settings.host)
+        self.port.setText(str(settings.port))
+        self.tls_cert.setText(settings.tls_cert)
+        self.tls_key.setText(settings.tls_key)
+        index = self.region.findData(settings.region.upper())
+        self.region.setCurrentIndex(max(index, 0))
+        self.dial_format.setCurrentIndex(max(self.dial_format.findData(settings.dial_format), 0))
+        self.see_all_calls.setChecked(settings.see_all_calls)
+        self.do_not_disturb.setChecked(settings.do_not_disturb)
+        self.ring_sound.setChecked(settings.ring_sound)
+        self.linger.setValue(settings.popup_linger_s)
+        self.start_at_login.setChecked(settings.start_at_login)
+        self.language.setCurrentIndex(max(self.language.findData(settings.language), 0))
+        self.pbx_key.clear()
+        self.crm_key.clear()
+        self._update_dial_preview()
+        self._update_webhook_url()
+
+    def form_values(self) -> FormValues:
+        return FormValues(
+            pbx_url=self.pbx_url.text(), crm_user=self.crm_user.text(), crm_user_name=self.crm_user_name.text(),
+            extension=self.extension.text(), host=self.host.text(), port=self.port.text(),
+            tls_cert=self.tls_cert.text(), tls_key=self.tls_key.text(),
+            region=str(self.region.currentData()), dial_format=str(self.dial_format.currentData()),
+            see_all_calls=self.see_all_calls.isChecked(), do_not_disturb=self.do_not_disturb.isChecked(),
+            popup_linger_s=self.linger.value(), ring_sound=self.ring_sound.isChecked(),
+            start_at_login=self.start_at_login.isChecked(), language=str(self.language.currentData()),
+        )
+
+    def field_error(self, name: str) -> str:
+        """The inline error shown under field ``name`` ("" when none)."""
+        label = self._errors.get(name)
+        return label.text() if label is not None and not label.isHidden() else ""
+
+    def _show_errors(self, errors: Mapping[str, str]) -> None:
+        for name, label in self._errors.items():
+            text = errors.get(name, "")
+            label.setText(text)
+            label.setVisible(bool(text))
+        for name in errors:  # bring the first tab with an error to the front
+            label = self._errors.get(name)
+            if label is not None:
+                for i in range(self.tabs.count()):
+                    if self.tabs.widget(i).isAncestorOf(label):
+                        self.tabs.setCurrentIndex(i)
+                        return
+
+    def save(self) -> bool:
+        """Validate, store typed keys in the keyring, write the TOML; False (nothing written) on error."""
+        settings, errors = settings_from_form(self._running_base(), self.form_values())
+        if settings is None:
+            self._show_errors(errors)
+            self.status.setText(self.tr("Nothing was saved: correct the marked fields."))
+            return False
+        try:
+            stored = store_keys({PBX_API_KEY: self.pbx_key.typed(), CRM_API_KEY: self.crm_key.typed()})
+        except SecretsError as exc:
+            self._show_errors({"keys": keyring_error_text(exc)})
+            self.status.setText(self.tr("Nothing was saved: the keys cannot be kept safely here. Clear the key "
+                                        "fields to save the other settings, and set the keys in the environment "
+                                        "({variables}).").format(variables=", ".join(ENV_VARS.values())))
+            return False
+        try:
+            path = settings.save(self._path or default_settings_path())
+        except OSError as exc:
+            self._show_errors({"general": user_message(exc)})
+            self.status.setText(self.tr("The settings file could not be written."))
+            return False
+        self._show_errors({})
+        self._keys_stored |= stored
+        self.pbx_key.clear()
+        self.crm_key.clear()
+        outcome = SaveOutcome(settings, path, changed_fields(self._running, settings), self._keys_stored)
+        self.last_outcome = outcome
+        self.status.setText(self._saved_text(outcome))
+        self.settings_saved.emit(settings)
+        return True
+
+    def _running_base(self) -> Settings:
+        return self.last_outcome.settings if self.last_outcome is not None else self._running
+
+    def _saved_text(self, outcome: SaveOutcome) -> str:
+        parts = [self.tr("Saved to {path}.").format(path=outcome.path)]
+        if outcome.restart_listener:
+            parts.append(self.tr("Restart the app to apply the new listener settings; update the webhook URL in the "
+                                 "PBX if it changed."))
+        if outcome.restart_language:
+            parts.append(self.tr("The new language takes effect after a restart."))
+        if outcome.pbx_changed or outcome.engine_changed:
+            parts.append(self.tr("Restart the app to use the new connection and agent settings."))
+        return " ".join(parts)
+
+    # -- live parts ------------------------------------------------------------------------------
+
+    def _update_dial_preview(self) -> None:
+        region = self.region.currentData() or "RU"
+        fmt = self.dial_format.currentData() or "auto"
+        self.dial_preview.setText(dial_example_text(str(region), str(fmt)))
+
+    def current_webhook_url(self) -> str:
+        """The running listener's URL while the form matches it, else the URL after a restart."""
+        form = self.form_values()
+        server = self.ctx.engine.server
+        running = self._running
+        ports = {str(running.port), str(server.port) if server is not None else ""}
+        same = (form.host.strip() == running.host and form.port.strip() in ports
+                and form.tls_cert.strip() == running.tls_cert and form.tls_key.strip() == running.tls_key)
+        if server is not None and same:
+            return server.url
+        port = form.port.strip()
+        probe = dataclasses.replace(running, host=form.host.strip(), port=int(port) if port.isdigit() else 0,
+                                    tls_cert=form.tls_cert.strip(), tls_key=form.tls_key.strip())
+        return webhook_url_for(probe)
+
+    def _update_webhook_url(self) -> None:
+        url = self.current_webhook_url()
+        self.webhook_url.setText(url)
+        notes = []
+        if self.ctx.engine.server is None or url != self.ctx.engine.server.url:
+            notes.append(self.tr("This URL applies after the app restarts."))
+        host = urlsplit(url).hostname or ""
+        if is_loopback_host(host):
+            notes.append(self.tr("A PBX in the cloud cannot reach {host}: publish the listener through a tunnel or "
+                                 "a reverse proxy with TLS and paste that public address into the PBX instead.")
+                         .format(host=host))
+        self.webhook_note.setText(" ".join(notes))
+        self.webhook_note.setVisible(bool(notes))
+
+    def copy_webhook_url(self) -> None:
+        QGuiApplication.clipboard().setText(self.webhook_url.text())
+
+    # -- probes ------------------------------------------------------------------------------------
+
+    def _pbx_key_for_test(self) -> str | None:
+        return self.pbx_key.typed() or get_key(PBX_API_KEY)
+
+    def _crm_key_for_test(self) -> str | None:
+        return self.crm_key.typed() or get_key(CRM_API_KEY)
+
+    def test_connection(self) -> None:
+        """``get_domain_user_list`` with the URL and key in the form (a temporary client)."""
+        url = self.pbx_url.text().strip()
+        if message := (url_error(url) if url else self.tr("Enter the PBX address first.")):
+            self.test_result.setText(message)
+            return
+        key = self._pbx_key_for_test()
+        if not key:
+            self.test_result.setText(self.tr("Enter the PBX API key first."))
+            return
+        self.test_button.setEnabled(False)
+        self.test_result.setText(self.tr("Connecting…"))
+
+        def done(users: list[Any]) -> None:
+            self.test_button.setEnabled(True)
+            self.test_result.setText(self.tr("Connected: %n PBX user(s)", "", len(users)))
+
+        def failed(exc: BaseException) -> None:
+            self.test_button.setEnabled(True)
+            self.test_result.setText(pbx_error_text(exc))
+
+        self.ctx.tasks.start(probe_pbx(url, key), on_done=done, on_error=failed)
+
+    def webhook_self_test(self) -> None:
+        """Post ``test`` and an authenticated ``get_users`` to the running listener."""
+        server = self.ctx.engine.server
+        if server is None:
+            self.selftest_result.setText(self.tr("The listener is not running."))
+            return
+        self.selftest_button.setEnabled(False)
+        self.selftest_result.setText(self.tr("Testing…"))
+
+        def done(check: WebhookCheck) -> None:
+            self.selftest_button.setEnabled(True)
+            self.selftest_result.setText(webhook_check_text(check))
+
+        def failed(exc: BaseException) -> None:
+            self.selftest_button.setEnabled(True)
+            self.selftest_result.setText(user_message(exc))
+
+        self.ctx.tasks.start(webhook_self_test(server.url, self._crm_key_for_test()), on_done=done, on_error=failed)

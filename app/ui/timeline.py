@@ -1,0 +1,708 @@
+"""A client's call timeline: the local journal and CDRs merged into one table, newest first.
+
+The card opens clients with 10,000 calls and more, so the work per row is kept small and
+out of the GUI thread where possible:
+
+* :func:`load_timeline` runs on a storage reader thread (inside one ``store.read``): two
+  lean queries (plain tuples, only the columns shown) and the notes, merged into
+  :class:`TimelineRow` objects there;
+* :class:`TimelineModel` formats a row's texts only when a view first asks for them (the
+  visible rows), and caches them on the row;
+* sorting is one Python ``list.sort`` in :meth:`TimelineModel.sort`; the filter proxy hands
+  sorting to it instead of comparing rows through ``data()`` (n·log n calls into Python);
+* views use fixed row heights (see :func:`configure_view`), so Qt never measures rows.
+
+Merging follows :func:`app.core.history.merge_history`: a CDR and the journal row of the
+same call (linked by ``cdr_uniqueid``, or the CDR's uniqueid being the call's ``call_id``) are
+one entry. A queue rings several agents with one client call: journal rows of one session
+without a CDR yet are shown once, with the best outcome among the legs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QCoreApplication,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+
+from app.protocol import events as ev
+from app.protocol.phones import MAX_INTERNAL_DIGITS, PhoneNormalizer
+from app.storage import CallRecord
+
+from .format import duration_text, phone_text, when_text
+
+# -- statuses ---------------------------------------------------------------------------------
+
+ANSWERED = "answered"
+MISSED = "missed"
+NO_ANSWER = "no_answer"
+BUSY = "busy"
+ANSWERED_ELSEWHERE = "answered_elsewhere"
+RINGING = "ringing"
+IN_PROGRESS = "in_progress"
+ON_HOLD = "on_hold"
+
+#: Which leg of a queue call speaks for the client call: the best outcome wins.
+_STATUS_RANK = {ANSWERED: 7, ON_HOLD: 6, IN_PROGRESS: 5, RINGING: 4, ANSWERED_ELSEWHERE: 3, BUSY: 2,
+                NO_ANSWER: 1, MISSED: 0}
+_LIVE = frozenset({RINGING, IN_PROGRESS, ON_HOLD})
+
+
+def status_label(status: str) -> str:
+    """The status as the agent reads it (translated, context "Timeline")."""
+    labels = {
+        ANSWERED: QCoreApplication.translate("Timeline", "Answered"),
+        MISSED: QCoreApplication.translate("Timeline", "Missed"),
+        NO_ANSWER: QCoreApplication.translate("Timeline", "Not answered"),
+        BUSY: QCoreApplication.translate("Timeline", "Busy"),
+        ANSWERED_ELSEWHERE: QCoreApplication.translate("Timeline", "Answered by a colleague"),
+        RINGING: QCoreApplication.translate("Timeline", "Ringing"),
+        IN_PROGRESS: QCoreApplication.translate("Timeline", "In progress"),
+        ON_HOLD: QCoreApplication.translate("Timeline", "On hold"),
+    }
+    return labels.get(status, status)
+
+
+def direction_text(direction: int | None) -> str:
+    if direction == ev.DIRECTION_INCOMING:
+        return QCoreApplication.translate("Timeline", "Incoming")
+    if direction == ev.DIRECTION_OUTGOING:
+        return QCoreApplication.translate("Timeline", "Outgoing")
+    return "—"
+
+
+def link_location(link: str | None) -> str:
+    """Host and path of a recording link, never its query string (the access token lives there)."""
+    if not link:
+        return ""
+    try:
+        parts = urlsplit(link)
+    except ValueError:
+        return ""
+    return f"{parts.hostname or ''}{parts.path}"
+
+
+# -- rows -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class TimelineRow:
+    """One client call as the timeline shows it.
+
+    ``ref`` is the key of its note and outcome (the CDR's uniqueid, else the journal's
+    call_id). ``texts`` caches the formatted cells; whoever changes a field sets it to None.
+    """
+
+    ref: str
+    time: float
+    direction: int | None
+    number: str | None
+    duration: int | None
+    billsec: int | None
+    status: str
+    link: str | None = None
+    uniqueid: str | None = None
+    call_id: str | None = None
+    session_id: str | None = None
+    note: str = ""
+    outcome: str = ""
+    texts: list[str] | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status in _LIVE
+
+
+def _looks_external(text: str | None) -> bool:
+    return bool(text) and sum(ch.isdigit() for ch in text) > MAX_INTERNAL_DIGITS  # type: ignore[union-attr]
+
+
+def cdr_status(direction: int | None, billsec: int | None, cause: str | None) -> str:
+    if billsec:
+        return ANSWERED
+    if cause == "USER_BUSY":
+        return BUSY
+    return MISSED if direction == ev.DIRECTION_INCOMING else NO_ANSWER
+
+
+def row_from_cdr_values(uniqueid: str, dt: float | None, src: str | None, dst: str | None,
+                        direction: int | None, duration: int | None, billsec: int | None,
+                        link: str | None, cause: str | None) -> TimelineRow:
+    """A row from a CDR's fields (in ``CDR_TIMELINE_COLUMNS`` order)."""
+    if direction == ev.DIRECTION_INCOMING:
+        number = src
+    elif direction == ev.DIRECTION_OUTGOING:
+        number = dst
+    else:
+        number = src if _looks_external(src) or not _looks_external(dst) else dst
+    return TimelineRow(uniqueid, float(dt or 0.0), direction, number, duration, billsec,
+                       cdr_status(direction, billsec, cause), link or None, uniqueid)
+
+
+def row_from_cdr(data: dict[str, Any]) -> TimelineRow:
+    """A row from a CDR dict (``CdrRow.data`` or ``CdrRecord.wire_dict()``)."""
+    return row_from_cdr_values(str(data["uniqueid"]), data.get("dt"), data.get("src"), data.get("dst"),
+                               data.get("direction"), data.get("duration"), data.get("billsec"),
+                               data.get("link"), data.get("bridge_hangup_cause"))
+
+
+def call_status(state: str, direction: int | None, answered: bool, missed: bool, elsewhere: bool) -> str:
+    if state == "ringing":
+        return RINGING
+    if state == "held":
+        return ON_HOLD
+    if state == "active":
+        return IN_PROGRESS
+    if missed:
+        return MISSED
+    if answered:
+        return ANSWERED
+    if elsewhere:
+        return ANSWERED_ELSEWHERE
+    return MISSED if direction == ev.DIRECTION_INCOMING else NO_ANSWER
+
+
+def row_from_call_values(call_id: str, session_id: str | None, direction: int | None, other_leg: str | None,
+                         state: str, at: float, answered_at: float | None, hangup_at: float | None,
+                         answer_seconds: int | None, missed: Any, elsewhere: Any) -> TimelineRow:
+    """A row from a journal call (``CALL_TIMELINE_COLUMNS`` order, without ``cdr_uniqueid``)."""
+    answered = answered_at is not None or bool(answer_seconds)
+    status = call_status(state, direction, answered, bool(missed), bool(elsewhere))
+    duration = None if hangup_at is None else max(0, round(hangup_at - at))
+    return TimelineRow(call_id, at, direction, other_leg, duration, answer_seconds, status,
+                       call_id=call_id, session_id=session_id)
+
+
+def row_from_call(call: CallRecord) -> TimelineRow:
+    return row_from_call_values(call.call_id, call.session_id, call.direction, call.other_leg, call.state,
+                                call.ringing_at or call.first_seen, call.answered_at, call.hangup_at,
+                                call.answer_seconds, call.missed, call.answered_elsewhere)
+
+
+def _adopt_call(cdr_row: TimelineRow, call_row: TimelineRow) -> None:
+    """The journal knows what a CDR cannot: answered by a colleague, or missed here."""
+    cdr_row.call_id = call_row.call_id
+    cdr_row.session_id = call_row.session_id
+    if call_row.status in (MISSED, ANSWERED_ELSEWHERE) and cdr_row.status != ANSWERED:
+        cdr_row.status = call_row.status
+    if cdr_row.direction is None:
+        cdr_row.direction = call_row.direction
+    cdr_row.texts = None
+
+
+def _fold_leg(row: TimelineRow, leg: TimelineRow) -> None:
+    """A queue's other leg of the same client call: keep the earliest time and the best outcome."""
+    if _STATUS_RANK[leg.status] > _STATUS_RANK[row.status]:
+        row.status, row.billsec, row.duration = leg.status, leg.billsec, leg.duration
+        row.call_id, row.ref = leg.call_id, leg.ref
+    row.time = min(row.time, leg.time)
+    row.texts = None
+
+
+def merge_rows(calls: Iterable[Sequence[Any]], cdrs: Iterable[Sequence[Any]]) -> list[TimelineRow]:
+    """Journal tuples (``CALL_TIMELINE_COLUMNS``) and CDR tuples (``CDR_TIMELINE_COLUMNS``) → rows, newest first.
+
+    The hot loop of opening a card (two passes over 10,000 tuples): the common cases are
+    inlined; a journal call that its CDR already shows creates no row object at all.
+    """
+    incoming, outgoing = ev.DIRECTION_INCOMING, ev.DIRECTION_OUTGOING
+    by_uniqueid: dict[str, TimelineRow] = {}
+    rows: list[TimelineRow] = []
+    append = rows.append
+    for uniqueid, dt, src, dst, direction, duration, billsec, link, cause in cdrs:
+        if uniqueid in by_uniqueid:
+            continue
+        if direction == incoming:
+            number = src
+        elif direction == outgoing:
+            number = dst
+        else:
+            number = src if _looks_external(src) or not _looks_external(dst) else dst
+        if billsec:
+            status = ANSWERED
+        elif cause == "USER_BUSY":
+            status = BUSY
+        else:
+            status = MISSED if direction == incoming else NO_ANSWER
+        row = TimelineRow(uniqueid, float(dt or 0.0), direction, number, duration, billsec, status, link or None,
+                          uniqueid)
+        by_uniqueid[uniqueid] = row
+        append(row)
+    sessions: dict[str, TimelineRow] = {}
+    for values in calls:
+        call_id, session_id, cdr_uniqueid = values[0], values[1], values[11]
+        linked = (by_uniqueid.get(cdr_uniqueid) if cdr_uniqueid else None) or by_uniqueid.get(call_id)
+        if linked is not None:
+            if linked.call_id is None:
+                linked.call_id = call_id
+                linked.session_id = session_id
+                if linked.direction is None:
+                    linked.direction = values[2]
+                if values[9] and linked.status != ANSWERED:  # missed here
+                    linked.status = MISSED
+                elif (values[10] and linked.status != ANSWERED and values[6] is None
+                      and not values[8]):  # a colleague took it
+                    linked.status = ANSWERED_ELSEWHERE
+            continue  # or another leg of a call its CDR already shows
+        row = row_from_call_values(*values[:11])
+        if session_id:
+            first = sessions.get(session_id)
+            if first is not None:
+                _fold_leg(first, row)
+                continue
+            sessions[session_id] = row
+        append(row)
+    rows.sort(key=_by_time, reverse=True)
+    return rows
+
+
+def note_refs(rows: Iterable[TimelineRow]) -> list[str]:
+    """Every key a row's note may be stored under (a note taken live is keyed by the call_id)."""
+    refs: list[str] = []
+    for row in rows:
+        refs.append(row.ref)
+        if row.call_id and row.call_id != row.ref:
+            refs.append(row.call_id)
+    return refs
+
+
+def apply_notes(rows: Iterable[TimelineRow], notes: dict[str, tuple[str, str]]) -> None:
+    if not notes:
+        return
+    for row in rows:
+        found = notes.get(row.ref) or (notes.get(row.call_id) if row.call_id else None)
+        if found is not None:
+            row.note, row.outcome = found
+            row.texts = None
+
+
+def load_timeline(session: Any, keys: Sequence[str], limit: int = 100_000) -> list[TimelineRow]:
+    """A client's rows with their notes; runs inside ``store.read`` (a storage thread)."""
+    rows = merge_rows(session.calls.timeline_rows(keys, limit), session.cdrs.timeline_rows(keys, limit))
+    apply_notes(rows, session.notes.many(note_refs(rows)))
+    return rows
+
+
+def _time_key(row: TimelineRow) -> float:
+    return row.time
+
+
+_by_time = attrgetter("time")
+
+
+# -- the model --------------------------------------------------------------------------------
+
+
+class TimelineModel(QAbstractTableModel):
+    """The merged call history of one client, one row per call, newest first by default.
+
+    ``SORT_ROLE`` gives a cell's raw value (seconds, counts, booleans), ``ROW_ROLE`` the
+    :class:`TimelineRow`. Rows are deduplicated by CDR uniqueid, so pages fetched from the PBX
+    can be added again and again (:meth:`add_rows`).
+    """
+
+    COL_TIME, COL_DIRECTION, COL_NUMBER, COL_DURATION, COL_BILLSEC, COL_STATUS, COL_RECORDING, COL_NOTE = range(8)
+    COLUMN_COUNT = 8
+    SORT_ROLE = int(Qt.ItemDataRole.UserRole) + 1
+    ROW_ROLE = int(Qt.ItemDataRole.UserRole) + 2
+
+    def __init__(self, normalizer: PhoneNormalizer, parent: QObject | None = None,
+                 now: Callable[[], float] = time.time) -> None:
+        super().__init__(parent)
+        self._normalizer = normalizer
+        self._now = now
+        self._rows: list[TimelineRow] = []
+        self._by_uniqueid: dict[str, TimelineRow] = {}
+        self._by_call: dict[str, TimelineRow] = {}  # journal rows by call_id and by session_id
+        self._sort_column = self.COL_TIME
+        self._sort_order = Qt.SortOrder.DescendingOrder
+        self._headers = [
+            self.tr("Time"), self.tr("Direction"), self.tr("Number"), self.tr("Duration"), self.tr("Talk time"),
+            self.tr("Status"), self.tr("Recording"), self.tr("Note"),
+        ]
+
+    # -- Qt model API ---------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802,B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802,B008
+        return 0 if parent.isValid() else self.COLUMN_COUNT
+
+    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self._headers[section] if 0 <= section < self.COLUMN_COUNT else None
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            texts = row.texts
+            if texts is None:
+                texts = row.texts = self._texts(row)
+            return texts[column]
+        if role == self.SORT_ROLE:
+            return self._sort_value(row, column)
+        if role == self.ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == self.COL_RECORDING:
+                return link_location(row.link) or None
+            if column == self.COL_NOTE and row.note:
+                return row.note
+            if column == self.COL_NUMBER:
+                return row.number
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.COL_DURATION, self.COL_BILLSEC):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _texts(self, row: TimelineRow) -> list[str]:
+        note = row.note.replace("\n", " ")
+        if row.outcome:
+            note = f"{row.outcome} · {note}" if note else row.outcome
+        return [
+            when_text(row.time, self._now()),
+            direction_text(row.direction),
+            phone_text(self._normalizer, row.number),
+            duration_text(row.duration),
+            duration_text(row.billsec),
+            status_label(row.status),
+            self.tr("Yes") if row.link else "—",
+            note,
+        ]
+
+    def _sort_value(self, row: TimelineRow, column: int) -> Any:
+        return self._key(column)(row)
+
+    def _key(self, column: int) -> Callable[[TimelineRow], Any]:
+        if column == self.COL_DIRECTION:
+            return lambda r: -1 if r.direction is None else r.direction
+        if column == self.COL_NUMBER:
+            return lambda r: r.number or ""
+        if column == self.COL_DURATION:
+            return lambda r: -1 if r.duration is None else r.duration
+        if column == self.COL_BILLSEC:
+            return lambda r: -1 if r.billsec is None else r.billsec
+        if column == self.COL_STATUS:
+            return lambda r: status_label(r.status).casefold()
+        if column == self.COL_RECORDING:
+            return lambda r: r.link is not None
+        if column == self.COL_NOTE:
+            return lambda r: (r.outcome.casefold(), r.note.casefold())
+        return _time_key
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort in Python (fast for 10,000 rows); ties stay newest first."""
+        if not 0 <= column < self.COLUMN_COUNT:
+            column = self.COL_TIME
+        self._sort_column, self._sort_order = column, order
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        held = [(self._rows[i.row()], i.column()) if 0 <= i.row() < len(self._rows) else (None, 0)
+                for i in persistent]
+        self._sort_rows(self._rows)
+        if persistent:
+            position = {id(row): n for n, row in enumerate(self._rows)}
+            self.changePersistentIndexList(
+                persistent,
+                [self.index(position[id(row)], column) if row is not None else QModelIndex()
+                 for row, column in held],
+            )
+        self.layoutChanged.emit()
+
+    def _sort_rows(self, rows: list[TimelineRow]) -> None:
+        descending = self._sort_order == Qt.SortOrder.DescendingOrder
+        if self._sort_column == self.COL_TIME:
+            rows.sort(key=_time_key, reverse=descending)
+            return
+        rows.sort(key=_time_key, reverse=True)
+        rows.sort(key=self._key(self._sort_column), reverse=descending)
+
+    @property
+    def sort_column(self) -> int:
+        return self._sort_column
+
+    @property
+    def sort_order(self) -> Qt.SortOrder:
+        return self._sort_order
+
+    # -- content --------------------------------------------------------------------------
+
+    def row_at(self, row: int) -> TimelineRow:
+        return self._rows[row]
+
+    def rows(self) -> list[TimelineRow]:
+        """The rows in display order (a copy)."""
+        return list(self._rows)
+
+    def set_rows(self, rows: list[TimelineRow]) -> None:
+        """Replace everything (the list is taken over, not copied)."""
+        self.beginResetModel()
+        if not (self._sort_column == self.COL_TIME and self._sort_order == Qt.SortOrder.DescendingOrder):
+            self._sort_rows(rows)
+        self._rows = rows
+        self._by_uniqueid = {}
+        self._by_call = {}
+        for row in rows:
+            self._index(row)
+        self.endResetModel()
+
+    def _index(self, row: TimelineRow) -> None:
+        if row.uniqueid:
+            self._by_uniqueid[row.uniqueid] = row
+        if row.call_id:
+            self._by_call.setdefault(row.call_id, row)
+        if row.session_id:
+            self._by_call.setdefault(row.session_id, row)
+
+    def find(self, ref: str) -> int | None:
+        """Row number of the call with this note ref, uniqueid or call_id."""
+        for n, row in enumerate(self._rows):
+            if ref in (row.ref, row.uniqueid, row.call_id):
+                return n
+        return None
+
+    def add_rows(self, new: Iterable[TimelineRow]) -> int:
+        """Add CDR rows (e.g. a page from the PBX); known uniqueids are skipped, a CDR of a call
+        the journal shows alone joins that row. Returns how many rows were added."""
+        fresh: list[TimelineRow] = []
+        for row in new:
+            if row.uniqueid and row.uniqueid in self._by_uniqueid:
+                continue
+            journal = self._by_call.get(row.uniqueid or "") if row.uniqueid else None
+            if journal is not None and journal.uniqueid is None:
+                self._attach_cdr(journal, row)
+                continue
+            self._index(row)
+            fresh.append(row)
+        if not fresh:
+            return len(fresh)
+        self._sort_rows(fresh)
+        in_order = not self._rows or not self._before(fresh[0], self._rows[-1])
+        start = len(self._rows)
+        self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
+        self._rows.extend(fresh)
+        self.endInsertRows()
+        if not in_order:
+            self.sort(self._sort_column, self._sort_order)
+        return len(fresh)
+
+    def _before(self, a: TimelineRow, b: TimelineRow) -> bool:
+        """Would ``a`` sort strictly before ``b``?"""
+        key = self._key(self._sort_column)
+        ka, kb = key(a), key(b)
+        if ka == kb:
+            return a.time > b.time
+        return ka > kb if self._sort_order == Qt.SortOrder.DescendingOrder else ka < kb
+
+    def _attach_cdr(self, journal: TimelineRow, cdr: TimelineRow) -> None:
+        """The CDR of a call shown from the journal arrived: the row becomes the CDR's."""
+        seen_live = TimelineRow(journal.ref, journal.time, journal.direction, journal.number, journal.duration,
+                                journal.billsec, journal.status, call_id=journal.call_id,
+                                session_id=journal.session_id)
+        journal.uniqueid, journal.link = cdr.uniqueid, cdr.link
+        journal.ref = cdr.uniqueid or journal.ref
+        journal.time = cdr.time or journal.time
+        journal.duration, journal.billsec, journal.status = cdr.duration, cdr.billsec, cdr.status
+        journal.number = cdr.number or journal.number
+        if journal.direction is None:
+            journal.direction = cdr.direction
+        _adopt_call(journal, seen_live)
+        if cdr.note or cdr.outcome:
+            journal.note, journal.outcome = cdr.note, cdr.outcome
+        self._by_uniqueid[journal.uniqueid] = journal  # type: ignore[index]
+        self._changed(journal)
+
+    def upsert_call(self, call: CallRecord) -> None:
+        """A live journal change (the call rings, is answered, ends, gets its CDR)."""
+        fresh = row_from_call(call)
+        row = self._by_call.get(call.call_id)
+        if row is None and call.cdr_uniqueid:
+            row = self._by_uniqueid.get(call.cdr_uniqueid)
+        if row is None and call.session_id:
+            row = self._by_call.get(call.session_id)
+        if row is None:
+            self._index(fresh)
+            self._insert(fresh)
+            return
+        if row.uniqueid is not None:  # the CDR speaks for the call; the journal adds what it knows
+            if row.call_id is None or row.call_id == call.call_id:
+                _adopt_call(row, fresh)
+                self._changed(row)
+            return
+        if row.call_id == call.call_id:
+            row.status, row.duration, row.billsec = fresh.status, fresh.duration, fresh.billsec
+            row.direction = fresh.direction if fresh.direction is not None else row.direction
+            row.number = fresh.number or row.number
+            row.texts = None
+        else:
+            _fold_leg(row, fresh)
+        self._by_call.setdefault(call.call_id, row)
+        self._changed(row)
+
+    def _insert(self, row: TimelineRow) -> None:
+        position = len(self._rows)
+        for n, other in enumerate(self._rows):
+            if self._before(row, other):
+                position = n
+                break
+        self.beginInsertRows(QModelIndex(), position, position)
+        self._rows.insert(position, row)
+        self.endInsertRows()
+
+    def _changed(self, row: TimelineRow) -> None:
+        row.texts = None
+        for n, other in enumerate(self._rows):
+            if other is row:
+                self.dataChanged.emit(self.index(n, 0), self.index(n, self.COLUMN_COUNT - 1))
+                return
+
+    def set_note(self, ref: str, note: str, outcome: str) -> None:
+        n = self.find(ref)
+        if n is None:
+            return
+        row = self._rows[n]
+        row.note, row.outcome, row.texts = note, outcome, None
+        self.dataChanged.emit(self.index(n, self.COL_NOTE), self.index(n, self.COL_NOTE))
+
+    def set_link(self, ref: str, link: str | None) -> None:
+        n = self.find(ref)
+        if n is None:
+            return
+        row = self._rows[n]
+        row.link, row.texts = link or None, None
+        self.dataChanged.emit(self.index(n, self.COL_RECORDING), self.index(n, self.COL_RECORDING))
+
+
+# -- filtering --------------------------------------------------------------------------------
+
+
+class TimelineFilterProxy(QSortFilterProxyModel):
+    """Direction and date-range filter over a :class:`TimelineModel`.
+
+    Sorting is handed to the source model (one Python sort) instead of Qt comparing rows
+    through ``data()``; the proxy itself keeps the source order.
+    """
+
+    def __init__(self, model: TimelineModel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._direction: int | None = None
+        self._start: float | None = None
+        self._end: float | None = None
+        self._model = model
+        self.setSourceModel(model)
+
+    @property
+    def direction(self) -> int | None:
+        return self._direction
+
+    def set_direction(self, direction: int | None) -> None:
+        """Only incoming (0) or outgoing (1) calls; None shows every call."""
+        self._change(lambda: setattr(self, "_direction", direction))
+
+    def set_date_range(self, start: float | None, end: float | None) -> None:
+        """Only calls with ``start <= time <= end`` (unix seconds; None leaves that side open)."""
+        def apply() -> None:
+            self._start, self._end = start, end
+        self._change(apply)
+
+    def _change(self, apply: Callable[[], None]) -> None:
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+            apply()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:  # pragma: no cover - Qt < 6.9
+            apply()
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
+        direction, start, end = self._direction, self._start, self._end
+        if direction is None and start is None and end is None:
+            return True
+        row = self._model.row_at(source_row)
+        if direction is not None and row.direction != direction:
+            return False
+        if start is not None and row.time < start:
+            return False
+        return not (end is not None and row.time > end)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self._model.sort(column, order)
+
+    def row_at(self, proxy_row: int) -> TimelineRow:
+        return self._model.row_at(self.mapToSource(self.index(proxy_row, 0)).row())
+
+    def visible_rows(self) -> list[TimelineRow]:
+        return [self.row_at(n) for n in range(self.rowCount())]
+
+
+def configure_view(view: QTableView) -> None:
+    """What keeps a 10,000-row table fast: fixed row heights and no content-sized columns."""
+    vertical = view.verticalHeader()
+    vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    vertical.setDefaultSectionSize(view.fontMetrics().height() + 8)
+    vertical.hide()
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    header.setSortIndicator(TimelineModel.COL_TIME, Qt.SortOrder.DescendingOrder)
+    header.setSortIndicatorShown(True)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setWordWrap(False)
+    view.setAlternatingRowColors(True)
+    view.setSortingEnabled(True)
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("time", "direction", "number", "duration", "billsec", "status", "outcome", "note", "recording",
+               "call_ref")
+
+
+def timeline_csv(rows: Iterable[TimelineRow], normalizer: PhoneNormalizer) -> str:
+    """The rows as CSV for the agent (a spreadsheet).
+
+    Recording links are not exported: their query string is an access token, and without it
+    a link leads nowhere. ``recording`` says whether there is one; ``call_ref`` (the PBX's
+    uniqueid) finds it in the PBX. Times are local ``YYYY-MM-DD HH:MM:SS``, durations seconds.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow([
+            datetime.fromtimestamp(row.time).strftime("%Y-%m-%d %H:%M:%S"),
+            {ev.DIRECTION_INCOMING: "incoming", ev.DIRECTION_OUTGOING: "outgoing"}.get(row.direction, ""),  # type: ignore[arg-type]
+            phone_text(normalizer, row.number) if row.number else "",
+            "" if row.duration is None else row.duration,
+            "" if row.billsec is None else row.billsec,
+            row.status,
+            row.outcome,
+            row.note,
+            "yes" if row.link else "no",
+            row.ref,
+        ])
+    return out.getvalue()

@@ -1,0 +1,123 @@
+"""The application object: builds everything, shows a usable window without a tray, follows
+calls in its status, hands forwarded links to the dialer, and shuts down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+
+from app.core.secrets import Keys
+from tests.fakes.fake_pbx import FakePbx
+from tests.support import canary
+from tests.support.webhook import call_body, envelope
+from tests.ui.conftest import run, settle, wait_until
+
+
+@pytest.fixture
+def fake_pbx(qloop):
+    fake = FakePbx(api_key=canary.PBX_KEY)
+    run(qloop, fake.start())
+    yield fake
+    run(qloop, fake.stop())
+
+
+@pytest.fixture
+def companion(qapp, qloop, settings, fake_pbx):
+    """A CompanionApp started on the Qt loop, against the fake PBX; shut down afterwards."""
+    from app.main import CompanionApp
+
+    settings.pbx_url = fake_pbx.url
+    settings.popup_linger_s = 0.0
+
+    async def build():
+        app = CompanionApp(qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
+        await app.start()
+        return app
+
+    app = run(qloop, build())
+    yield app
+    if not app.engine.store._closed:
+        run(qloop, app.shutdown())
+
+
+def _post(qloop, url, message):
+    import aiohttp
+
+    from tests.support.webhook import post
+
+    async def go():
+        async with aiohttp.ClientSession() as session:
+            return await post(session, url, message)
+
+    return run(qloop, go())
+
+
+def test_without_a_tray_the_main_window_is_shown_with_the_tray_actions(companion):
+    assert companion.tray is None  # offscreen: no system tray
+    window = companion.main_window
+    assert window.isVisible()
+    labels = [b.defaultAction().text() for b in window.buttons]
+    for action in (companion.actions.dialer, companion.actions.dial_clipboard, companion.actions.settings,
+                   companion.actions.diagnostics, companion.actions.quit):
+        assert action.text() in labels
+    assert "Ready" in window.status_label.text()
+
+
+def test_status_follows_a_ringing_call_then_counts_it_missed(companion, qloop):
+    url = companion.engine.server.url
+    status, _ = _post(qloop, url, envelope("call_ringing", call_body("shell-1")))
+    assert status == 200
+    wait_until(qloop, lambda: companion.status.ringing == 1)
+    assert "ringing" in companion.main_window.status_label.text()
+    _post(qloop, url, envelope("call_hangup", call_body("shell-1")))
+    wait_until(qloop, lambda: companion.status.missed == 1 and companion.status.ringing == 0)
+    assert "1 missed call" in companion.main_window.status_label.text()
+
+
+def test_a_forwarded_tel_link_is_dialed_once(companion, qloop, fake_pbx):
+    companion.handle_arguments(["tel:+7%20495%20134-30-60"])
+    wait_until(qloop, lambda: fake_pbx.calls)
+    settle(qloop, 0.2)
+    assert fake_pbx.calls == [{"crm_user_id": "3", "dst": "84951343060"}]
+
+
+def test_quit_stops_listener_client_and_store_within_3_s(companion, qloop):
+    url = companion.engine.server.url
+    port = companion.engine.server.port
+    task = qloop.create_task(companion.run_until_quit())
+    settle(qloop, 0.05)
+    started = time.monotonic()
+    companion.actions.quit.trigger()
+    run(qloop, asyncio.wait_for(task, 5))
+    assert time.monotonic() - started < 3.0
+    assert companion.engine.store._closed
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert url  # it was listening before
+
+
+def test_a_taken_port_leaves_the_app_running_and_says_offline(qapp, qloop, settings, fake_pbx):
+    from app.main import CompanionApp
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    settings.port = blocker.getsockname()[1]
+    settings.pbx_url = fake_pbx.url
+
+    async def build():
+        app = CompanionApp(qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
+        await app.start()
+        return app
+
+    app = run(qloop, build())
+    try:
+        assert not app.status.listener_up
+        assert app.main_window.isVisible()
+        assert "Offline" in app.main_window.status_label.text()
+    finally:
+        run(qloop, app.shutdown())
+        blocker.close()

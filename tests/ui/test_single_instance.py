@@ -1,0 +1,115 @@
+"""Single instance, end to end: real processes, a real lock, a real local socket, a fake PBX."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.fake_pbx import FakePbx
+from tests.support import canary
+
+pytestmark = pytest.mark.slow
+
+LISTENING = re.compile(r"webhook listening on (\S+)")
+
+
+@pytest.fixture
+def fake_pbx():
+    fake = FakePbx(api_key=canary.PBX_KEY)
+    fake.start_in_thread()
+    yield fake
+    fake.stop_thread()
+
+
+def _env(fake: FakePbx) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(QT_QPA_PLATFORM="offscreen", PBX_COMPANION_PBX_URL=fake.url, PBX_COMPANION_CRM_USER="3")
+    return env
+
+
+def _start(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """Start the tray app; returns once its log says where the webhook listens."""
+    proc = subprocess.Popen([sys.executable, "-m", "app", "--data-dir", str(data_dir), "--port", "0"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    seen: list[str] = []
+    url: list[str] = []
+    started = threading.Event()
+
+    def drain() -> None:  # keep reading so the app never blocks on a full pipe
+        for line in proc.stderr:  # type: ignore[union-attr]
+            seen.append(line)
+            if not url and (match := LISTENING.search(line)):
+                url.append(match.group(1))
+                started.set()
+        started.set()
+
+    threading.Thread(target=drain, daemon=True).start()
+    if not started.wait(20) or not url:
+        _close(proc)
+        raise AssertionError("the tray app did not start:\n" + "".join(seen))
+    return proc, url[0]
+
+
+def _close(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=5)
+    finally:
+        _close(proc)
+
+
+def _wait(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met"
+        time.sleep(0.05)
+
+
+def test_a_second_launch_hands_its_link_to_the_running_instance(tmp_path, fake_pbx):
+    env = _env(fake_pbx)
+    first, _ = _start(tmp_path / "data", env)
+    try:
+        started = time.monotonic()
+        second = subprocess.run([sys.executable, "-m", "app", "--data-dir", str(tmp_path / "data"),
+                                 "tel:+7%20495%20134-30-60"], env=env, capture_output=True, text=True, timeout=20)
+        assert second.returncode == 0, second.stderr
+        assert time.monotonic() - started < 10
+        _wait(lambda: fake_pbx.calls)
+        time.sleep(0.3)
+        assert fake_pbx.calls == [{"crm_user_id": "3", "dst": "84951343060"}]
+    finally:
+        assert _stop(first) == 0
+
+
+def test_a_stale_lock_left_by_a_crash_is_taken_over(tmp_path, fake_pbx):
+    env = _env(fake_pbx)
+    crashed, _ = _start(tmp_path / "data", env)
+    _close(crashed)  # SIGKILL: the lock file stays behind
+    assert (tmp_path / "data" / "instance.lock").exists()
+    again, url = _start(tmp_path / "data", env)
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        forwarded = subprocess.run([sys.executable, "-m", "app", "--data-dir", str(tmp_path / "data"),
+                                    "callto:+79066800404"], env=env, capture_output=True, text=True, timeout=20)
+        assert forwarded.returncode == 0, forwarded.stderr
+        _wait(lambda: fake_pbx.calls)
+        assert fake_pbx.calls[-1]["dst"] == "89066800404"
+    finally:
+        assert _stop(again) == 0
