@@ -729,7 +729,7 @@
 <context>
     <name>DialService</name>
     <message>
-        <location filename="../../app/ui/dialer.py" line="+234"/>
+        <location filename="../../app/ui/dialer.py" line="+233"/>
         <source>Your phone rings first: answer it and the PBX calls {0}.</source>
         <translation>Сначала зазвонит ваш телефон: снимите трубку, и АТС наберёт {0}.</translation>
     </message>
@@ -752,7 +752,7 @@
 <context>
     <name>DialerListModel</name>
     <message>
-        <location line="+97"/>
+        <location line="+95"/>
         <source>Name</source>
         <translation>Имя</translation>
     </message>
@@ -1023,7 +1023,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PbxErrors</name>
     <message>
-        <location filename="../../app/ui/dialer.py" line="-540"/>
+        <location filename="../../app/ui/dialer.py" line="-538"/>
         <source>Could not place the call</source>
         <extracomment>Longest clipboard text searched for a number (a whole copied page is not worth parsing). Rows the dialer&apos;s result list shows at most. Text that is typed as a number rather than a name: digits and separators, or a phone link.</extracomment>
         <translation>Не удалось позвонить</translation>

@@ -86,6 +86,8 @@ async def measure(database: Path) -> dict[str, float]:
         out["reply list + json.dumps + web.Response"] = _per_call(
             lambda: _json(reply("get_contact", list_=contact_list(rows))), n)
 
+        out.update(await _whole_handlers(database, keys))
+
         # events: validation of a typical call_ringing, and the log line serve writes per event
         event = {"action": "call_ringing", "obj": "UserCRM", "action_id": "e1", "code": 200, "notifies": [],
                  "body": {"call_id": "c1", "session_id": "s1", "crm_user": "3", "domain_user": "9022",
@@ -103,6 +105,78 @@ async def measure(database: Path) -> dict[str, float]:
         return out
     finally:
         await store.aclose()
+
+
+class _Transport:
+    """Just enough of a transport for ``request.remote``."""
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+
+async def _whole_handlers(database: Path, keys: list[str]) -> dict[str, float]:
+    """``serve``'s handler (middleware included) against the reference handler, in-process with
+    a prepared request: everything but the HTTP parsing and the socket."""
+    import sqlite3
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from app.core.engine import Engine
+    from app.core.secrets import Keys
+    from app.core.settings import Settings
+    from app.webhook.app import create_app, handle_webhook, json_errors
+    from tests.bench.refserver import LOOKUP
+
+    api_key = "breakdown-key-0123456789"
+    engine = Engine(Settings(data_dir=str(database.parent), port=0).validate(), Keys(api_key, None))
+    conn = sqlite3.connect(database, check_same_thread=False)
+    try:
+        app = create_app(engine, engine.webhook_config())
+        bodies = [json.dumps({"action": "get_contact", "obj": "UserCRM", "action_id": f"b{i}",
+                              "params": {"phone": k[1:], "e164_phone": k}}).encode() for i, k in enumerate(keys)]
+
+        def request(body: bytes) -> web.Request:
+            req = make_mocked_request("POST", "/webhook", app=app, transport=_Transport(), headers={
+                "Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
+                "Content-Length": str(len(body))})
+
+            async def read() -> bytes:
+                return body
+
+            req.read = read  # type: ignore[method-assign]
+            return req
+
+        async def reference(req: web.Request) -> web.Response:
+            data = json.loads(await req.read())
+            found = []
+            for cid, name, co_id, co_name, co_owner, owner in conn.execute(LOOKUP, (data["params"]["e164_phone"],)):
+                if co_id is not None:
+                    found.append({"name": co_name, "id": co_id, "type": "company", "owner_id": co_owner})
+                found.append({"name": name, "id": cid, "type": "contact", "company_id": co_id,
+                              "company_name": co_name, "owner_id": owner})
+            reply = {"action": "get_contact", "obj": "UserCRM", "code": 200, "list": found}
+            return web.Response(body=json.dumps(reply, ensure_ascii=False).encode(), content_type="application/json")
+
+        async def serve(req: web.Request) -> web.StreamResponse:
+            return await json_errors(req, handle_webhook)
+
+        requests = [request(b) for b in bodies[:1000]]
+        result = {}
+        for title, handler in (("whole get_contact handler of serve, no HTTP", serve),
+                               ("whole reference handler, same harness", reference)):
+            rounds = []
+            for _ in range(ROUNDS):
+                start = time.perf_counter()
+                for req in requests:
+                    response = await handler(req)
+                    assert response.status == 200
+                rounds.append((time.perf_counter() - start) / len(requests) * 1e6)
+            result[title] = statistics.median(rounds)
+        return result
+    finally:
+        conn.close()
+        await engine.store.aclose()
 
 
 def main() -> int:

@@ -1,11 +1,14 @@
 """``make bench``: measure the webhook, event ingestion, CSV import and memory; update the docs.
 
-    .venv/bin/python -m tests.bench.run            # full run (~3 min), rewrites docs/performance.md
-    .venv/bin/python -m tests.bench.run --quick    # short smoke run, prints only (add --doc to write)
-    .venv/bin/python -m tests.bench.run --profile  # also: cProfile of serve under each load
+    .venv/bin/python -m tests.bench.run              # full run (~4 min), rewrites docs/performance.md
+    .venv/bin/python -m tests.bench.run --quick      # ~1.5 min smoke run, prints only (add --doc to write)
+    .venv/bin/python -m tests.bench.run --profile    # also: cProfile of serve under each load
+    .venv/bin/python -m tests.bench.run --only contacts --compare-root ../other   # A/B a change
 
 Every server under test is its own subprocess on 127.0.0.1 and the load comes from another
 process (:mod:`tests.bench.loadgen`), so client and server never share an event loop or a GIL.
+The machine may be shared: each phase waits (``--wait-quiet``) for other processes to go
+quiet and the report says how much CPU they took anyway.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PY = sys.executable
 #: Where ``python -m app`` runs from: this tree, or another checkout to compare (``--app-root``).
-APP: dict[str, Path | None] = {"root": ROOT, "compare": None}
+APP: dict[str, Any] = {"root": ROOT, "compare": None}
 CRM_KEY = "bench-crm-key-" + uuid.uuid4().hex[:12]
 
 CONTACTS = 100_000

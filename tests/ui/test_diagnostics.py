@@ -35,20 +35,8 @@ def english(qapp) -> Iterator[None]:
 
 
 @pytest.fixture
-def ready(ctx, qloop):
-    """The context once the engine's start-up maintenance task sleeps (see test_settings_dialog)."""
-    def parked() -> bool:
-        task = ctx.engine._maintenance
-        waiting = task.get_coro().cr_await if task is not None else None
-        return getattr(waiting, "__qualname__", "") == "sleep"
-
-    wait_until(qloop, parked)
-    return ctx
-
-
-@pytest.fixture
-def panel(ready, qloop, qtbot) -> DiagnosticsPanel:
-    p = DiagnosticsPanel(ready)
+def panel(ctx, qloop, qtbot) -> DiagnosticsPanel:
+    p = DiagnosticsPanel(ctx)
     qtbot.addWidget(p)
     p.show()
     wait_until(qloop, lambda: p.events_loaded >= 1 and p.health.listener_up is not None)

@@ -38,23 +38,6 @@ class Recorder:
         service.dialed.connect(self.dialed.append)
 
 
-@pytest.fixture(autouse=True)
-def engine_idle(qloop, ui_engine) -> None:
-    """Run the loop until the engine's start-up maintenance task sleeps (its first prune is done).
-
-    qasync's run_until_complete processes Qt events once more after the loop stopped; a task
-    stepped there (or in pytest-qt's teardown event processing) finds no running loop and dies,
-    and the engine's stop() then re-raises that. Parked in its hour-long sleep, it is never
-    stepped by accident.
-    """
-    def parked() -> bool:
-        task = ui_engine._maintenance
-        waiting = task.get_coro().cr_await if task is not None else None
-        return waiting is not None and getattr(waiting, "__qualname__", "") == "sleep"
-
-    wait_until(qloop, parked)
-
-
 @pytest.fixture
 def pbx(qloop, ui_engine) -> Iterator[FakePbx]:
     fake = FakePbx(api_key=canary.PBX_KEY)

@@ -27,18 +27,6 @@ CALLER = "+74952523060"
 OTHER = "+79066800404"
 
 
-@pytest.fixture(autouse=True)
-def engine_idle(qloop, ui_engine) -> None:
-    """Run the loop until the engine's start-up maintenance task sleeps (its first prune is done),
-    so pytest-qt's teardown event processing never steps it outside the running loop."""
-    def parked() -> bool:
-        task = ui_engine._maintenance
-        waiting = task.get_coro().cr_await if task is not None else None
-        return waiting is not None and getattr(waiting, "__qualname__", "") == "sleep"
-
-    wait_until(qloop, parked)
-
-
 @pytest.fixture
 def pbx(qloop, ui_engine) -> Iterator[FakePbx]:
     fake = FakePbx(api_key=canary.PBX_KEY)

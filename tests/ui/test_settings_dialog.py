@@ -63,29 +63,13 @@ def english(qapp) -> Iterator[None]:
 
 
 @pytest.fixture
-def ready(ctx, qloop):
-    """The context once the engine's start-up maintenance task sleeps (its first prune is done).
-
-    A task stepped by pytest-qt's teardown event processing finds no running loop and dies, and
-    the engine's stop() re-raises that; parked in its hour-long sleep it is never stepped by accident.
-    """
-    def parked() -> bool:
-        task = ctx.engine._maintenance
-        waiting = task.get_coro().cr_await if task is not None else None
-        return getattr(waiting, "__qualname__", "") == "sleep"
-
-    wait_until(qloop, parked)
-    return ctx
-
-
-@pytest.fixture
 def settings_file(tmp_path: Path) -> Path:
     return tmp_path / "config" / "settings.toml"
 
 
 @pytest.fixture
-def dialog(ready, qtbot, settings_file) -> SettingsDialog:
-    d = SettingsDialog(ready, settings_path=settings_file)
+def dialog(ctx, qtbot, settings_file) -> SettingsDialog:
+    d = SettingsDialog(ctx, settings_path=settings_file)
     qtbot.addWidget(d)
     d.show()
     return d
@@ -114,11 +98,11 @@ def click(qtbot, button: QAbstractButton) -> None:
 # -- showing -----------------------------------------------------------------------------------------
 
 
-def test_fields_show_the_current_settings(ready, ui_engine, qtbot, settings_file) -> None:
+def test_fields_show_the_current_settings(ctx, ui_engine, qtbot, settings_file) -> None:
     ui_engine.settings.pbx_url = "https://pbx.example.com"
     ui_engine.settings.popup_linger_s = 7.5
     ui_engine.settings.do_not_disturb = True
-    d = SettingsDialog(ready, settings_path=settings_file)
+    d = SettingsDialog(ctx, settings_path=settings_file)
     qtbot.addWidget(d)
     assert d.pbx_url.text() == "https://pbx.example.com"
     assert (d.crm_user.text(), d.crm_user_name.text(), d.extension.text()) == ("3", "Agent Three", "9022")
@@ -147,9 +131,9 @@ def test_keys_are_never_shown_only_their_state(dialog) -> None:
         assert secret not in texts
 
 
-def test_a_key_in_the_keyring_shows_as_stored(keyring_only, ready, qtbot, settings_file) -> None:
+def test_a_key_in_the_keyring_shows_as_stored(keyring_only, ctx, qtbot, settings_file) -> None:
     keyring_only.set_password(SERVICE, PBX_API_KEY, canary.PBX_KEY)
-    d = SettingsDialog(ready, settings_path=settings_file)
+    d = SettingsDialog(ctx, settings_path=settings_file)
     qtbot.addWidget(d)
     assert d.pbx_key.state.text() == "•••••• (stored)"
     assert d.pbx_key.edit.placeholderText().startswith("•••••• (stored)")
@@ -182,8 +166,8 @@ def test_the_webhook_url_follows_the_listener_fields_and_copies(dialog, ui_engin
 # -- saving ------------------------------------------------------------------------------------------
 
 
-def test_save_writes_the_toml_and_the_keys_go_to_the_keyring(keyring_only, ready, qtbot, settings_file) -> None:
-    d = SettingsDialog(ready, settings_path=settings_file)
+def test_save_writes_the_toml_and_the_keys_go_to_the_keyring(keyring_only, ctx, qtbot, settings_file) -> None:
+    d = SettingsDialog(ctx, settings_path=settings_file)
     qtbot.addWidget(d)
     saved: list[Settings] = []
     d.settings_saved.connect(saved.append)
@@ -382,8 +366,8 @@ def test_needs_first_run(settings) -> None:
 
 
 @pytest.fixture
-def wizard(ready, qtbot, settings_file) -> FirstRunWizard:
-    w = FirstRunWizard(ready, settings_path=settings_file)
+def wizard(ctx, qtbot, settings_file) -> FirstRunWizard:
+    w = FirstRunWizard(ctx, settings_path=settings_file)
     qtbot.addWidget(w)
     w.show()
     return w
