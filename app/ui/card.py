@@ -70,7 +70,7 @@ from .timeline import (
 
 log = logging.getLogger("app.ui.card")
 
-#: Records per ``get_cdr`` page when loading older calls.
+# Records per ``get_cdr`` page when loading older calls.
 PBX_PAGE_SIZE = 100
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -104,6 +104,8 @@ class PhoneRow(QWidget):
         super().__init__(parent)
         self.number_edit = QLineEdit(number)
         self.number_edit.setPlaceholderText(self.tr("Phone number"))
+        # Room for a whole international number: squeezed, the field showed only its last digits.
+        self.number_edit.setMinimumWidth(self.number_edit.fontMetrics().horizontalAdvance("+7 000 000-00-00") + 16)
         self.label_combo = QComboBox()
         self.label_combo.setEditable(True)
         self.label_combo.addItems(["", self.tr("mobile"), self.tr("work"), self.tr("home"), self.tr("fax")])
@@ -388,7 +390,7 @@ class ClientCard(QWidget):
         layout.addLayout(self._header)
         layout.addWidget(self.message_label)
         layout.addWidget(splitter, 1)
-        self.resize(1100, 680)
+        self.resize(1240, 700)  # room for both halves in Russian; fits a 1366x768 screen
         QShortcut(QKeySequence.StandardKey.Save, self, activated=self.save)
 
         ctx.bridge.call_changed.connect(self._on_call_changed)
@@ -445,8 +447,10 @@ class ClientCard(QWidget):
         widths = {TimelineModel.COL_TIME: 130, TimelineModel.COL_DIRECTION: 80, TimelineModel.COL_NUMBER: 140,
                   TimelineModel.COL_DURATION: 70, TimelineModel.COL_BILLSEC: 70, TimelineModel.COL_STATUS: 150,
                   TimelineModel.COL_RECORDING: 70}
+        header = self.timeline_view.horizontalHeader()
         for column, width in widths.items():
-            self.timeline_view.setColumnWidth(column, width)
+            # never narrower than the (translated) header: Russian ones are longer than English
+            self.timeline_view.setColumnWidth(column, max(width, header.sectionSizeHint(column)))
         self.timeline_view.selectionModel().selectionChanged.connect(self._selection_changed)
 
         self.direction_combo = QComboBox()
@@ -483,6 +487,7 @@ class ClientCard(QWidget):
         self.progress_bar.setTextVisible(False)
         self.progress_bar.hide()
         self.progress_label = QLabel()
+        self.progress_label.setWordWrap(True)  # a long result must wrap, not widen the whole card
         self.cancel_load_button = QPushButton(self.tr("Cancel"))
         self.cancel_load_button.clicked.connect(self.cancel_loading)
         self.cancel_load_button.hide()
@@ -879,6 +884,7 @@ class ClientCard(QWidget):
         for widget in (self.note_edit, self.outcome_combo, self.save_note_button):
             widget.setEnabled(row is not None)
         self.note_edit.setText(row.note if row else "")
+        self.note_edit.setCursorPosition(0)  # show a stored note from its start, not its last words
         self.outcome_combo.setCurrentText(row.outcome if row else "")
         if row is None:
             self.player.clear()

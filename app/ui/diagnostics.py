@@ -54,7 +54,7 @@ from app.ui.settings_dialog import key_source, pbx_error_text
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
-#: How many events the panel shows and copies.
+# How many events the panel shows and copies.
 EVENT_LIMIT = 50
 LOG_FILE_NAME = "pbx-companion.log"
 

@@ -71,11 +71,11 @@ __all__ = [
     "phone_error_text",
 ]
 
-#: Longest clipboard text searched for a number (a whole copied page is not worth parsing).
+# Longest clipboard text searched for a number (a whole copied page is not worth parsing).
 _CLIPBOARD_SCAN_CHARS = 2000
-#: Rows the dialer's result list shows at most.
+# Rows the dialer's result list shows at most.
 _MAX_RESULTS = 30
-#: Text that is typed as a number rather than a name: digits and separators, or a phone link.
+# Text that is typed as a number rather than a name: digits and separators, or a phone link.
 _NUMBER_LIKE = re.compile(r"[\d\s()+\-./]*\d[\d\s()+\-./]*")
 _LINK_PREFIXES = ("tel:", "callto:", "sip:", "sips:")
 
@@ -640,3 +640,39 @@ class DialerWindow(QWidget):
     def _on_dialed(self, _key: str) -> None:
         if not self.number_edit.text().strip():
             self._search("")
+
+
+class DialFeedback(QLabel):
+    """The message line of a panel that dials through the shared :class:`DialService`.
+
+    Every window shares one service, so each panel reports only the dials it asked for: call
+    :meth:`track` just before ``service.dial(...)`` (which may fail at once), then the line
+    shows the PBX's answer ("your phone rings first") or its error, in plain words.
+    """
+
+    def __init__(self, service: DialService, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._service = service
+        self._pending = False
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        service.dialing.connect(self._on_dialing)
+        service.dial_failed.connect(self._on_dial_failed)
+
+    def track(self) -> None:
+        self._pending = True
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        self.setText(text)
+        self.setProperty("error", error)
+        self.setStyleSheet("color: #c62828;" if error else "")
+
+    def _on_dialing(self, display: str, _dialed: str) -> None:
+        if self._pending:
+            self._pending = False
+            self.show_message(self._service.ringing_notice(display))
+
+    def _on_dial_failed(self, message: str) -> None:
+        if self._pending:
+            self._pending = False
+            self.show_message(message, error=True)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
-#: Languages we ship a catalogue for; anything else falls back to English.
+# Languages we ship a catalogue for; anything else falls back to English.
 SUPPORTED = ("ru", "en")
 FALLBACK = "en"
 CATALOGUE = "pbx_companion"
 
-#: Translators currently installed, per application object (kept alive and removable), and the language.
+# Translators currently installed, per application object (kept alive and removable), and the language.
 _installed: dict[int, list[QTranslator]] = {}
 _languages: dict[int, str] = {}
 

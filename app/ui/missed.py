@@ -39,14 +39,14 @@ from PySide6.QtWidgets import (
 from app.storage import CallRecord, ContactRecord
 
 from .context import UiContext, user_message
-from .dialer import DialService, display_key
+from .dialer import DialFeedback, DialService, display_key
 from .format import missed_count_text, phone_text, when_text
 
 log = logging.getLogger("app.ui.missed")
 
 __all__ = ["MissedCall", "MissedCallsModel", "MissedCallsPanel"]
 
-#: Most missed calls listed (the badge counts these).
+# Most missed calls listed (the badge counts these).
 MAX_MISSED = 200
 
 
@@ -268,7 +268,6 @@ class MissedCallsPanel(QWidget):
         super().__init__(parent)
         self._ctx = ctx
         self._service = service
-        self._dial_pending = False
         self.setWindowTitle(self.tr("Missed calls"))
         if model is None:
             model = MissedCallsModel(ctx, service, self)
@@ -287,9 +286,7 @@ class MissedCallsPanel(QWidget):
         self.view.horizontalHeader().setStretchLastSection(True)
         self.call_back_button = QPushButton(self.tr("Call back"), self)
         self.dismiss_button = QPushButton(self.tr("Dismiss"), self)
-        self.message_label = QLabel(self)
-        self.message_label.setWordWrap(True)
-        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label = DialFeedback(service, self)
         self.menu = QMenu(self)
         self.call_back_action = QAction(self.tr("Call back"), self)
         self.dismiss_action = QAction(self.tr("Dismiss"), self)
@@ -317,8 +314,6 @@ class MissedCallsPanel(QWidget):
         self.model.rowsRemoved.connect(self._rows_removed)
         self.model.count_changed.connect(self._update_summary)
         self.model.failed.connect(self._on_model_failed)
-        service.dialing.connect(self._on_dialing)
-        service.dial_failed.connect(self._on_dial_failed)
         self._update_summary(self.model.count)
         self._update_actions()
 
@@ -342,11 +337,11 @@ class MissedCallsPanel(QWidget):
         if entry is None:
             return
         if not entry.can_call_back:
-            self._show_message(self.tr("This caller's number is unknown: there is nothing to call back."), error=True)
+            self.message_label.show_message(self.tr("This caller's number is unknown: there is nothing to call back."), error=True)
             return
-        self._dial_pending = True
+        self.message_label.track()
         if self.model.call_back(row):
-            self._show_message(self.tr("Asking the PBX to call {0}\u2026").format(entry.number))
+            self.message_label.show_message(self.tr("Asking the PBX to call {0}\u2026").format(entry.number))
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)
@@ -374,19 +369,4 @@ class MissedCallsPanel(QWidget):
         self._update_actions()
 
     def _on_model_failed(self, text: str) -> None:
-        self._show_message(text, error=True)
-
-    def _on_dialing(self, display: str, _dialed: str) -> None:
-        if self._dial_pending:
-            self._dial_pending = False
-            self._show_message(self._service.ringing_notice(display))
-
-    def _on_dial_failed(self, message: str) -> None:
-        if self._dial_pending:
-            self._dial_pending = False
-            self._show_message(message, error=True)
-
-    def _show_message(self, text: str, *, error: bool = False) -> None:
-        self.message_label.setText(text)
-        self.message_label.setProperty("error", error)
-        self.message_label.setStyleSheet("color: #c62828;" if error else "")
+        self.message_label.show_message(text, error=True)

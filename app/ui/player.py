@@ -33,10 +33,10 @@ from .timeline import link_location
 
 log = logging.getLogger("app.ui.player")
 
-#: Playback speeds offered (agents skim long calls at 1.5× or 2×).
+# Playback speeds offered (agents skim long calls at 1.5× or 2×).
 SPEEDS = (1.0, 1.5, 2.0)
 
-#: Qt's FFmpeg backend dumps "Input #0, wav, from 'https://…?token=…'" at info level.
+# Qt's FFmpeg backend dumps "Input #0, wav, from 'https://…?token=…'" at info level.
 MEDIA_LOG_RULES = "qt.multimedia.ffmpeg.mediadataholder.info=false"
 
 _quieted = False

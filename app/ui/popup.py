@@ -50,16 +50,16 @@ log = logging.getLogger("app.ui.popup")
 
 __all__ = ["CallPopup", "CallerInfo", "PopupManager", "RingSound", "read_caller_info", "ring_wav_path", "write_ring_wav"]
 
-#: Fixed width: pop-ups of one stack line up, and the layout never jumps as texts change.
+# Fixed width: pop-ups of one stack line up, and the layout never jumps as texts change.
 POPUP_WIDTH = 400
-#: Distance from the screen's edges and between stacked pop-ups, in pixels.
+# Distance from the screen's edges and between stacked pop-ups, in pixels.
 SCREEN_MARGIN = 16
 STACK_GAP = 8
-#: How many earlier calls are counted at most (from the journal and from the CDRs each).
+# How many earlier calls are counted at most (from the journal and from the CDRs each).
 HISTORY_LIMIT = 100
-#: Calls whose missed flag we remember, to tell the tray when it changes.
+# Calls whose missed flag we remember, to tell the tray when it changes.
 MISSED_MEMORY = 2000
-#: After a pop-up is shown, build the next spare this much later (not during the first paint).
+# After a pop-up is shown, build the next spare this much later (not during the first paint).
 SPARE_DELAY_MS = 300
 
 
@@ -338,11 +338,11 @@ class CallPopup(QFrame):
         self.copy_button.clicked.connect(self.copy_number)
         self.hold_button.clicked.connect(self.toggle_hold)
 
-        #: Ticks the talk time while the call is answered.
+        # Ticks the talk time while the call is answered.
         self.talk_timer = QTimer(self)
         self.talk_timer.setInterval(1000)
         self.talk_timer.timeout.connect(self._refresh_state)
-        #: Runs out when the pop-up should go away (started by the manager; see ``popup_linger_s``).
+        # Runs out when the pop-up should go away (started by the manager; see ``popup_linger_s``).
         self.linger_timer = QTimer(self)
         self.linger_timer.setSingleShot(True)
         self._clear()

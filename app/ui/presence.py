@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPushButton,
     QTableView,
@@ -43,19 +42,19 @@ from app.protocol.pbx_actions import DomainUser
 from app.storage import CallRecord, CrmUser, PresenceRecord
 
 from .context import UiContext
-from .dialer import DialService, missing_pbx_setting, pbx_error_text
+from .dialer import DialFeedback, DialService, missing_pbx_setting, pbx_error_text
 
 log = logging.getLogger("app.ui.presence")
 
 __all__ = ["PresenceFilterProxy", "PresenceModel", "PresencePanel", "PresenceRow"]
 
-#: ``user_change`` status values. The vendor documents none; the PBX's DomainUser uses 1 for a
-#: registered SIP account and 0 for none. Anything else shows as "unknown (N)".
+# ``user_change`` status values. The vendor documents none; the PBX's DomainUser uses 1 for a
+# registered SIP account and 0 for none. Anything else shows as "unknown (N)".
 REGISTERED = 1
 UNREGISTERED = 0
-#: Call states in which the user is busy with the call.
+# Call states in which the user is busy with the call.
 LIVE_CALL_STATES = frozenset({"ringing", "active", "held"})
-#: A call still "live" in the journal but untouched for this long lost its hangup: ignore it.
+# A call still "live" in the journal but untouched for this long lost its hangup: ignore it.
 STALE_CALL_SECONDS = 4 * 3600
 
 
@@ -416,7 +415,6 @@ class PresencePanel(QWidget):
         self._ctx = ctx
         self._service = service
         self._loaded_once = False
-        self._dial_pending = False
         self.setWindowTitle(self.tr("Team"))
         self.model = model if model is not None else PresenceModel(ctx, self)
         self.proxy = PresenceFilterProxy(self)
@@ -437,9 +435,7 @@ class PresencePanel(QWidget):
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.view.horizontalHeader().setStretchLastSection(True)
         self.view.setToolTip(self.tr("Double-click a colleague to call their extension."))
-        self.message_label = QLabel(self)
-        self.message_label.setWordWrap(True)
-        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label = DialFeedback(service, self)
 
         top = QHBoxLayout()
         top.addWidget(self.search_edit, 1)
@@ -456,8 +452,6 @@ class PresencePanel(QWidget):
         self.model.refreshed.connect(self._on_refreshed)
         self.model.refresh_failed.connect(self._on_refresh_failed)
         self.model.loading_changed.connect(self._loading_changed)
-        service.dialing.connect(self._on_dialing)
-        service.dial_failed.connect(self._on_dial_failed)
 
     def refresh(self) -> None:
         self._loaded_once = True
@@ -485,33 +479,18 @@ class PresencePanel(QWidget):
         row = self.model.row_at(self.proxy.mapToSource(index).row())
         if row is None:
             return
-        self._dial_pending = True
+        self.message_label.track()
         if self._service.dial(row.extension):
             who = row.pbx_name or row.crm_user_name or row.extension
-            self._show_message(self.tr("Asking the PBX to call {0} ({1})\u2026").format(who, row.extension))
+            self.message_label.show_message(self.tr("Asking the PBX to call {0} ({1})\u2026").format(who, row.extension))
 
     def _on_refreshed(self) -> None:
-        self._show_message("")
+        self.message_label.show_message("")
 
     def _on_refresh_failed(self, text: str) -> None:
-        self._show_message(text, error=True)
-
-    def _on_dialing(self, display: str, _dialed: str) -> None:
-        if self._dial_pending:
-            self._dial_pending = False
-            self._show_message(self._service.ringing_notice(display))
-
-    def _on_dial_failed(self, message: str) -> None:
-        if self._dial_pending:
-            self._dial_pending = False
-            self._show_message(message, error=True)
+        self.message_label.show_message(text, error=True)
 
     def _loading_changed(self, loading: bool) -> None:
         self.refresh_button.setEnabled(not loading)
         if loading:
-            self._show_message(self.tr("Loading the PBX users\u2026"))
-
-    def _show_message(self, text: str, *, error: bool = False) -> None:
-        self.message_label.setText(text)
-        self.message_label.setProperty("error", error)
-        self.message_label.setStyleSheet("color: #c62828;" if error else "")
+            self.message_label.show_message(self.tr("Loading the PBX users\u2026"))

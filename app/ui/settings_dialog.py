@@ -70,15 +70,15 @@ __all__ = [
     "webhook_url_for",
 ]
 
-#: The number the dial-format preview shows (the vendor's documentation uses it too).
+# The number the dial-format preview shows (the vendor's documentation uses it too).
 EXAMPLE_NUMBER = "8 495 134-30-60"
 
-#: Settings whose change needs the listener to be restarted (a new socket or certificate).
+# Settings whose change needs the listener to be restarted (a new socket or certificate).
 LISTENER_FIELDS = frozenset({"host", "port", "tls_cert", "tls_key"})
-#: Settings the running core reads once at start (identity, number rules, database).
+# Settings the running core reads once at start (identity, number rules, database).
 ENGINE_FIELDS = frozenset({"crm_user", "crm_user_name", "extension", "region", "dial_format", "data_dir"})
 
-#: (label, code) of the language choice; language names are written in their own language.
+# (label, code) of the language choice; language names are written in their own language.
 LANGUAGES = (("", ""), ("Русский", "ru"), ("English", "en"))
 
 

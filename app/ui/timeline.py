@@ -58,7 +58,7 @@ RINGING = "ringing"
 IN_PROGRESS = "in_progress"
 ON_HOLD = "on_hold"
 
-#: Which leg of a queue call speaks for the client call: the best outcome wins.
+# Which leg of a queue call speaks for the client call: the best outcome wins.
 _STATUS_RANK = {ANSWERED: 7, ON_HOLD: 6, IN_PROGRESS: 5, RINGING: 4, ANSWERED_ELSEWHERE: 3, BUSY: 2,
                 NO_ANSWER: 1, MISSED: 0}
 _LIVE = frozenset({RINGING, IN_PROGRESS, ON_HOLD})

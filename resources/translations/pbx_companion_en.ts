@@ -42,7 +42,7 @@
 <context>
     <name>ClientCard</name>
     <message numerus="yes">
-        <location filename="../../app/ui/card.py" line="+627"/>
+        <location filename="../../app/ui/card.py" line="+632"/>
         <source>Cancelled: %n call(s) loaded from the PBX.</source>
         <translation>
             <numerusform>Cancelled: %n call loaded from the PBX.</numerusform>
@@ -125,7 +125,6 @@
     <message numerus="yes">
         <location filename="../../app/ui/i18n.py" line="+89"/>
         <source>%n missed call(s)</source>
-        <extracomment>Languages we ship a catalogue for; anything else falls back to English. Translators currently installed, per application object (kept alive and removable), and the language.</extracomment>
         <translation>
             <numerusform>%n missed call</numerusform>
             <numerusform>%n missed calls</numerusform>

@@ -78,7 +78,6 @@
     <message>
         <location filename="../../app/ui/popup.py" line="+280"/>
         <source>Incoming call</source>
-        <extracomment>Fixed width: pop-ups of one stack line up, and the layout never jumps as texts change. Distance from the screen&apos;s edges and between stacked pop-ups, in pixels. How many earlier calls are counted at most (from the journal and from the CDRs each). Calls whose missed flag we remember, to tell the tray when it changes. After a pop-up is shown, build the next spare this much later (not during the first paint).</extracomment>
         <translation>Входящий звонок</translation>
     </message>
     <message>
@@ -110,7 +109,6 @@
     <message>
         <location line="+82"/>
         <source>Line: %1</source>
-        <extracomment>Ticks the talk time while the call is answered. Runs out when the pop-up should go away (started by the manager; see ``popup_linger_s``).</extracomment>
         <translation>Линия: %1</translation>
     </message>
     <message numerus="yes">
@@ -199,13 +197,13 @@
 <context>
     <name>ClientCard</name>
     <message>
-        <location filename="../../app/ui/card.py" line="+410"/>
-        <location line="+572"/>
+        <location filename="../../app/ui/card.py" line="+412"/>
+        <location line="+576"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-555"/>
+        <location line="-559"/>
         <source>Save</source>
         <translation>Сохранить</translation>
     </message>
@@ -215,7 +213,7 @@
         <translation>Клиент</translation>
     </message>
     <message>
-        <location line="+19"/>
+        <location line="+21"/>
         <source>All calls</source>
         <translation>Все звонки</translation>
     </message>
@@ -250,7 +248,7 @@
         <translation>Экспорт в CSV…</translation>
     </message>
     <message>
-        <location line="+8"/>
+        <location line="+9"/>
         <source>Cancel</source>
         <translation>Отмена</translation>
     </message>
@@ -424,7 +422,7 @@
         </translation>
     </message>
     <message>
-        <location line="+118"/>
+        <location line="+119"/>
         <source>%1 of %2</source>
         <translation>%1 из %2</translation>
     </message>
@@ -485,7 +483,7 @@
 <context>
     <name>ContactForm</name>
     <message>
-        <location filename="../../app/ui/card.py" line="-815"/>
+        <location filename="../../app/ui/card.py" line="-819"/>
         <source>Full name</source>
         <translation>Фамилия, имя и отчество</translation>
     </message>
@@ -862,7 +860,6 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location filename="../../app/ui/diagnostics.py" line="-249"/>
         <source>Received</source>
-        <extracomment>How many events the panel shows and copies.</extracomment>
         <translation>Получено</translation>
     </message>
     <message>
@@ -943,7 +940,6 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location filename="../../app/ui/missed.py" line="+141"/>
         <source>Called line: {0}</source>
-        <extracomment>Most missed calls listed (the badge counts these).</extracomment>
         <translation>Набранная линия: {0}</translation>
     </message>
     <message>
@@ -1012,7 +1008,6 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message numerus="yes">
         <location filename="../../app/ui/i18n.py" line="+89"/>
         <source>%n missed call(s)</source>
-        <extracomment>Languages we ship a catalogue for; anything else falls back to English. Translators currently installed, per application object (kept alive and removable), and the language.</extracomment>
         <translation>
             <numerusform>%n пропущенный звонок</numerusform>
             <numerusform>%n пропущенных звонка</numerusform>
@@ -1025,7 +1020,6 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location filename="../../app/ui/dialer.py" line="-538"/>
         <source>Could not place the call</source>
-        <extracomment>Longest clipboard text searched for a number (a whole copied page is not worth parsing). Rows the dialer&apos;s result list shows at most. Text that is typed as a number rather than a name: digits and separators, or a phone link.</extracomment>
         <translation>Не удалось позвонить</translation>
     </message>
     <message>
@@ -1081,7 +1075,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="+2"/>
         <source>the configured address</source>
-        <translation>указанному адресу</translation>
+        <translation>из настроек</translation>
     </message>
     <message>
         <location line="+2"/>
@@ -1189,13 +1183,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PhoneRow</name>
     <message>
-        <location filename="../../app/ui/card.py" line="-211"/>
+        <location filename="../../app/ui/card.py" line="-213"/>
         <source>Phone number</source>
-        <extracomment>Records per ``get_cdr`` page when loading older calls.</extracomment>
         <translation>Номер телефона</translation>
     </message>
     <message>
-        <location line="+3"/>
+        <location line="+5"/>
         <source>mobile</source>
         <translation>мобильный</translation>
     </message>
@@ -1243,7 +1236,6 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location filename="../../app/ui/presence.py" line="+154"/>
         <source>unknown</source>
-        <extracomment>``user_change`` status values. The vendor documents none; the PBX&apos;s DomainUser uses 1 for a registered SIP account and 0 for none. Anything else shows as &quot;unknown (N)&quot;. Call states in which the user is busy with the call. A call still &quot;live&quot; in the journal but untouched for this long lost its hangup: ignore it.</extracomment>
         <translation>неизвестно</translation>
     </message>
     <message>
@@ -1358,7 +1350,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="+52"/>
         <source>Asking the PBX to call {0} ({1})…</source>
-        <translation>Просим АТС позвонить {0} ({1})…</translation>
+        <translation>Просим АТС позвонить: {0} ({1})…</translation>
     </message>
     <message>
         <location line="+21"/>
@@ -1372,7 +1364,6 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location filename="../../app/ui/player.py" line="+86"/>
         <location line="+208"/>
         <source>Play</source>
-        <extracomment>Playback speeds offered (agents skim long calls at 1.5× or 2×). Qt&apos;s FFmpeg backend dumps &quot;Input #0, wav, from &apos;https://…?token=…&apos;&quot; at info level.</extracomment>
         <translation>Воспроизвести</translation>
     </message>
     <message>
@@ -1426,7 +1417,6 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location filename="../../app/ui/settings_dialog.py" line="-264"/>
         <source>•••••• (set by the environment variable {var}, which wins over the keyring)</source>
-        <extracomment>The number the dial-format preview shows (the vendor&apos;s documentation uses it too). Settings whose change needs the listener to be restarted (a new socket or certificate). Settings the running core reads once at start (identity, number rules, database). (label, code) of the language choice; language names are written in their own language.</extracomment>
         <translation>•••••• (задан переменной окружения {var}, она важнее хранилища паролей)</translation>
     </message>
     <message>
@@ -1488,9 +1478,9 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location line="+6"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
         <translation>
-            <numerusform>Вебхук работает: приёмник ответил на проверку и вернул %n пользователя CRM.</numerusform>
-            <numerusform>Вебхук работает: приёмник ответил на проверку и вернул %n пользователей CRM.</numerusform>
-            <numerusform>Вебхук работает: приёмник ответил на проверку и вернул %n пользователей CRM.</numerusform>
+            <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>
+            <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>
+            <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>
         </translation>
     </message>
     <message>
@@ -1920,53 +1910,52 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location filename="../../app/ui/timeline.py" line="+70"/>
         <source>Answered</source>
-        <extracomment>Which leg of a queue call speaks for the client call: the best outcome wins.</extracomment>
-        <translation type="unfinished">Разговор</translation>
+        <translation>Отвечен</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>Missed</source>
-        <translation type="unfinished"></translation>
+        <translation>Пропущен</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>Not answered</source>
-        <translation type="unfinished"></translation>
+        <translation>Без ответа</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>Busy</source>
-        <translation type="unfinished"></translation>
+        <translation>Занято</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>Answered by a colleague</source>
-        <translation type="unfinished"></translation>
+        <translation>Ответил коллега</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>Ringing</source>
-        <translation type="unfinished">Звонит</translation>
+        <translation>Вызов</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>In progress</source>
-        <translation type="unfinished"></translation>
+        <translation>Идёт разговор</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>On hold</source>
-        <translation type="unfinished">На удержании</translation>
+        <translation>На удержании</translation>
     </message>
     <message>
         <location line="+7"/>
         <source>Incoming</source>
-        <translation type="unfinished">Входящие</translation>
+        <translation>Входящий</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>Outgoing</source>
-        <translation type="unfinished">Исходящие</translation>
+        <translation>Исходящий</translation>
     </message>
 </context>
 <context>

@@ -106,6 +106,24 @@ def ctx(ui_engine, qloop) -> Iterator[Any]:
 
 
 @pytest.fixture
+def fake_pbx(qloop) -> Iterator[Any]:
+    """A fake PBX (a real aiohttp server) on the Qt loop, accepting the canary PBX key."""
+    from tests.fakes.fake_pbx import FakePbx
+
+    fake = FakePbx(api_key=canary.PBX_KEY)
+    run(qloop, fake.start())
+    yield fake
+    run(qloop, fake.stop())
+
+
+@pytest.fixture
+def pbx(fake_pbx: Any, ui_engine: Any) -> Any:
+    """The fake PBX, with the running engine configured to call it."""
+    ui_engine.settings.pbx_url = fake_pbx.url
+    return fake_pbx
+
+
+@pytest.fixture
 def send(qloop, ui_engine) -> Iterator[Callable[[dict[str, Any]], tuple[int, Any]]]:
     """Post a message to the running webhook over real HTTP; returns (status, JSON reply)."""
     session = run(qloop, _session())

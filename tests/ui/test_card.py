@@ -24,7 +24,7 @@ from app.storage import ContactRecord, CrmUser, PhoneRecord
 from app.ui.card import ClientCard
 from app.ui.player import RecordingPlayer
 from app.ui.timeline import TimelineModel
-from tests.fakes.fake_pbx import FakePbx, make_cdr
+from tests.fakes.fake_pbx import make_cdr
 from tests.support import canary
 from tests.support.webhook import call_body, cdr_body, envelope
 from tests.ui.conftest import run, settle, wait_until
@@ -96,15 +96,6 @@ def texts(card: ClientCard, column: int) -> list[str]:
 
 def select(card: ClientCard, ref: str) -> None:
     assert card.select_call(ref), f"{ref} is not in the timeline"
-
-
-@pytest.fixture
-def fake_pbx(qloop, ui_engine) -> Iterator[FakePbx]:
-    fake = FakePbx(api_key=canary.PBX_KEY)
-    run(qloop, fake.start())
-    ui_engine.settings.pbx_url = fake.url
-    yield fake
-    run(qloop, fake.stop())
 
 
 class Recordings:
@@ -380,14 +371,14 @@ def test_filter_by_direction_and_by_dates(qtbot, ctx, qloop, send):
 # -- older calls from the PBX -------------------------------------------------------------------
 
 
-def test_load_older_calls_pages_through_the_pbx_with_progress_then_the_count(qtbot, ctx, qloop, send, fake_pbx):
+def test_load_older_calls_pages_through_the_pbx_with_progress_then_the_count(qtbot, ctx, qloop, send, pbx):
     contact_id = save_contact(ctx, qloop, phones=[(CLIENT, None)])
     now = time.time()
-    fake_pbx.cdrs = [make_cdr(f"pbx-{i:03d}", now - 3600 * (i + 1), src=CLIENT, dst="9022")
+    pbx.cdrs = [make_cdr(f"pbx-{i:03d}", now - 3600 * (i + 1), src=CLIENT, dst="9022")
                      for i in range(250)]
     # two of them came in as events already
     for i in (0, 1):
-        post(send, "cdr_append", {**fake_pbx.cdrs[i], "link": None})
+        post(send, "cdr_append", {**pbx.cdrs[i], "link": None})
     card = open_card(qtbot, ctx, qloop, contact_id)
     assert card.timeline_model.rowCount() == 2
     progress: list[tuple[int, bool, str]] = []
@@ -409,18 +400,18 @@ def test_load_older_calls_pages_through_the_pbx_with_progress_then_the_count(qtb
     assert card.timeline_model.rowCount() == 250
     refs = [r.ref for r in shown_rows(card)]
     assert refs[0] == "pbx-000" and refs[-1] == "pbx-249" and len(set(refs)) == 250
-    get_cdr = [r for r in fake_pbx.requests if r["action"] == "get_cdr"]
+    get_cdr = [r for r in pbx.requests if r["action"] == "get_cdr"]
     assert [r["offset"] for r in get_cdr] == [0, 100, 200]
     assert {"+74952523060", "74952523060"} <= set(get_cdr[0]["params"]["src_or_dst_list"])
     # stored: the next card has them without asking the PBX
     assert run(qloop, ctx.store.read(lambda s: s.cdrs.count())) == 250
     again = open_card(qtbot, ctx, qloop, contact_id)
     assert again.timeline_model.rowCount() == 250
-    assert len(fake_pbx.requests) == 3
+    assert len(pbx.requests) == 3
 
 
-def test_a_pbx_error_while_loading_older_calls_is_shown_plainly(qtbot, ctx, qloop, fake_pbx):
-    fake_pbx.mode = "http500"
+def test_a_pbx_error_while_loading_older_calls_is_shown_plainly(qtbot, ctx, qloop, pbx):
+    pbx.mode = "http500"
     card = open_card(qtbot, ctx, qloop, save_contact(ctx, qloop))
     card.load_older_button.click()
     wait_until(qloop, lambda: not card.is_loading_from_pbx, timeout=15)
@@ -430,11 +421,11 @@ def test_a_pbx_error_while_loading_older_calls_is_shown_plainly(qtbot, ctx, qloo
     assert not card.progress_bar.isVisible() and card.load_older_button.isEnabled()
 
 
-def test_loading_older_calls_can_be_cancelled(qtbot, ctx, qloop, fake_pbx):
-    fake_pbx.mode = "hang"
+def test_loading_older_calls_can_be_cancelled(qtbot, ctx, qloop, pbx):
+    pbx.mode = "hang"
     card = open_card(qtbot, ctx, qloop, save_contact(ctx, qloop))
     card.load_older_button.click()
-    wait_until(qloop, lambda: fake_pbx.requests)
+    wait_until(qloop, lambda: pbx.requests)
     assert card.progress_bar.isVisible()
     card.cancel_load_button.click()
     assert not card.progress_bar.isVisible() and card.load_older_button.isEnabled()
@@ -507,7 +498,7 @@ def test_export_csv_writes_the_shown_calls_without_link_tokens(qtbot, ctx, qloop
 # -- hold ----------------------------------------------------------------------------------------
 
 
-def test_hold_on_the_current_call_follows_the_pbx_events(qtbot, ctx, qloop, send, fake_pbx):
+def test_hold_on_the_current_call_follows_the_pbx_events(qtbot, ctx, qloop, send, pbx):
     contact_id = save_contact(ctx, qloop)
     post(send, "call_ringing", call_body("h1"))
     card = open_card(qtbot, ctx, qloop, contact_id, None, "h1")
@@ -515,8 +506,8 @@ def test_hold_on_the_current_call_follows_the_pbx_events(qtbot, ctx, qloop, send
     post(send, "call_answer", call_body("h1"))
     assert card.hold_button.isVisible() and card.hold_button.text() == "Hold"
     card.hold_button.click()
-    wait_until(qloop, lambda: fake_pbx.holds)
-    assert fake_pbx.holds == [{"crm_user_id": "3", "call_id": "h1"}]
+    wait_until(qloop, lambda: pbx.holds)
+    assert pbx.holds == [{"crm_user_id": "3", "call_id": "h1"}]
     wait_until(qloop, lambda: card.hold_button.isEnabled())
     assert card.hold_button.text() == "Hold"  # not until the PBX says so
     post(send, "call_held", {"call_id": "h1", "session_id": "s-h1", "user_uid": "9022", "crm_user": "3",

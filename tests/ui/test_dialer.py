@@ -39,15 +39,6 @@ class Recorder:
 
 
 @pytest.fixture
-def pbx(qloop, ui_engine) -> Iterator[FakePbx]:
-    fake = FakePbx(api_key=canary.PBX_KEY)
-    run(qloop, fake.start())
-    ui_engine.settings.pbx_url = fake.url
-    yield fake
-    run(qloop, fake.stop())
-
-
-@pytest.fixture
 def service(ctx) -> DialService:
     return DialService(ctx)
 

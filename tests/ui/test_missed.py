@@ -14,10 +14,8 @@ from PySide6.QtTest import QTest
 from app.storage import ContactRecord, PhoneRecord
 from app.ui.dialer import DialService
 from app.ui.missed import MissedCallsModel, MissedCallsPanel
-from tests.fakes.fake_pbx import FakePbx
-from tests.support import canary
 from tests.support.webhook import call_body, envelope
-from tests.ui.conftest import run, settle, wait_until
+from tests.ui.conftest import settle, wait_until
 
 # The offscreen platform cannot resize a shown window when its size hints change (xcb can).
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -25,15 +23,6 @@ pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSi
 M = MissedCallsModel
 CALLER = "+74952523060"
 OTHER = "+79066800404"
-
-
-@pytest.fixture
-def pbx(qloop, ui_engine) -> Iterator[FakePbx]:
-    fake = FakePbx(api_key=canary.PBX_KEY)
-    run(qloop, fake.start())
-    ui_engine.settings.pbx_url = fake.url
-    yield fake
-    run(qloop, fake.stop())
 
 
 @pytest.fixture

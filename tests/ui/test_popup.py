@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from app.storage import ContactRecord, CrmUser, PhoneRecord
-from tests.fakes.fake_pbx import FakePbx
 from tests.support import canary
 from tests.support.webhook import call_body, cdr_body, envelope
 from tests.ui.conftest import run, settle, wait_until
@@ -126,15 +125,6 @@ def save_contact(ctx, qloop, name: str, *, company: str | None = None, owner: st
                                                    phones=[PhoneRecord(key, number)]))
 
     return run(qloop, ctx.store.write(write))
-
-
-@pytest.fixture
-def fake_pbx(qloop, ui_engine) -> Iterator[FakePbx]:
-    fake = FakePbx(api_key=canary.PBX_KEY)
-    run(qloop, fake.start())
-    ui_engine.settings.pbx_url = fake.url
-    yield fake
-    run(qloop, fake.stop())
 
 
 # -- what the pop-up shows -------------------------------------------------------------------
@@ -288,7 +278,7 @@ def test_three_calls_stack_without_overlapping_inside_the_screen(manager, send, 
 # -- following the call, hold ------------------------------------------------------------------
 
 
-def test_hold_follows_the_pbx_events_not_the_click(manager, send, qloop, fake_pbx):
+def test_hold_follows_the_pbx_events_not_the_click(manager, send, qloop, pbx):
     ring(send, "h1")
     popup = shown(manager, qloop, "h1")
     assert not popup.hold_button.isVisible()
@@ -300,8 +290,8 @@ def test_hold_follows_the_pbx_events_not_the_click(manager, send, qloop, fake_pb
     popup.hold_button.click()
     assert not popup.hold_button.isEnabled()  # in flight
     wait_until(qloop, lambda: popup.hold_button.isEnabled())
-    assert fake_pbx.actions() == ["switch_call_hold"]
-    assert fake_pbx.holds == [{"crm_user_id": "3", "call_id": "h1"}]
+    assert pbx.actions() == ["switch_call_hold"]
+    assert pbx.holds == [{"crm_user_id": "3", "call_id": "h1"}]
     assert popup.hold_button.text() == "Hold"  # the PBX has not said "held" yet
     assert popup.state_label.text().startswith("Answered")
 
@@ -312,18 +302,18 @@ def test_hold_follows_the_pbx_events_not_the_click(manager, send, qloop, fake_pb
     post(send, "call_active", hold_body("h1"))
     assert popup.hold_button.text() == "Hold"
     assert popup.state_label.text().startswith("Answered")
-    assert fake_pbx.actions() == ["switch_call_hold"]  # the events sent nothing
+    assert pbx.actions() == ["switch_call_hold"]  # the events sent nothing
 
 
-def test_a_pbx_error_on_hold_is_shown_on_the_pop_up(manager, send, qloop, fake_pbx):
-    fake_pbx.mode = "reject"
+def test_a_pbx_error_on_hold_is_shown_on_the_pop_up(manager, send, qloop, pbx):
+    pbx.mode = "reject"
     ring(send, "h2")
     post(send, "call_answer", call_body("h2"))
     popup = shown(manager, qloop, "h2")
 
     popup.hold_button.click()
     wait_until(qloop, lambda: popup.error_label.isVisible())
-    assert fake_pbx.reject_message in popup.error_label.text()
+    assert pbx.reject_message in popup.error_label.text()
     assert "refused" in popup.error_label.text()
     assert popup.hold_button.isEnabled() and popup.hold_button.text() == "Hold"
     assert canary.PBX_KEY not in popup.error_label.text()

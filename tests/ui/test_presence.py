@@ -18,24 +18,13 @@ from app.core.agent import base_status_label
 from app.storage import CrmUser
 from app.ui.dialer import DialService
 from app.ui.presence import PresenceModel, PresencePanel
-from tests.fakes.fake_pbx import FakePbx
-from tests.support import canary
 from tests.support.webhook import call_body, envelope
-from tests.ui.conftest import run, wait_until
+from tests.ui.conftest import wait_until
 
 # The offscreen platform cannot resize a shown window when its size hints change (xcb can).
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 M = PresenceModel
-
-
-@pytest.fixture
-def pbx(qloop, ui_engine) -> Iterator[FakePbx]:
-    fake = FakePbx(api_key=canary.PBX_KEY)
-    run(qloop, fake.start())
-    ui_engine.settings.pbx_url = fake.url
-    yield fake
-    run(qloop, fake.stop())
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from app.core.secrets import CRM_API_KEY, ENV_VARS, PBX_API_KEY, SERVICE, Keys
 from app.core.settings import Settings
 from app.ui.settings_dialog import FormValues, SettingsDialog, settings_from_form
 from app.ui.wizard import FirstRunWizard, needs_first_run
-from tests.fakes.fake_pbx import FakePbx, refused_url
+from tests.fakes.fake_pbx import refused_url
 from tests.support import canary
 from tests.ui.conftest import run, wait_until
 
@@ -73,14 +73,6 @@ def dialog(ctx, qtbot, settings_file) -> SettingsDialog:
     qtbot.addWidget(d)
     d.show()
     return d
-
-
-@pytest.fixture
-def fake_pbx(qloop) -> Iterator[FakePbx]:
-    fake = FakePbx(api_key=canary.PBX_KEY)
-    run(qloop, fake.start())
-    yield fake
-    run(qloop, fake.stop())
 
 
 @pytest.fixture

@@ -10,18 +10,9 @@ import time
 import pytest
 
 from app.core.secrets import Keys
-from tests.fakes.fake_pbx import FakePbx
 from tests.support import canary
 from tests.support.webhook import call_body, envelope
 from tests.ui.conftest import run, settle, wait_until
-
-
-@pytest.fixture
-def fake_pbx(qloop):
-    fake = FakePbx(api_key=canary.PBX_KEY)
-    run(qloop, fake.start())
-    yield fake
-    run(qloop, fake.stop())
 
 
 @pytest.fixture
