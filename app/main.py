@@ -270,7 +270,44 @@ class CompanionApp(QObject):
     def open_settings(self) -> Any:
         from app.ui.settings_dialog import SettingsDialog
 
-        return self._window("settings", lambda: SettingsDialog(self.ctx))
+        def build() -> Any:
+            dialog = SettingsDialog(self.ctx)
+            dialog.settings_saved.connect(self.apply_settings)
+            return dialog
+
+        return self._window("settings", build)
+
+    def apply_settings(self, settings: Any) -> None:
+        """A saved settings window or the first-run wizard: apply what can be applied live."""
+        from app.core.secrets import load_keys
+
+        language_changed = settings.language != self.engine.settings.language
+
+        async def apply() -> None:
+            self.keys = load_keys()
+            url = await self.engine.reconfigure(settings, self.keys)
+            if url is not None:
+                self.status.listener_up, self.status.listener_error = True, ""
+                self.notify(self.tr("The webhook now listens on %1").replace("%1", url))
+            await self._check_pbx()
+
+        def failed(exc: BaseException) -> None:
+            from app.ui.context import user_message
+
+            self.status.listener_up = False
+            self.status.listener_error = user_message(exc)
+            self._publish_status()
+            self.notify(self.tr("The new settings could not be applied: %1").replace("%1", user_message(exc)))
+
+        identity = self.ctx.identity
+        identity.crm_user, identity.extension = settings.crm_user, settings.extension
+        identity.see_all_calls = settings.see_all_calls
+        self.actions.do_not_disturb.blockSignals(True)
+        self.actions.do_not_disturb.setChecked(settings.do_not_disturb)
+        self.actions.do_not_disturb.blockSignals(False)
+        self.tasks.start(apply(), on_error=failed)
+        if language_changed:
+            self.notify(self.tr("The new language is used after a restart."))
 
     def open_diagnostics(self) -> Any:
         from app.ui.diagnostics import DiagnosticsPanel
@@ -280,7 +317,12 @@ class CompanionApp(QObject):
     def open_first_run(self) -> Any:
         from app.ui.wizard import FirstRunWizard
 
-        return self._window("wizard", lambda: FirstRunWizard(self.ctx))
+        def build() -> Any:
+            wizard = FirstRunWizard(self.ctx)
+            wizard.finished_setup.connect(self.apply_settings)
+            return wizard
+
+        return self._window("wizard", build)
 
     def open_card(self, contact_id: int, number: str, call_id: str = "") -> Any:
         from app.ui.card import ClientCard

@@ -101,6 +101,38 @@ class Engine:
             await self._pbx.aclose()
         await self.store.aclose()
 
+    async def reconfigure(self, settings: Settings, keys: Keys) -> str | None:
+        """Apply new settings and keys to the running core (the settings window saved them).
+
+        Numbers, identity and pop-up behaviour change at once; a new PBX address or key rebuilds
+        the PBX client; a new listen address, certificate or CRM key restarts the listener.
+        Returns the listener's URL when it was restarted.
+        """
+        listener_fields = ("host", "port", "tls_cert", "tls_key", "contact_deadline_ms", "body_read_timeout_s",
+                           "auth_failures_before_block", "auth_block_seconds")
+        restart = (any(getattr(settings, f) != getattr(self.settings, f) for f in listener_fields)
+                   or keys.crm_api_key != self.keys.crm_api_key)
+        new_pbx = (settings.pbx_url != self.settings.pbx_url or keys.pbx_api_key != self.keys.pbx_api_key
+                   or settings.pbx_timeout_s != self.settings.pbx_timeout_s)
+        for name, value in vars(settings).items():  # in place: every window holds this object
+            setattr(self.settings, name, value)
+        self.keys = keys
+        register_secret(keys.crm_api_key)
+        register_secret(keys.pbx_api_key)
+        normalizer = self.settings.phone_normalizer()
+        self.normalizer = self.directory.normalizer = self.ingestor.normalizer = self.ingestor.calls.normalizer = normalizer
+        s = self.settings
+        self.directory.own_user = CrmUser(s.crm_user, s.crm_user_name or f"CRM user {s.crm_user}") if s.crm_user else None
+        if new_pbx and self._pbx is not None:
+            old, self._pbx = self._pbx, None
+            await old.aclose()
+        if restart and self.server is not None:
+            await self.server.stop()
+            ssl_context = tls_context(s.tls_cert, s.tls_key) if s.tls_cert else None
+            self.server = WebhookServer(create_app(self, self.webhook_config()), s.host, s.port, ssl_context)
+            return await self.server.start()
+        return None
+
     async def _maintain(self) -> None:
         while True:
             days, keep = self.settings.event_log_days, self.settings.event_log_max

@@ -44,7 +44,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(central)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
-        self.resize(720, 480)
+        self.resize(800, 500)  # the team table's columns fit without scrolling (in Russian too)
         self.update_status(Status())
 
     def add_panel(self, widget: QWidget, title: str) -> None:

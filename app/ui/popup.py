@@ -313,10 +313,14 @@ class CallPopup(QFrame):
         self.create_contact_button = self._button(self.tr("Create contact"))
         self.hold_button = self._button(self.tr("Hold"))
         self.copy_button = self._button(self.tr("Copy number"))
+        self._action_buttons = (self.open_card_button, self.create_contact_button, self.hold_button, self.copy_button)
         actions = QHBoxLayout()
-        for button in (self.open_card_button, self.create_contact_button, self.hold_button, self.copy_button):
+        for button in self._action_buttons:
             actions.addWidget(button)
         actions.addStretch(1)
+        #: "Copy number" moves here when the visible buttons do not fit in one row (Russian labels).
+        self._actions, self._actions_more = actions, QHBoxLayout()
+        self._actions_more.addStretch(1)
 
         layout = QVBoxLayout(self)
         # The pop-up sizes itself with adjustSize(); a layout that pushed minimum sizes to the
@@ -330,6 +334,7 @@ class CallPopup(QFrame):
             layout.addWidget(label)
         layout.addSpacing(4)
         layout.addLayout(actions)
+        layout.addLayout(self._actions_more)
         self._text_width = POPUP_WIDTH - 24
 
         self.dismiss_button.clicked.connect(self._dismiss)
@@ -431,6 +436,7 @@ class CallPopup(QFrame):
         else:
             self.history_label.setText(self.tr("No earlier calls"))
         self.history_label.show()
+        self._arrange_actions()
 
     def update_call(self, call: CallRecord) -> None:
         """A newer state of the same call from the PBX's events."""
@@ -491,6 +497,25 @@ class CallPopup(QFrame):
         if call is not None:
             self.hold_button.setText(self.tr("Resume") if call.state == HELD else self.tr("Hold"))
         self.hold_button.setEnabled(not self._hold_pending)
+        self._arrange_actions()
+
+    def _arrange_actions(self) -> None:
+        """Keep the action buttons in one row while they fit the fixed width, else put "Copy number"
+        on a second row: squeezed, the buttons' labels were cut off (four of them in Russian)."""
+        shown = [b for b in self._action_buttons if not b.isHidden()]
+        spacing = max(0, self._actions.spacing())
+        needed = sum(b.sizeHint().width() for b in shown) + spacing * max(0, len(shown) - 1)
+        wrap = needed > self._text_width
+        wrapped = self._actions_more.indexOf(self.copy_button) >= 0
+        if wrap == wrapped:
+            return
+        if wrap:
+            self._actions.removeWidget(self.copy_button)
+            self._actions_more.insertWidget(0, self.copy_button)
+        else:
+            self._actions_more.removeWidget(self.copy_button)
+            self._actions.insertWidget(self._actions.count() - 1, self.copy_button)
+        self._relayout()
 
     # -- actions ---------------------------------------------------------------------------
 

@@ -97,18 +97,19 @@
     </message>
     <message>
         <location line="+1"/>
-        <location line="+178"/>
+        <location line="+184"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-177"/>
+        <location line="-183"/>
         <source>Copy number</source>
         <translation>Скопировать номер</translation>
     </message>
     <message>
-        <location line="+82"/>
+        <location line="+87"/>
         <source>Line: %1</source>
+        <extracomment>&quot;Copy number&quot; moves here when the visible buttons do not fit in one row (Russian labels).</extracomment>
         <translation>Линия: %1</translation>
     </message>
     <message numerus="yes">
@@ -159,7 +160,7 @@
         <translation>Раньше не звонил</translation>
     </message>
     <message>
-        <location line="+36"/>
+        <location line="+37"/>
         <source>Answered elsewhere</source>
         <translation>Ответил другой сотрудник</translation>
     </message>
@@ -478,6 +479,21 @@
         <location line="+1"/>
         <source>Team</source>
         <translation>Команда</translation>
+    </message>
+    <message>
+        <location line="+176"/>
+        <source>The webhook now listens on %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+9"/>
+        <source>The new settings could not be applied: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>The new language is used after a restart.</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -971,24 +987,24 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>MissedCallsPanel</name>
     <message>
-        <location line="+23"/>
+        <location line="+22"/>
         <source>Missed calls</source>
         <translation>Пропущенные звонки</translation>
     </message>
     <message>
         <location line="+16"/>
-        <location line="+6"/>
+        <location line="+4"/>
         <source>Call back</source>
         <translation>Перезвонить</translation>
     </message>
     <message>
-        <location line="-5"/>
-        <location line="+6"/>
+        <location line="-3"/>
+        <location line="+4"/>
         <source>Dismiss</source>
         <translation>Убрать</translation>
     </message>
     <message>
-        <location line="+50"/>
+        <location line="+48"/>
         <source>This caller&apos;s number is unknown: there is nothing to call back.</source>
         <translation>Номер этого абонента неизвестен: перезвонить некуда.</translation>
     </message>
@@ -1226,7 +1242,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PopupManager</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+248"/>
+        <location filename="../../app/ui/popup.py" line="+267"/>
         <source>Could not read the local directory: %1</source>
         <translation>Не удалось прочитать локальный справочник: %1</translation>
     </message>
@@ -1234,7 +1250,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PresenceModel</name>
     <message>
-        <location filename="../../app/ui/presence.py" line="+154"/>
+        <location filename="../../app/ui/presence.py" line="+153"/>
         <source>unknown</source>
         <translation>неизвестно</translation>
     </message>
@@ -1328,7 +1344,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PresencePanel</name>
     <message>
-        <location line="+69"/>
+        <location line="+68"/>
         <source>Team</source>
         <translation>Команда</translation>
     </message>
@@ -1348,12 +1364,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Дважды щёлкните по коллеге, чтобы позвонить на его внутренний номер.</translation>
     </message>
     <message>
-        <location line="+52"/>
+        <location line="+48"/>
         <source>Asking the PBX to call {0} ({1})…</source>
         <translation>Просим АТС позвонить: {0} ({1})…</translation>
     </message>
     <message>
-        <location line="+21"/>
+        <location line="+11"/>
         <source>Loading the PBX users…</source>
         <translation>Загружаем пользователей АТС…</translation>
     </message>

@@ -44,7 +44,7 @@ DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PY = sys.executable
 #: Where ``python -m app`` runs from: this tree, or another checkout to compare (``--app-root``).
-APP: dict[str, Any] = {"root": ROOT, "compare": None}
+APP: dict[str, Any] = {"root": ROOT, "compare": []}
 CRM_KEY = "bench-crm-key-" + uuid.uuid4().hex[:12]
 
 CONTACTS = 100_000
@@ -292,8 +292,8 @@ def measure_contacts(work: Path, env: dict[str, str], data_dir: Path, dataset: d
         ("serve", serve_argv(data_dir), True, APP["root"]),
     ]
     chosen = [c for c in candidates if c[0] in WHICH["contact_servers"]]
-    if APP["compare"] is not None:
-        chosen.append(("serve_b", serve_argv(data_dir), True, APP["compare"]))
+    for index, other in enumerate(APP["compare"]):
+        chosen.append((f"serve_{index + 2}", serve_argv(data_dir), True, other))
     with contextlib.ExitStack() as stack:
         servers = {name: (stack.enter_context(Server(name, argv, work, env, cwd)), check)
                    for name, argv, check, cwd in chosen}
@@ -522,8 +522,10 @@ def report(results: dict[str, Any], quick: bool) -> str:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         titles = {"bare": "bare aiohttp, constant reply", "sqlite_ref": "reference: sync SQLite lookup in handler",
-                  "serve": "`pbx-companion serve`", "serve_b": f"`serve` from {APP['compare']}"}
-        for name in ("bare", "sqlite_ref", "serve", "serve_b"):
+                  "serve": "`pbx-companion serve`"}
+        titles.update({f"serve_{i + 2}": f"`serve` from {p}" for i, p in enumerate(APP["compare"])})
+        order = ["bare", "sqlite_ref", "serve", *(f"serve_{i + 2}" for i in range(len(APP["compare"])))]
+        for name in order:
             if name not in c:
                 continue
             run = c[name]["run"]
@@ -535,7 +537,7 @@ def report(results: dict[str, Any], quick: bool) -> str:
         if "bare" in c:
             bare = c["bare"]["run"]
             notes = []
-            for name in ("serve", "serve_b", "sqlite_ref"):
+            for name in order[2:] + ["sqlite_ref"]:
                 if name in c:
                     run = c[name]["run"]
                     notes.append(f"{titles[name]}: **{run['latency_ms']['p50'] / bare['latency_ms']['p50']:.2f}×** "
@@ -543,7 +545,7 @@ def report(results: dict[str, Any], quick: bool) -> str:
             if notes:
                 body += ["", "p50 relative to the bare handler: " + "; ".join(notes) + "."]
         spread = [f"{titles[n]} " + " / ".join(f"{v:.2f}" for v in c[n]["run"]["slices_p50_ms"])
-                  for n in ("bare", "sqlite_ref", "serve", "serve_b") if n in c and "slices_p50_ms" in c[n]["run"]]
+                  for n in order if n in c and "slices_p50_ms" in c[n]["run"]]
         if spread:
             body += ["", f"p50 of each of the {ROUNDS} slices (ms), taken in turn: " + "; ".join(spread) + "."]
         if "serve" in c:
@@ -656,7 +658,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated phases to run ({','.join(PHASES)}); implies --no-doc")
     parser.add_argument("--servers", help="comma-separated get_contact servers (bare,sqlite_ref,serve)")
     parser.add_argument("--app-root", help="run `python -m app` from this checkout instead (to compare a change)")
-    parser.add_argument("--compare-root", help="get_contact: also run `serve` from this checkout, side by side")
+    parser.add_argument("--compare-root", help="get_contact: also run `serve` from these checkouts (comma-separated), "
+                                               "side by side; implies --no-doc")
     parser.add_argument("--wait-quiet", type=float, default=60.0, metavar="SECONDS",
                         help="before each phase wait up to this long for other processes to go quiet (default 60; 0: never)")
     args = parser.parse_args(argv)
@@ -673,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.app_root:
         APP["root"] = Path(args.app_root).resolve()
     if args.compare_root:
-        APP["compare"] = Path(args.compare_root).resolve()
+        APP["compare"] = [Path(p).resolve() for p in args.compare_root.split(",") if p]
         write = False
 
     work = Path(tempfile.mkdtemp(prefix="pbx-bench-"))

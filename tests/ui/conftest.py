@@ -75,6 +75,19 @@ def settle(loop: asyncio.AbstractEventLoop, seconds: float = 0.05) -> None:
 
 
 @pytest.fixture
+def english(qapp) -> Iterator[None]:
+    """The app always runs with a catalogue installed; English's holds the plural forms."""
+    from app.ui.i18n import install_translators, installed_language, remove_translators
+
+    before = installed_language(qapp)
+    assert install_translators(qapp, "en") == "en"
+    yield
+    remove_translators(qapp)
+    if before is not None:
+        install_translators(qapp, before)
+
+
+@pytest.fixture
 def ui_engine(qloop, settings) -> Iterator[Any]:
     """The whole core with its webhook listening on loopback, on the Qt loop."""
     from app.core.engine import Engine

@@ -8,7 +8,6 @@ a plain message when there is no keyring, and the connection/webhook probes' ver
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +49,8 @@ def widget_texts(root: QWidget) -> str:
 
 
 @pytest.fixture(autouse=True)
-def english(qapp) -> Iterator[None]:
-    """The app always runs with a catalogue installed; English's holds the plural forms."""
-    from app.ui.i18n import install_translators, installed_language, remove_translators
-
-    before = installed_language(qapp)
-    assert install_translators(qapp, "en") == "en"
-    yield
-    remove_translators(qapp)
-    if before is not None:
-        install_translators(qapp, before)
+def _english(english) -> None:
+    """Every test here reads English texts with their plural forms."""
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ from tests.support.webhook import call_body, envelope
 from tests.ui.conftest import run, settle, wait_until
 
 
+pytestmark = pytest.mark.usefixtures("english")
+
+
 @pytest.fixture
 def companion(qapp, qloop, settings, fake_pbx):
     """A CompanionApp started on the Qt loop, against the fake PBX; shut down afterwards."""
@@ -112,3 +115,29 @@ def test_a_taken_port_leaves_the_app_running_and_says_offline(qapp, qloop, setti
     finally:
         run(qloop, app.shutdown())
         blocker.close()
+
+
+def test_a_link_opened_by_macos_is_dialed(companion, qapp, qloop, fake_pbx):
+    from PySide6.QtCore import QCoreApplication, QUrl
+    from PySide6.QtGui import QFileOpenEvent
+
+    QCoreApplication.sendEvent(qapp, QFileOpenEvent(QUrl("tel:+79066800404")))
+    wait_until(qloop, lambda: fake_pbx.calls)
+    assert fake_pbx.calls == [{"crm_user_id": "3", "dst": "89066800404"}]
+
+
+def test_saved_settings_apply_to_the_running_app(companion, qloop, fake_pbx):
+    from dataclasses import replace
+
+    old_port = companion.engine.server.port
+    new = replace(companion.engine.settings, port=0, extension="9023", do_not_disturb=True)
+    new.port = 0
+    companion.engine.settings.port = old_port  # running on a concrete port; 0 asks for a new one
+    companion.apply_settings(new)
+    wait_until(qloop, lambda: companion.engine.server.port != old_port)
+    assert companion.ctx.identity.extension == "9023"
+    assert companion.actions.do_not_disturb.isChecked()
+    status, data = _post(qloop, companion.engine.server.url, envelope("test"))
+    assert status == 200 and data["body"] == {"success": True}
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", old_port), timeout=1).close()
