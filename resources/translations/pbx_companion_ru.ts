@@ -483,17 +483,17 @@
     <message>
         <location line="+176"/>
         <source>The webhook now listens on %1</source>
-        <translation type="unfinished"></translation>
+        <translation>Вебхук теперь принимает запросы по адресу %1</translation>
     </message>
     <message>
         <location line="+9"/>
         <source>The new settings could not be applied: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>Не удалось применить новые настройки: %1</translation>
     </message>
     <message>
         <location line="+10"/>
         <source>The new language is used after a restart.</source>
-        <translation type="unfinished"></translation>
+        <translation>Новый язык будет использован после перезапуска.</translation>
     </message>
 </context>
 <context>

@@ -538,9 +538,7 @@ class Scene:
         app.show_main_window(app.presence_panel)
         await self.wait_for(lambda: app.presence_panel.model.rowCount() == len(PBX_USERS)
                             and not app.presence_panel.model.loading, "the team panel")
-        presence = app.presence_panel
-        presence.view.selectRow(0)
-        await self.grab("presence", presence)
+        await self.grab("presence", app.presence_panel)
         app.show_main_window(missed)
         missed.view.selectRow(0)
         await self.grab("missed", missed)
@@ -630,7 +628,8 @@ class Scene:
             panel.check_pbx()
             await self.wait_for(lambda: panel.check_pbx_button.isEnabled(), "the PBX check")
             model = panel.model
-            row = next((n for n in range(model.rowCount()) if model.events()[n].action == "cdr_append"), 0)
+            events = model.events()
+            row = next((n for n, e in enumerate(events) if e.action == "cdr_append" and "get_file" in e.payload), 0)
             panel.table.selectRow(row)
             await self.settle(0.1)
             found = panel.payload.document().find('"link"')  # the recording link, its token masked
