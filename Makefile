@@ -6,7 +6,7 @@ PYTHON    := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
 BOOTSTRAP := packaging/bootstrap.sh
 
-.PHONY: run serve test test-fast bench clean
+.PHONY: run serve test test-fast bench screenshots clean
 
 $(STAMP): pyproject.toml $(BOOTSTRAP)
 	@bash $(BOOTSTRAP)
@@ -26,6 +26,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) -m tests.bench.run
+
+screenshots: $(STAMP)
+	$(PYTHON) -m tests.ui.x11.screenshots --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .hypothesis

@@ -39,10 +39,12 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,9 +123,13 @@ def run_child(display: str, out: Path, lang: str, shots: tuple[str, ...], suffix
     try:
         stdout, stderr = process.communicate(timeout=CHILD_TIMEOUT)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
+        os.killpg(process.pid, signal.SIGKILL)
         stdout, stderr = process.communicate()
         raise RuntimeError(f"the {lang} screenshots took longer than {CHILD_TIMEOUT} s:\n{stderr[-3000:]}") from None
+    except BaseException:  # Ctrl-C: the child is in its own session and would not get it
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
     lines = stdout.strip().splitlines()
     if process.returncode != 0 or not lines:
         raise RuntimeError(f"the {lang} screenshots failed ({process.returncode}):\n{stdout[-2000:]}\n{stderr[-4000:]}")
@@ -279,6 +285,15 @@ def run_scene(args: argparse.Namespace, scratch: Path) -> list[str]:
     return written
 
 
+def client_cards() -> list[Any]:
+    """The open client cards (the shell opens one per "Open card")."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.card import ClientCard
+
+    return [w for w in QApplication.topLevelWidgets() if isinstance(w, ClientCard) and w.isVisible()]
+
+
 class Scene:
     """The application, the fake PBX, the events, and the pictures."""
 
@@ -292,6 +307,7 @@ class Scene:
         self.written: list[str] = []
         self.clock = SceneClock()
         self.app: Any = None
+        self.fake: Any = None
         self.session: Any = None
         self.url = ""
 
@@ -320,7 +336,6 @@ class Scene:
 
     @staticmethod
     async def settle(seconds: float = 0.25) -> None:
-
         from PySide6.QtWidgets import QApplication
 
         await asyncio.sleep(seconds)
@@ -328,7 +343,6 @@ class Scene:
 
     @staticmethod
     async def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> None:
-
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
@@ -351,30 +365,32 @@ class Scene:
 
     @staticmethod
     def call_body(call_id: str, other: str, *, user: tuple[str, str, str] = ME, direction: int = 0,
-                  session_id: str | None = None, **extra: Any) -> dict[str, Any]:
+                  **extra: Any) -> dict[str, Any]:
+        """A call event's body; the caller's number is ``other_leg``, our line is ``gateway_number``."""
         rt_vars = {"gateway_number": LINE}
         cause = extra.pop("hangup_cause", None)
         if cause:
             rt_vars["hangup_cause"] = cause
-        body = {"call_id": call_id, "session_id": session_id or f"s-{call_id}", "crm_user": user[0],
+        body = {"call_id": call_id, "session_id": f"s-{call_id}", "crm_user": user[0],
                 "domain_user": user[2], "other_leg": other, "rt_vars": rt_vars, "direction": direction}
         body.update(extra)
         return body
 
     @staticmethod
     def cdr(uniqueid: str, dt: float, other: str, *, direction: int = 0, billsec: int = 0, wait: int = 12,
-            extension: str = ME[2], recorded: bool = True, cause: str = "NORMAL_CLEARING") -> dict[str, Any]:
+            extension: str = ME[2], recorded: bool = True) -> dict[str, Any]:
+        """A CDR shaped like the vendor's ``cdr_append`` example; an answered call has a recording link."""
         incoming = direction == 0
         dial_other = "8" + other[2:] if other.startswith("+7") else other
         day = time.strftime("%Y-%m-%d", time.localtime(dt))
         return {
-            "id": abs(hash(uniqueid)) % 1_000_000, "uniqueid": uniqueid, "dt": float(dt),
+            "id": zlib.crc32(uniqueid.encode()) % 1_000_000, "uniqueid": uniqueid, "dt": float(dt),
             "src": other if incoming else extension, "dst": extension if incoming else dial_other,
             "duration": billsec + wait, "billsec": billsec, "cc_queue_waiting_time": 0,
             "lastapp": "bridge", "lastdata": "", "rec_path": f"office.example.org/{day}/",
             "gateway": "Городская линия", "gateway_number": "+" + LINE, "dial_status": 0 if billsec else 1,
             "direction": direction, "project_id": 0, "project_name": "",
-            "bridge_hangup_cause": cause if billsec or cause != "NORMAL_CLEARING" else "NO_ANSWER",
+            "bridge_hangup_cause": "NORMAL_CLEARING" if billsec else "NO_ANSWER",
             "hold_accum_seconds": 0, "geo_ids": "", "geo_names": "Москва",
             "link": (f"https://office.example.org/get_file?file={uniqueid}.mp3&token=demo-{uniqueid}"
                      if recorded and billsec else ""),
@@ -484,15 +500,14 @@ class Scene:
 
     async def run(self) -> list[str]:
         import aiohttp
+        from PySide6.QtWidgets import QApplication
 
         from app.core.secrets import Keys
         from app.core.settings import Settings
         from app.main import CompanionApp
         from tests.fakes.fake_pbx import FakePbx
 
-        from PySide6.QtWidgets import QApplication
-
-        fake = FakePbx(api_key=PBX_KEY)
+        fake = self.fake = FakePbx(api_key=PBX_KEY)
         fake.users = [dict(u) for u in PBX_USERS]
         fake.cdrs = self.older_cdrs()
         await fake.start()
@@ -513,10 +528,11 @@ class Scene:
             await self.photograph()
         finally:
             if app is not None:
-                for card in list(app._cards):
+                for card in client_cards():
                     card.close()
-                app.popups.shutdown()
-                await app.shutdown()
+                if hasattr(app, "popups"):
+                    app.popups.shutdown()
+                await app.shutdown()  # windows, tasks, then the engine: listener, PBX client, store
             await self.session.close()
             await fake.stop()
         return self.written
@@ -563,23 +579,15 @@ class Scene:
         if self.wanted("popups-stacked"):
             await self.settle(0.5)
             self.save("popups-stacked", screen.grabWindow(0))
-        if os.environ.get("SHOTS_DEBUG"):
-            await self.post("call_answer", self.call_body("c-1303", UNKNOWN))
-            await self.settle(0.5)
-            unknown.grab().save(f"/tmp/debug-answered-unknown-{self.lang}.png")
         desktop.hide()
         desktop.deleteLater()
 
         # -- the client card, opened from the pop-up ----------------------------------------------
         if self.wanted("card"):
             known.open_card_button.click()
-            await self.wait_for(lambda: bool(app._cards) and not app._cards[-1].is_loading, "the client card")
-            card = app._cards[-1]
+            await self.wait_for(lambda: bool(client_cards()) and not client_cards()[0].is_loading, "the client card")
+            card = client_cards()[0]
             card.move(area.x() + 20, area.y() + 20)
-            if os.environ.get("SHOTS_DEBUG"):
-                print("opened", card.size(), card.minimumSizeHint(), file=sys.stderr)
-                await self.settle(0.5)
-                print("opened+", card.size(), card.minimumSizeHint(), card._timeline_box.minimumSizeHint(), file=sys.stderr)
             finished: list[tuple[int, int]] = []
             card.pbx_finished.connect(lambda fetched, added: finished.append((fetched, added)))
             card.load_older_calls()
@@ -588,9 +596,6 @@ class Scene:
                 raise RuntimeError("the card does not list this morning's first call")
             card.timeline_view.setFocus(Qt.FocusReason.OtherFocusReason)
             await self.grab("card", card)
-            if os.environ.get("SHOTS_DEBUG"):
-                for w in (card, card._contact_box, card._timeline_box, card.form, card.player):
-                    print(type(w).__name__, w.size(), w.minimumSizeHint(), w.sizeHint(), file=sys.stderr)
             card.close()
 
         # -- the dialer: a typed number, its preview, the contacts with it, the notice -----------
@@ -600,8 +605,7 @@ class Scene:
             dialer.number_edit.setText("8 (495) 252-30-60")
             await self.wait_for(lambda: dialer.model.rowCount() == 2, "the dialer's search results")
             dialer.call()
-            await self.wait_for(lambda: len(getattr(dialer, "status_label").text()) > 0 and not app.dial_service.busy,
-                                "the dialer's notice")
+            await self.wait_for(lambda: bool(self.fake.calls) and not app.dial_service.busy, "the dialer's notice")
             await self.grab("dialer", dialer)
             dialer.hide()
 
@@ -655,6 +659,7 @@ class Scene:
                 page = wizard.pbx_page
                 page.url.setText(app.engine.settings.pbx_url)
                 page.key.edit.setText(PBX_KEY)
+                page.key.edit.setCursorPosition(0)
                 page.test_connection()
                 await self.wait_for(lambda: page.test_button.isEnabled(), "the wizard's connection test")
                 await self.grab("wizard", wizard)
