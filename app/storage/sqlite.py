@@ -162,9 +162,15 @@ class Store:
     def _submit_write(self, fn: Callable[[Session], T]) -> Future[T]:
         """Queue ``fn`` for the writer; one drain task per write, a drain takes all that is queued."""
         future: Future[T] = Future()
+        job = (fn, future)
         with self._queued_lock:
-            self._queued.append((fn, future))
-        self._writer.submit(self._drain_writes)
+            self._queued.append(job)
+        try:
+            self._writer.submit(self._drain_writes)
+        except RuntimeError:  # closed: refused like any executor after shutdown
+            with self._queued_lock:
+                self._queued.remove(job)
+            raise
         return future
 
     def _read_conn(self) -> sqlite3.Connection:
@@ -190,6 +196,11 @@ class Store:
             try:
                 self._run_group(jobs)
             except BaseException as exc:  # a broken connection: nobody may wait forever
+                try:
+                    if self._write_conn.in_transaction:
+                        self._write_conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
                 for _, future in jobs:
                     if not future.done():
                         future.set_exception(exc)
