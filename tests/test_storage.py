@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -373,3 +374,34 @@ def test_after_close_the_file_is_consistent_and_complete(db_path: Path):
     assert raw(db_path, "SELECT COUNT(*) FROM events") == 1
     wal = db_path.with_name(db_path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0  # checkpointed: the main file alone is complete
+
+
+# -- the bounded in-place read (get_contact's fast path) ---------------------------------------
+
+def test_an_inline_read_answers_in_place(tmp_path):
+    from app.storage import ContactRecord, PhoneRecord
+
+    store = Store(tmp_path / "inline.sqlite3")
+    try:
+        store.write_sync(lambda s: s.contacts.save(ContactRecord(None, "Petrov", phones=[PhoneRecord("74951343060", "+7 495 134-30-60")])))
+        rows = store.read_inline(lambda s: s.contacts.lookup("74951343060"))
+        assert [r[1] for r in rows] == ["Petrov"]
+    finally:
+        store.close()
+
+
+def test_an_inline_read_over_its_budget_is_refused_and_the_store_stays_usable(tmp_path):
+    from app.storage import InlineReadRefused
+
+    store = Store(tmp_path / "inline.sqlite3")
+    endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n WHERE i < 50000000"
+    try:
+        started = time.monotonic()
+        with pytest.raises(InlineReadRefused):
+            store.read_inline(lambda s: s.conn.execute(endless).fetchone(), budget=0.01)
+        assert time.monotonic() - started < 0.5
+        assert store.read_inline(lambda s: s.conn.execute("SELECT 42").fetchone()[0]) == 42
+    finally:
+        store.close()
+    with pytest.raises(InlineReadRefused):
+        store.read_inline(lambda s: 1)

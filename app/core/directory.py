@@ -6,7 +6,7 @@ from typing import Any
 
 from app.protocol.phones import PhoneNormalizer
 from app.protocol.webhook_actions import GetContactParams
-from app.storage import CrmUser, Store
+from app.storage import CrmUser, InlineReadRefused, Store
 
 
 class DirectoryService:
@@ -39,7 +39,13 @@ class DirectoryService:
         key = self.key_for(params)
         if key is None:
             return []
-        rows = await self.store.read(lambda s: s.contacts.lookup(key))
+        def lookup(session: Any) -> Any:
+            return session.contacts.lookup(key)
+
+        try:  # in place when it is quick (nearly always), else on a reader thread
+            rows = self.store.read_inline(lookup)
+        except InlineReadRefused:
+            rows = await self.store.read(lookup)
         return contact_list(rows)
 
 

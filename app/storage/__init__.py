@@ -18,9 +18,9 @@ from .records import (
     PhoneRecord,
     PresenceRecord,
 )
-from .sqlite import Session, Store, StorageError
+from .sqlite import InlineReadRefused, Session, Store, StorageError
 
 __all__ = [
     "CallRecord", "CdrRow", "CompanyRecord", "ContactRecord", "CrmUser", "EventRecord",
-    "HoldPeriod", "PhoneRecord", "PresenceRecord", "Session", "Store", "StorageError",
+    "HoldPeriod", "InlineReadRefused", "PhoneRecord", "PresenceRecord", "Session", "Store", "StorageError",
 ]
