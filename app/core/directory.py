@@ -35,18 +35,22 @@ class DirectoryService:
                 return key
         return None
 
-    async def find_contacts(self, params: GetContactParams) -> list[dict[str, Any]]:
+    def find_contacts_now(self, params: GetContactParams) -> list[dict[str, Any]] | None:
+        """The lookup in place, bounded (see :meth:`Store.read_inline`); None when refused."""
         key = self.key_for(params)
         if key is None:
             return []
-        def lookup(session: Any) -> Any:
-            return session.contacts.lookup(key)
-
-        try:  # in place when it is quick (nearly always), else on a reader thread
-            rows = self.store.read_inline(lookup)
+        try:
+            return contact_list(self.store.read_inline(lambda s: s.contacts.lookup(key)))
         except InlineReadRefused:
-            rows = await self.store.read(lookup)
-        return contact_list(rows)
+            return None
+
+    async def find_contacts(self, params: GetContactParams) -> list[dict[str, Any]]:
+        """The lookup on a reader thread (the caller bounds it with the get_contact deadline)."""
+        key = self.key_for(params)
+        if key is None:
+            return []
+        return contact_list(await self.store.read(lambda s: s.contacts.lookup(key)))
 
 
 def contact_list(rows: list[tuple[int, str, int | None, str | None, str | None, str | None]]) -> list[dict[str, Any]]:

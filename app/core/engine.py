@@ -61,6 +61,9 @@ class Engine:
     async def crm_users(self) -> list[dict[str, str]]:
         return await self.directory.crm_users()
 
+    def find_contacts_now(self, params: GetContactParams) -> list[dict[str, Any]] | None:
+        return self.directory.find_contacts_now(params)
+
     async def find_contacts(self, params: GetContactParams) -> list[dict[str, Any]]:
         return await self.directory.find_contacts(params)
 

@@ -82,16 +82,9 @@ def _describe(error: ValidationError, where: str) -> str:
     return f"{path}: {first.get('msg', 'invalid')}{more}"
 
 
-@web.middleware
-async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Turn aiohttp's own HTTP errors (404, 405, 413, ...) into our JSON envelope."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        message = {413: f"request body is larger than {request.app[CONFIG].max_body} bytes"}.get(exc.status, exc.reason)
-        return _error(exc.status, message, headers={k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")})
+async def handle_not_found(request: web.Request) -> web.Response:
+    """Every other path: a JSON 404 (routes instead of a middleware, which would wrap every call)."""
+    return _error(404, "Not Found")
 
 
 def _remote(request: web.Request) -> str:
@@ -103,6 +96,8 @@ async def _read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > config.max_body:
         raise BadRequest(413, f"request body is larger than {config.max_body} bytes")
     try:
+        if request.content.is_eof():  # the body came with the headers (the usual case): no timer needed
+            return await request.read()
         async with asyncio.timeout(config.body_read_timeout):  # unlike wait_for(), no task per request
             return await request.read()
     except TimeoutError:
@@ -187,6 +182,8 @@ def _authorize(request: web.Request, action: str) -> None:
 
 
 async def handle_webhook(request: web.Request) -> web.Response:
+    if request.method != "POST":
+        return _error(405, "Method Not Allowed: the PBX posts JSON here", headers={"Allow": "POST"})
     action: str | None = None
     try:
         raw = await _read_body(request)
@@ -240,10 +237,14 @@ async def _get_contact(request: web.Request, envelope: Envelope) -> web.Response
         params = wa.GetContactParams.model_validate(envelope.params)
     except ValidationError as exc:
         raise BadRequest(400, _describe(exc, "params"), wa.GET_CONTACT) from None
+    backend = request.app[BACKEND]
+    found = backend.find_contacts_now(params)  # the usual case: answered in place, no timer, no thread
+    if found is not None:
+        return _json(reply(wa.GET_CONTACT, list_=found))
     deadline = request.app[CONFIG].contact_deadline
     try:
         async with asyncio.timeout(deadline):  # unlike wait_for(), no task per request
-            found = await request.app[BACKEND].find_contacts(params)
+            found = await backend.find_contacts(params)
     except TimeoutError:
         log.warning("get_contact for %s took longer than %d ms: answered an empty list so the PBX can route the call",
                     params.phone or params.e164_phone, deadline * 1000)
@@ -260,12 +261,13 @@ async def handle_health(request: web.Request) -> web.Response:
 
 def create_app(backend: WebhookBackend, config: WebhookConfig) -> web.Application:
     """Build the webhook application around ``backend`` (the core's services)."""
-    app = web.Application(client_max_size=config.max_body, middlewares=[json_errors], handler_args={"max_field_size": 16384})
+    app = web.Application(client_max_size=config.max_body, handler_args={"max_field_size": 16384})
     app[BACKEND] = backend
     app[CONFIG] = config
     app[LIMITER] = AuthFailureLimiter(config.auth_failures_before_block, 60.0, config.auth_block_seconds)
     app[_EXPECTED_AUTH] = config.crm_api_key.encode() if config.crm_api_key else b""
     for path in WEBHOOK_PATHS:
-        app.router.add_post(path, handle_webhook)
+        app.router.add_route("*", path, handle_webhook)  # it answers 405 itself for other methods
     app.router.add_get("/health", handle_health)
+    app.router.add_route("*", "/{tail:.*}", handle_not_found)
     return app

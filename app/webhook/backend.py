@@ -17,6 +17,14 @@ class WebhookBackend(Protocol):
     async def crm_users(self) -> list[dict[str, str]]:
         """The ``get_users`` body: ``[{"id": ..., "name": ...}]``, ids as strings."""
 
+    def find_contacts_now(self, params: GetContactParams) -> list[dict[str, Any]] | None:
+        """The ``get_contact`` list if it can be had at once (a bounded in-place lookup), else None.
+
+        The PBX holds a live call while it waits: most lookups take microseconds, and answering
+        them in place spares a thread hop. None sends the webhook to :meth:`find_contacts`,
+        which it runs under the get_contact deadline.
+        """
+
     async def find_contacts(self, params: GetContactParams) -> list[dict[str, Any]]:
         """The ``get_contact`` list: company entries, then contact entries; empty when unknown."""
 

@@ -25,6 +25,9 @@ class SlowBackend:
     async def crm_users(self) -> list[dict[str, str]]:
         return [{"id": "1", "name": "Slow Rita"}]
 
+    def find_contacts_now(self, params: GetContactParams) -> list[dict[str, Any]] | None:
+        return None  # never quick: always the deadline-bounded path
+
     async def find_contacts(self, params: GetContactParams) -> list[dict[str, Any]]:
         self.lookups_started += 1
         await asyncio.sleep(self.delay)
