@@ -26,6 +26,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) -m tests.bench.run
+	$(PYTHON) -m tests.bench.ui_bench
 
 screenshots: $(STAMP)
 	$(PYTHON) -m tests.ui.x11.screenshots --out docs/screenshots

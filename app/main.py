@@ -25,8 +25,9 @@ os.environ.setdefault("QT_API", "pyside6")
 # The Qt-free core (aiohttp, pydantic, httpx, keyring, phonenumbers, SQLite) is imported before
 # PySide6, on purpose: PySide6 installs an import hook (shibokensupport.feature, PYSIDE-2029) that
 # reads the source of every module imported after it with inspect.getsource(), which keeps each
-# file's lines in linecache. For this stack that cost ~14 MiB of RSS and ~90 ms at every start
+# file's lines in linecache. For this stack that cost ~14 MiB of RSS and 25-90 ms at every start
 # (measured by tests/bench/ui_bench.py); these modules are needed a moment later anyway.
+# isort: off
 from app.core import agent as _agent, engine as _engine, logs as _logs, secrets as _secrets  # noqa: E402,F401
 from app.core import settings as _settings  # noqa: E402,F401
 
@@ -34,11 +35,12 @@ from PySide6.QtCore import QEvent, QObject  # noqa: E402
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon  # noqa: E402
 
 import qasync  # noqa: E402  - after PySide6
+# isort: on
 
 log = logging.getLogger("app.main")
 
 SHUTDOWN_TIMEOUT = 3.0
-#: Seconds after start-up when the objects that live as long as the app leave the cyclic GC's way.
+# Seconds after start-up when the objects that live as long as the app leave the cyclic GC's way.
 GC_FREEZE_DELAY = 2.0
 URI_SCHEMES = ("tel:", "callto:", "sip:", "sips:")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from datetime import date, datetime, timedelta
 
-from PySide6.QtCore import QCoreApplication, QDate, QLocale
+from PySide6.QtCore import QCoreApplication, QDate, QLocale, QObject
 
 from app.protocol.phones import PhoneError, PhoneNormalizer
 
@@ -80,11 +80,25 @@ def duration_text(seconds: float | int | None) -> str:
     return f"{minutes}:{secs:02d}"
 
 
+class Format(QObject):
+    """The shared plural texts. A QObject so that they are ``self.tr`` calls: pyside6-lupdate
+    recognises a plural (``%n``) message only there, and the class name is the context."""
+
+    def calls(self, n: int) -> str:
+        return self.tr("%n call(s)", "", n)
+
+    def missed_calls(self, n: int) -> str:
+        return self.tr("%n missed call(s)", "", n)
+
+
+_format = Format()
+
+
 def call_count_text(n: int) -> str:
     """"1 call", "5 calls" (with the three Russian plural forms once translated)."""
-    return QCoreApplication.translate("Format", "%n call(s)", None, n)
+    return _format.calls(n)
 
 
 def missed_count_text(n: int) -> str:
     """"3 missed calls": the tray tooltip and the missed-calls window title."""
-    return QCoreApplication.translate("Format", "%n missed call(s)", None, n)
+    return _format.missed_calls(n)

@@ -86,4 +86,6 @@ def install_translators(app: QCoreApplication, language: str, *, system: QLocale
 
 def missed_calls_text(count: int) -> str:
     """"3 missed calls" / "3 пропущенных звонка": the tray tooltip and the missed-calls list share it."""
-    return QCoreApplication.translate("PbxCompanion", "%n missed call(s)", "", count)
+    from .format import missed_count_text
+
+    return missed_count_text(count)

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import phonenumbers
-from PySide6.QtCore import QCoreApplication, QLocale, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QLocale, QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -43,7 +43,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.health import WebhookCheck, probe_pbx, webhook_self_test
-from app.core.secrets import CRM_API_KEY, ENV_VARS, PBX_API_KEY, SecretsError, get_key, store_key
+from app.core.secrets import (
+    CRM_API_KEY,
+    ENV_VARS,
+    PBX_API_KEY,
+    SecretsError,
+    get_key,
+    store_key,
+)
 from app.core.settings import Settings, SettingsError
 from app.core.settings import settings_path as default_settings_path
 from app.pbx.errors import PbxError, PbxKeyRefused, PbxUnreachable
@@ -169,10 +176,17 @@ def pbx_error_text(exc: BaseException) -> str:
     return f"{head} {detail}"
 
 
+class WebhookCheckTexts(QObject):
+    """A translation context for a plural text: pyside6-lupdate recognises a plural (``%n``)
+    message only in a ``self.tr`` call."""
+
+    def webhook_ok(self, users: int) -> str:
+        return self.tr("Webhook OK: the listener answered the test and listed %n CRM user(s).", "", users)
+
+
 def webhook_check_text(check: WebhookCheck) -> str:
     if check.ok:
-        return QCoreApplication.translate(
-            "Settings", "Webhook OK: the listener answered the test and listed %n CRM user(s).", "", check.users)
+        return WebhookCheckTexts().webhook_ok(check.users)
     if not check.reachable:
         return QCoreApplication.translate("Settings", "The listener at {url} is unreachable: {detail}").format(
             url=check.url, detail=check.detail)

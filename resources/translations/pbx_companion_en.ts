@@ -104,7 +104,7 @@
 <context>
     <name>Format</name>
     <message numerus="yes">
-        <location filename="../../app/ui/format.py" line="+85"/>
+        <location filename="../../app/ui/format.py" line="+88"/>
         <source>%n call(s)</source>
         <translation>
             <numerusform>%n call</numerusform>
@@ -112,7 +112,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+5"/>
+        <location line="+3"/>
         <source>%n missed call(s)</source>
         <translation>
             <numerusform>%n missed call</numerusform>
@@ -123,9 +123,8 @@
 <context>
     <name>PbxCompanion</name>
     <message numerus="yes">
-        <location filename="../../app/ui/i18n.py" line="+89"/>
         <source>%n missed call(s)</source>
-        <translation>
+        <translation type="vanished">
             <numerusform>%n missed call</numerusform>
             <numerusform>%n missed calls</numerusform>
         </translation>
@@ -145,9 +144,8 @@
 <context>
     <name>Settings</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="+174"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
-        <translation>
+        <translation type="vanished">
             <numerusform>Webhook OK: the listener answered the test and listed %n CRM user.</numerusform>
             <numerusform>Webhook OK: the listener answered the test and listed %n CRM users.</numerusform>
         </translation>
@@ -156,7 +154,7 @@
 <context>
     <name>SettingsDialog</name>
     <message numerus="yes">
-        <location line="+584"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+772"/>
         <source>Connected: %n PBX user(s)</source>
         <translation>
             <numerusform>Connected: %n PBX user</numerusform>
@@ -191,6 +189,17 @@
         <translation>
             <numerusform>Missed calls (%n)</numerusform>
             <numerusform>Missed calls (%n)</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>WebhookCheckTexts</name>
+    <message numerus="yes">
+        <location filename="../../app/ui/settings_dialog.py" line="-588"/>
+        <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
+        <translation>
+            <numerusform>Webhook OK: the listener answered the test and listed %n CRM user.</numerusform>
+            <numerusform>Webhook OK: the listener answered the test and listed %n CRM users.</numerusform>
         </translation>
     </message>
 </context>

@@ -466,7 +466,7 @@
 <context>
     <name>CompanionApp</name>
     <message>
-        <location filename="../../app/main.py" line="+101"/>
+        <location filename="../../app/main.py" line="+127"/>
         <source>Calling %1: your phone rings first; answer it and the PBX calls the client.</source>
         <translation>Звоним на %1: сначала зазвонит ваш телефон; снимите трубку, и АТС наберёт клиента.</translation>
     </message>
@@ -481,7 +481,7 @@
         <translation>Команда</translation>
     </message>
     <message>
-        <location line="+176"/>
+        <location line="+185"/>
         <source>The webhook now listens on %1</source>
         <translation>Вебхук теперь принимает запросы по адресу %1</translation>
     </message>
@@ -920,7 +920,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>вчера в %1</translation>
     </message>
     <message numerus="yes">
-        <location line="+23"/>
+        <location line="+26"/>
         <source>%n call(s)</source>
         <translation>
             <numerusform>%n звонок</numerusform>
@@ -929,7 +929,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+5"/>
+        <location line="+3"/>
         <source>%n missed call(s)</source>
         <translation>
             <numerusform>%n пропущенный звонок</numerusform>
@@ -941,7 +941,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>KeyEdit</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="+364"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+378"/>
         <source>•••••• (stored): type a new key to replace it</source>
         <translation>•••••• (сохранён): введите новый ключ, чтобы заменить его</translation>
     </message>
@@ -1022,9 +1022,8 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PbxCompanion</name>
     <message numerus="yes">
-        <location filename="../../app/ui/i18n.py" line="+89"/>
         <source>%n missed call(s)</source>
-        <translation>
+        <translation type="vanished">
             <numerusform>%n пропущенный звонок</numerusform>
             <numerusform>%n пропущенных звонка</numerusform>
             <numerusform>%n пропущенных звонков</numerusform>
@@ -1431,7 +1430,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Settings</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="-264"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-271"/>
         <source>•••••• (set by the environment variable {var}, which wins over the keyring)</source>
         <translation>•••••• (задан переменной окружения {var}, она важнее хранилища паролей)</translation>
     </message>
@@ -1491,16 +1490,15 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Не удаётся проверить подключение:</translation>
     </message>
     <message numerus="yes">
-        <location line="+6"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
-        <translation>
+        <translation type="vanished">
             <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>
             <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>
             <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>
         </translation>
     </message>
     <message>
-        <location line="+3"/>
+        <location line="+16"/>
         <source>The listener at {url} is unreachable: {detail}</source>
         <translation>Приёмник событий по адресу {url} недоступен: {detail}</translation>
     </message>
@@ -2037,6 +2035,18 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location line="+0"/>
         <source>Missed calls</source>
         <translation>Пропущенные звонки</translation>
+    </message>
+</context>
+<context>
+    <name>WebhookCheckTexts</name>
+    <message numerus="yes">
+        <location filename="../../app/ui/settings_dialog.py" line="-603"/>
+        <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
+        <translation>
+            <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>
+            <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>
+            <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>
+        </translation>
     </message>
 </context>
 </TS>

@@ -1174,7 +1174,7 @@ def report(results: dict[str, Any], quick: bool) -> str:
         "",
         "Reproduce: `.venv/bin/python -m tests.bench.ui_bench` (rewrites this section; ~6 min) or "
         "`.venv/bin/python -m tests.bench.ui_bench --quick` (prints only; add `--doc` to write). "
-        "`--only popup,card,start` runs a part, `--profile` adds cProfile output of the app.",
+        "`--only popup,card,start,soak` runs parts, `--profile` adds cProfile output of the app.",
         "",
     ]
     checks: list[tuple[str, str, str, bool | None]] = []
@@ -1384,7 +1384,7 @@ def report(results: dict[str, Any], quick: bool) -> str:
         "the source lines stay in `linecache`. `app/main.py` therefore imports the Qt-free core (aiohttp, "
         "pydantic, httpx, keyring, phonenumbers, the store) before PySide6; compare the two import rows above.",
         "* `CompanionApp.run()` calls `after_start()` 2 s after start: it imports the client card's modules "
-        "(~20 ms and ~1.7 MiB, paid at idle instead of by the first \"Open card\") and then "
+        "(~20 ms, paid at idle instead of by the first \"Open card\"; ~3 MiB of the idle RSS) and then "
         "`freeze_startup_objects()` (`gc.collect()` + `gc.freeze()`): the ~85,000 objects start-up leaves for the "
         "app's whole life are no longer walked by every full collection, which took 30-40 ms each time (on the "
         "card's storage thread it hit about every other open). The harness does the same after `start()`.",
@@ -1420,6 +1420,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the app during the pop-up run and a card open")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument("--render", metavar="JSON", help="only render the report from a file written by --json "
+                                                        "(with --doc: into docs/performance.md)")
     parser.add_argument("--wait-quiet", type=float, default=60.0, metavar="SECONDS",
                         help="before each part wait up to this long for other processes to go quiet (default 60)")
     # the app side (internal)
@@ -1436,6 +1438,13 @@ def main(argv: list[str] | None = None) -> int:
         args.profile = args.profile_path
         return _child(args)
 
+    if args.render:
+        saved = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        section = report(saved, saved.get("quick", False))
+        print(section)
+        if args.doc:
+            write_doc(section)
+        return 0
     plan = QUICK if args.quick else Plan()
     parts = tuple(p for p in (args.only or ",".join(PARTS)).split(",") if p)
     if set(parts) - set(PARTS):
@@ -1449,7 +1458,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fake = FakePbx(api_key=PBX_KEY)
     pbx_url = fake.start_in_thread()
-    results: dict[str, Any] = {"machine": machine(xvfb), "plan": asdict(plan), "profiles": {}}
+    results: dict[str, Any] = {"machine": machine(xvfb), "plan": asdict(plan), "profiles": {}, "quick": args.quick}
     try:
         write_settings(home, pbx_url)
         env = child_env(home, xvfb.display)
