@@ -55,6 +55,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.ui.x11.xvfb import Xvfb as SharedXvfb
+
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench-ui:start -->", "<!-- bench-ui:end -->"
@@ -118,28 +120,14 @@ def say(text: str) -> None:
 
 # -- X server ------------------------------------------------------------------------------------
 
-class Xvfb:
-    """A private X server on a free display (``-displayfd``: the server picks and reports it)."""
+class Xvfb(SharedXvfb):
+    """The shared private X server, plus the CPU it used (part of the measured cost)."""
 
     def __init__(self, screen: str = SCREEN) -> None:
-        xvfb = shutil.which("Xvfb") or "/usr/bin/Xvfb"
-        if not Path(xvfb).exists():
-            raise SystemExit("Xvfb is not installed (Debian package xvfb; `make test` installs it)")
-        read_fd, write_fd = os.pipe()
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         try:
-            self.process = subprocess.Popen(
-                [xvfb, "-displayfd", str(write_fd), "-screen", "0", screen, "-nolisten", "tcp", "-noreset"],
-                pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
-        finally:
-            os.close(write_fd)
-        self._read_fd = read_fd  # stays open: Xvfb may write to it again
-        ready, _, _ = select.select([read_fd], [], [], 15)
-        number = os.read(read_fd, 64).decode().strip() if ready else ""
-        if not number:
-            self.stop()
-            raise RuntimeError("Xvfb did not start")
-        self.display = f":{number}"
+            super().__init__("-screen", "0", screen)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
 
     def cpu_s(self) -> float:
         import psutil
@@ -148,17 +136,6 @@ class Xvfb:
             t = psutil.Process(self.process.pid).cpu_times()
             return t.user + t.system
         return 0.0
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        os.close(self._read_fd)
-        self.log.close()
 
 
 class _XMapEvent(ctypes.Structure):

@@ -9,60 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.ui.x11.xvfb import XVFB, Xvfb
+
 ROOT = Path(__file__).resolve().parents[2]
-XVFB = shutil.which("Xvfb") or ("/usr/bin/Xvfb" if Path("/usr/bin/Xvfb").exists() else None)
 NUMBER_SHOWN = "+7 495 252-30-60"
-
-
-class Xvfb:
-    """A private X server on a free display (``-displayfd`` lets the server pick it)."""
-
-    def __init__(self, *screen_args: str) -> None:
-        assert XVFB is not None
-        read_fd, write_fd = os.pipe()
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop(); a pipe could fill up
-        try:
-            self.process = subprocess.Popen(
-                [XVFB, "-displayfd", str(write_fd), *screen_args, "-nolisten", "tcp", "-noreset"],
-                pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log,
-            )
-        finally:
-            os.close(write_fd)
-        # The read end stays open while the server runs: Xvfb may write to it again, and a
-        # closed pipe makes that write fail fatally ("Cannot write display number").
-        self._read_fd = read_fd
-        ready, _, _ = select.select([read_fd], [], [], 15)
-        number = os.read(read_fd, 64).decode().strip() if ready else ""
-        if not number:
-            self.stop()
-            raise RuntimeError(f"Xvfb did not start: {self.errors()}")
-        self.display = f":{number}"
-
-    def errors(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-2000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        os.close(self._read_fd)
-        self.log.close()
 
 
 @pytest.fixture

@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -48,6 +47,8 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tests.ui.x11.xvfb import Xvfb
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_OUT = ROOT / "docs" / "screenshots"
@@ -65,50 +66,6 @@ EXTRAS = ("popup-known", "popup-unknown", "main-window")
 
 
 # -- the X server (parent process) -------------------------------------------------------------
-
-
-class Xvfb:
-    """A private X server on a free display (``-displayfd`` lets the server pick it)."""
-
-    def __init__(self, width: int, height: int) -> None:
-        xvfb = shutil.which("Xvfb")
-        if xvfb is None:
-            raise RuntimeError("Xvfb is not installed (Debian package xvfb; `make test` installs it)")
-        read_fd, write_fd = os.pipe()
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop(); a pipe could fill up
-        try:
-            self.process = subprocess.Popen(
-                [xvfb, "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-dpi", "96",
-                 "-nolisten", "tcp", "-noreset"],
-                pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log,
-            )
-        finally:
-            os.close(write_fd)
-        # Keep the read end open while the server runs: Xvfb may write to it again.
-        self._read_fd = read_fd
-        ready, _, _ = select.select([read_fd], [], [], 15)
-        number = os.read(read_fd, 64).decode().strip() if ready else ""
-        if not number:
-            self.stop()
-            raise RuntimeError(f"Xvfb did not start: {self.errors()}")
-        self.display = f":{number}"
-
-    def errors(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-2000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        if self._read_fd >= 0:
-            os.close(self._read_fd)
-            self._read_fd = -1
-        self.log.close()
 
 
 def run_child(display: str, out: Path, lang: str, shots: tuple[str, ...], suffix: str) -> list[str]:
@@ -144,7 +101,7 @@ def parent(args: argparse.Namespace) -> int:
     jobs = [(args.lang, FULL_SET, "")]
     if args.lang == "ru":
         jobs.append(("en", EXTRAS, "-en"))
-    server = Xvfb(*SCREEN)
+    server = Xvfb("-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-dpi", "96")
     written: list[str] = []
     try:
         for lang, shots, suffix in jobs:
