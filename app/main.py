@@ -56,19 +56,6 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
-    _return_free_memory()
-
-
-def _return_free_memory() -> None:
-    """Hand the heap that start-up freed (import-time temporaries) back to the OS (glibc only):
-    the tray app idles all day, and that memory would otherwise count in its RSS."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import ctypes.util
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
 
 
 def _looks_like_uri(text: str) -> bool:
