@@ -30,6 +30,7 @@ from app.storage import ContactRecord, CrmUser, PhoneRecord
 from app.webhook import WebhookConfig, WebhookServer, create_app
 from app.webhook.server import tls_context
 from tests.support import canary
+from tests.support.bad_inputs import BAD_INPUTS
 from tests.support.slow_backend import SlowBackend
 from tests.support.webhook import AUTH, call_body, cdr_body, envelope, post
 
@@ -380,46 +381,8 @@ async def test_without_a_configured_key_everything_but_test_is_refused(engine, h
 # -- 3. bad input ----------------------------------------------------------------------------------
 
 
-def _nested(depth: int) -> bytes:
-    return b'{"action":"test","params":{"x":' + b"[" * depth + b"]" * depth + b"}}"
-
-
-BAD_INPUT = [
-    ("invalid-json", b'{"action": "test",', 400, "invalid JSON"),
-    ("invalid-utf8", b'{"action":"get_users","params":{"x":"\xff\xfe\xc3"}}', 400, "UTF-8"),
-    ("empty", b"", 400, "empty body"),
-    ("array", b'[{"action":"test"}]', 400, "JSON object"),
-    ("string", b'"test"', 400, "JSON object"),
-    ("number", b"42", 400, "JSON object"),
-    ("null", b"null", 400, "JSON object"),
-    ("nested-1500", _nested(1500), 400, "nested too deeply"),
-    ("nested-100000", _nested(100_000), 400, "nested too deeply"),
-    ("action-number", b'{"action": 5, "obj": "UserCRM"}', 400, "action"),
-    ("action-missing", b'{"obj": "UserCRM", "params": {}}', 400, "action"),
-    ("action-blank", b'{"action": "  ", "obj": "UserCRM"}', 400, "action"),
-    ("params-list", b'{"action":"get_contact","obj":"UserCRM","params":["4951343060"]}', 400, "params"),
-    ("call-id-list", json.dumps(envelope("call_ringing", {**call_body("x"), "call_id": ["x"]})).encode(), 400,
-     "body.call_id"),
-    ("call-id-missing", json.dumps(envelope("call_answer", {"other_leg": "+74952523060"})).encode(), 400,
-     "body.call_id"),
-    ("status-abc", json.dumps(envelope("user_change", {"user_uid": "9022", "status": "abc"})).encode(), 400,
-     "body.status"),
-    ("direction-dict", json.dumps(envelope("call_held", {"call_id": "h", "direction": {}})).encode(), 400,
-     "body.direction"),
-    ("obj-other", json.dumps({**envelope("get_users"), "obj": "UserPBX"}).encode(), 400, "obj"),
-    ("unknown-action", json.dumps(envelope("delete_everything")).encode(), 400, "unknown action"),
-    ("event-no-body", json.dumps(envelope("call_hangup")).encode(), 400, "body"),
-    ("event-body-list", json.dumps({**envelope("cdr_append"), "body": [cdr_body("u")]}).encode(), 400, "body"),
-    ("get-contact-no-phone", json.dumps(envelope("get_contact", params={})).encode(), 400, "phone"),
-    ("get-contact-blank-phone", json.dumps(envelope("get_contact", params={"phone": " "})).encode(), 400, "phone"),
-    ("get-contact-phone-list", json.dumps(envelope("get_contact", params={"phone": ["4951343060"]})).encode(), 400,
-     "params.phone"),
-    ("python-dict", b"{'action': 'test'}", 400, "invalid JSON"),
-]
-
-
-@pytest.mark.parametrize(("raw", "expected", "fragment"), [case[1:] for case in BAD_INPUT],
-                         ids=[case[0] for case in BAD_INPUT])
+@pytest.mark.parametrize(("raw", "expected", "fragment"), [case[1:] for case in BAD_INPUTS],
+                         ids=[case[0] for case in BAD_INPUTS])
 async def test_bad_input_gets_a_json_error_naming_the_problem(engine, http, raw, expected, fragment):
     status, data, _ = await post_bytes(http, engine.server.url, raw)
     assert_error(status, data, expected, fragment)

@@ -24,6 +24,7 @@ from app.core.secrets import Keys
 from app.core.settings import Settings
 from app.protocol import events as ev
 from tests.support import canary
+from tests.support.bad_inputs import envelope_bytes, nested
 
 RIGHT = f"Bearer {canary.CRM_KEY}"
 ACTIONS = ("test", "get_users", "get_contact", *ev.EVENT_BODIES)
@@ -119,90 +120,23 @@ def assert_still_serving(listener: Listener) -> None:
 # -- the fixed corpus --------------------------------------------------------------------------------
 
 
-def _nested(depth: int) -> bytes:
-    return b'{"action":"get_users","params":{"x":' + b"[" * depth + b"]" * depth + b"}}"
-
-
-def _env(action: str, **fields: Any) -> bytes:
-    return json.dumps({"action": action, "obj": "UserCRM", **fields}).encode()
-
-
-#: (id, body, expected status, fragment of the error message)
-CORPUS: list[tuple[str, bytes, int, str]] = [
-    ("invalid-json", b'{"action":', 400, "invalid JSON"),
-    ("invalid-utf8", b'{"action":"test\xc0\xaf"}', 400, "UTF-8"),
-    ("latin1", '{"action":"get_users","params":{"name":"Müller"}}'.encode("latin-1"), 400, "UTF-8"),
-    ("empty", b"", 400, "empty"),
-    ("whitespace", b" \r\n\t ", 400, "invalid JSON"),
-    ("array", b"[]", 400, "JSON object"),
-    ("string", b'"get_users"', 400, "JSON object"),
-    ("number", b"4951343060", 400, "JSON object"),
-    ("true", b"true", 400, "JSON object"),
-    ("nested-1000", _nested(1000), 400, "nested too deeply"),
-    ("nested-100000", _nested(100_000), 400, "nested too deeply"),
-    ("nested-objects", b'{"action":"get_users","params":' + b'{"a":' * 5000 + b"1" + b"}" * 5001, 400, "nested"),
-    ("action-null", b'{"action": null}', 400, "action"),
-    ("action-number", b'{"action": 5}', 400, "action"),
-    ("action-list", b'{"action": ["test"]}', 400, "action"),
-    ("action-unknown", _env("drop_table"), 400, "unknown action"),
-    ("obj-other", b'{"action":"get_users","obj":"UserPBX"}', 400, "obj"),
-    ("obj-null", b'{"action":"get_users","obj":null}', 400, "obj"),
-    ("params-list", _env("get_contact", params=["4951343060"]), 400, "params"),
-    ("params-string", _env("get_users", params="x"), 400, "params"),
-    ("event-no-body", _env("call_ringing"), 400, "body"),
-    ("event-body-string", _env("user_change", body="9022"), 400, "body"),
-    ("call-id-list", _env("call_answer", body={"call_id": ["a"]}), 400, "body.call_id"),
-    ("call-id-bool", _env("call_answer", body={"call_id": True}), 400, "body.call_id"),
-    ("call-id-empty", _env("call_answer", body={"call_id": "  "}), 400, "body.call_id"),
-    ("status-abc", _env("user_change", body={"user_uid": "9022", "status": "abc"}), 400, "body.status"),
-    ("rt-vars-list", _env("call_hangup", body={"call_id": "c", "rt_vars": [1]}), 400, "body.rt_vars"),
-    ("get-contact-no-phone", _env("get_contact", params={}), 400, "phone"),
-    ("get-contact-phone-bool", _env("get_contact", params={"phone": True}), 400, "params.phone"),
-    ("get-contact-phone-float", _env("get_contact", params={"phone": 4951343060.5}), 400, "params.phone"),
-    ("python-dict", b"{'action': 'user_change', 'obj': 'UserCRM', 'body': {'user_uid': '9022'}}", 400, "invalid JSON"),
-    ("trailing-comma", b'{"action":"get_users","params":{},}', 400, "invalid JSON"),
-    ("comment", b'{"action":"get_users" /* hi */}', 400, "invalid JSON"),
-    ("surrogate-action", b'{"action":"\\ud800"}', 400, "surrogate"),
-    ("surrogate-key", b'{"action":"get_users","params":{"\\udfff":1}}', 400, "surrogate"),
-    ("surrogate-call-id", _env("call_ringing", body={"call_id": "\ud800"}), 400, "surrogate"),
-    ("surrogate-phone", b'{"action":"get_contact","params":{"phone":"\\uDBFF"}}', 400, "surrogate"),
-    ("surrogate-deep", b'{"action":"cdr_append","body":{"uniqueid":"u","geo_ids":[[["\\ud83d"]]]}}', 400, "surrogate"),
-    ("huge-int-status", _env("user_change", body={"user_uid": "9022", "status": 10**30}), 400, "body.status"),
-    ("huge-int-duration", _env("cdr_append", body={"uniqueid": "u-big", "duration": 2**63}), 400, "body.duration"),
-    ("huge-float-direction", _env("call_held", body={"call_id": "h", "direction": 1e20}), 400, "body.direction"),
-    ("int-5000-digits", b'{"action":"get_users","params":{"n":' + b"9" * 5000 + b"}}", 400, "invalid JSON"),
-    ("nan", b'{"action":"cdr_append","body":{"uniqueid":"u-nan","dt":NaN}}', 400, "NaN"),
-    ("infinity", b'{"action":"cdr_append","body":{"uniqueid":"u-inf","dt":Infinity}}', 400, "Infinity"),
-    ("minus-infinity", b'{"action":"get_users","params":{"x":-Infinity}}', 400, "Infinity"),
-    ("bom", b'\xef\xbb\xbf{"action":"test"}', 400, "BOM"),
-]
-
 #: Inputs that are odd but valid and must be answered 200.
 ACCEPTED: list[tuple[str, bytes, str]] = [
-    ("phone-as-number", _env("get_contact", params={"phone": 4951343060}), "get_contact"),
-    ("e164-as-number", _env("get_contact", params={"e164_phone": 74951343060}), "get_contact"),
+    ("phone-as-number", envelope_bytes("get_contact", params={"phone": 4951343060}), "get_contact"),
+    ("e164-as-number", envelope_bytes("get_contact", params={"e164_phone": 74951343060}), "get_contact"),
     ("duplicate-keys", b'{"action":"drop_table","action":"get_users","obj":"UserCRM"}', "get_users"),
     ("paired-surrogates", b'{"action":"agent_change","body":{"user_uid":"9022","status_name":"\\ud83d\\ude00"}}',
      "agent_change"),
     ("nul-char", b'{"action":"agent_change","body":{"user_uid":"9022","status_name":"a\\u0000b"}}', "agent_change"),
-    ("max-int64", _env("cdr_append", body={"uniqueid": "u-max", "duration": 2**63 - 1}), "cdr_append"),
-    ("huge-int-extra-field", _env("cdr_append", body={"uniqueid": "u-xl", "crm_score": 10**40}), "cdr_append"),
-    ("huge-int-id", _env("call_ringing", body={"call_id": 10**40}), "call_ringing"),
-    ("float-id", _env("call_ringing", body={"call_id": 12.0}), "call_ringing"),
-    ("deep-but-fine", _nested(200), "get_users"),
+    ("max-int64", envelope_bytes("cdr_append", body={"uniqueid": "u-max", "duration": 2**63 - 1}), "cdr_append"),
+    ("huge-int-extra-field", envelope_bytes("cdr_append", body={"uniqueid": "u-xl", "crm_score": 10**40}), "cdr_append"),
+    ("huge-int-id", envelope_bytes("call_ringing", body={"call_id": 10**40}), "call_ringing"),
+    ("float-id", envelope_bytes("call_ringing", body={"call_id": 12.0}), "call_ringing"),
+    ("deep-but-fine", nested(200), "get_users"),
     ("unicode-escape-action", b'{"action":"\\u0067et_users"}', "get_users"),
-    ("null-everything", _env("call_hangup", body={"call_id": "n", "session_id": None, "rt_vars": None,
+    ("null-everything", envelope_bytes("call_hangup", body={"call_id": "n", "session_id": None, "rt_vars": None,
                                                    "variable_answersec": "", "other_leg": None}), "call_hangup"),
 ]
-
-
-@pytest.mark.parametrize(("body", "expected", "fragment"), [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS])
-def test_known_bad_inputs_are_refused_with_a_reason(listener, body, expected, fragment):
-    status, data, content_type = listener.post(body, RIGHT)
-    reply = check_reply(status, data, content_type)
-    assert status == expected, reply
-    assert fragment.lower() in reply["error"].lower(), reply
-    assert_still_serving(listener)
 
 
 @pytest.mark.parametrize(("body", "action"), [c[1:] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
@@ -222,7 +156,7 @@ def test_numeric_phone_finds_the_contact(listener):
     contact_id = listener.call(listener.engine.store.write(lambda s: s.contacts.save(
         ContactRecord(None, "Numeric Caller", owner_id="1004", phones=[PhoneRecord(key, "+74951110022")]))))
     for params in ({"phone": 4951110022}, {"e164_phone": 74951110022}, {"phone": "4951110022"}):
-        status, data, content_type = listener.post(_env("get_contact", params=params), RIGHT)
+        status, data, content_type = listener.post(envelope_bytes("get_contact", params=params), RIGHT)
         reply = check_reply(status, data, content_type)
         assert [item["id"] for item in reply["list"]] == [contact_id], (params, reply)
 
@@ -232,7 +166,7 @@ def test_unauthorized_bad_input_reveals_nothing_but_the_parse_error(listener):
     status, data, content_type = listener.post(b"{nope", None)
     assert check_reply(status, data, content_type)["code"] == 400
     before = listener.call(listener.engine.store.read(lambda s: s.events.count()))
-    status, data, content_type = listener.post(_env("call_ringing", body={"call_id": "stranger"}), "Bearer nope")
+    status, data, content_type = listener.post(envelope_bytes("call_ringing", body={"call_id": "stranger"}), "Bearer nope")
     assert check_reply(status, data, content_type)["code"] == 401
     assert listener.call(listener.engine.store.read(lambda s: s.events.count())) == before
 

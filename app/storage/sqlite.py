@@ -351,6 +351,17 @@ class _Repository:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
+    def _tuples_for_keys(self, select: str, keys: Sequence[str], order_by: str, limit: int) -> list[tuple[Any, ...]]:
+        """``select`` over the rows whose ``other_key`` is one of ``keys``, as plain tuples (no
+        ``sqlite3.Row``: a timeline reads 10,000 of them at once)."""
+        if not keys:
+            return []
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        marks = ",".join("?" * len(keys))
+        return cursor.execute(f"{select} WHERE other_key IN ({marks}) ORDER BY {order_by} LIMIT ?",
+                              (*keys, limit)).fetchall()
+
 
 class CrmUserRepository(_Repository):
     """The team: CRM users that ``get_users`` returns and their PBX extensions."""
@@ -707,17 +718,9 @@ class CallRepository(_Repository):
         """The calls from these numbers for a client's timeline, newest first, as plain tuples in
         :data:`CALL_TIMELINE_COLUMNS` order: one query, no hold periods, no record objects --
         the card opens a client with 10,000 calls, where a query or a dataclass per row would dominate."""
-        if not keys:
-            return []
-        marks = ",".join("?" * len(keys))
-        cursor = self.conn.cursor()
-        cursor.row_factory = None
-        return cursor.execute(
+        return self._tuples_for_keys(
             f"SELECT {','.join(CALL_TIMELINE_COLUMNS[:5])}, COALESCE(ringing_at, first_seen),"
-            f" {','.join(CALL_TIMELINE_COLUMNS[6:])} FROM calls WHERE other_key IN ({marks})"
-            " ORDER BY first_seen DESC LIMIT ?",
-            (*keys, limit),
-        ).fetchall()
+            f" {','.join(CALL_TIMELINE_COLUMNS[6:])} FROM calls", keys, "first_seen DESC", limit)
 
     def link_contact(self, key: str, contact_id: int) -> int:
         """Attach the calls from this number that have no contact yet; returns how many."""
@@ -783,15 +786,7 @@ class CdrRepository(_Repository):
     def timeline_rows(self, keys: Sequence[str], limit: int = 100_000) -> list[tuple[Any, ...]]:
         """The CDRs of these numbers for a client's timeline, newest first, as plain tuples in
         :data:`CDR_TIMELINE_COLUMNS` order (one query, only the columns a timeline shows)."""
-        if not keys:
-            return []
-        marks = ",".join("?" * len(keys))
-        cursor = self.conn.cursor()
-        cursor.row_factory = None
-        return cursor.execute(
-            f"SELECT {','.join(CDR_TIMELINE_COLUMNS)} FROM cdrs WHERE other_key IN ({marks}) ORDER BY dt DESC LIMIT ?",
-            (*keys, limit),
-        ).fetchall()
+        return self._tuples_for_keys(f"SELECT {','.join(CDR_TIMELINE_COLUMNS)} FROM cdrs", keys, "dt DESC", limit)
 
     def link_contact(self, key: str, contact_id: int) -> int:
         return self.conn.execute(

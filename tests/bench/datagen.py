@@ -147,22 +147,9 @@ def _national(rng: random.Random) -> str:
 def spell(national: str, rng: random.Random) -> str:
     """One of the ways people write a Russian number: ``+7 (916) 123-45-67``, ``89161234567``, ..."""
     a, b, c, d = national[:3], national[3:6], national[6:8], national[8:]
-    shape = rng.randrange(8)
-    if shape == 0:
-        return f"+7 ({a}) {b}-{c}-{d}"
-    if shape == 1:
-        return f"8{national}"
-    if shape == 2:
-        return f"+7{national}"
-    if shape == 3:
-        return f"8 ({a}) {b}-{c}-{d}"
-    if shape == 4:
-        return f"8-{a}-{b}-{c}-{d}"
-    if shape == 5:
-        return f"7{national}"
-    if shape == 6:
-        return f"+7 {a} {b} {c} {d}"
-    return f"8 {a} {b}{c}{d}"
+    shapes = (f"+7 ({a}) {b}-{c}-{d}", f"8{national}", f"+7{national}", f"8 ({a}) {b}-{c}-{d}",
+              f"8-{a}-{b}-{c}-{d}", f"7{national}", f"+7 {a} {b} {c} {d}", f"8 {a} {b}{c}{d}")
+    return shapes[rng.randrange(len(shapes))]
 
 
 def make_dataset(count: int, seed: int = 20240) -> Dataset:

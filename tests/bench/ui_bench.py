@@ -35,11 +35,9 @@ import ctypes.util
 import datetime as dt
 import http.client
 import importlib.metadata
-import io
 import json
 import os
 import platform
-import pstats
 import select
 import shutil
 import signal
@@ -55,6 +53,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.bench.run import top_functions
 from tests.ui.x11.xvfb import Xvfb as SharedXvfb
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -958,13 +957,7 @@ def start_once(env: dict[str, str], data_dir: Path, display: str, idle_s: float,
                 out.update(rss_mib=full.rss / 2**20, uss_mib=full.uss / 2**20, pss_mib=full.pss / 2**20,
                            threads=ps.num_threads())
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
             watcher.close()
         out["exit"] = proc.returncode
         with contextlib.suppress(Exception):
@@ -1115,13 +1108,7 @@ def measure_soak(work: Path, env: dict[str, str], base: Path, plan: Plan, xvfb: 
             out["rss_end_mib"] = psutil.Process(proc.pid).memory_info().rss / 2**20
     finally:
         alive = proc.poll() is None
-        if alive:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
         errors = err_path.read_text(errors="replace")
         out.update(alive=alive, returncode=proc.returncode,
                    fatal=next((line for line in errors.splitlines() if line.startswith("Fatal Python error")), ""))
@@ -1131,13 +1118,16 @@ def measure_soak(work: Path, env: dict[str, str], base: Path, plan: Plan, xvfb: 
 
 # -- profiles and the report ----------------------------------------------------------------------
 
-def top_functions(prof: Path, limit: int = 25) -> str:
-    if not prof.exists():
-        return "(no profile written)"
-    out = io.StringIO()
-    stats = pstats.Stats(str(prof), stream=out)
-    stats.sort_stats("cumulative").print_stats(limit)
-    return out.getvalue()
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM (the app's clean shutdown), SIGKILL after 20 s."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def report(results: dict[str, Any], quick: bool) -> str:
