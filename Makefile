@@ -6,7 +6,16 @@ PYTHON    := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
 BOOTSTRAP := packaging/bootstrap.sh
 
-.PHONY: run serve test test-fast bench screenshots clean
+.PHONY: run serve test test-fast bench screenshots bundle deb icons clean
+
+# The PyInstaller bundle (one folder) and the .deb made from it; both are rebuilt only when a
+# source of theirs changed. `make test` builds them first: tests/packaging runs the real bundle.
+BUNDLE_DIR := dist/pbx-companion
+BUNDLE     := $(BUNDLE_DIR)/pbx-companion
+BUNDLE_SRC := $(shell find app resources -type f -not -path '*/__pycache__/*') build.spec pyproject.toml \
+              packaging/bundle.sh
+DEB_STAMP  := dist/.deb-built
+DEB_SRC    := $(shell find packaging/linux -type f)
 
 $(STAMP): pyproject.toml $(BOOTSTRAP)
 	@bash $(BOOTSTRAP)
@@ -18,11 +27,25 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/pbx-companion serve
 
-test: $(STAMP)
+test: $(STAMP) bundle deb
 	$(PYTHON) -m pytest
 
 test-fast: $(STAMP)
-	$(PYTHON) -m pytest -m "not slow"
+	$(PYTHON) -m pytest -m "not slow and not packaging"
+
+$(BUNDLE): $(STAMP) $(BUNDLE_SRC)
+	bash packaging/bundle.sh
+
+bundle: $(BUNDLE)
+
+$(DEB_STAMP): $(BUNDLE) $(DEB_SRC)
+	bash packaging/linux/build-deb.sh $(BUNDLE_DIR) dist
+	@touch $(DEB_STAMP)
+
+deb: $(DEB_STAMP)
+
+icons: $(STAMP)
+	$(PYTHON) packaging/icons.py
 
 bench: $(STAMP)
 	$(PYTHON) -m tests.bench.run
