@@ -314,6 +314,36 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- start at login ------------------------------------------------------------------------
+
+def cmd_autostart(args: argparse.Namespace) -> int:
+    """``autostart on|off|status``: the per-user entry that starts the tray app at login.
+
+    The same entry the settings window's "Start at login" writes (app.core.autostart); the tray
+    app's setting follows it at its next start. ``on`` passes ``--config``/``--data-dir`` on to
+    the entry, so that the app starts at login with that profile.
+    """
+    import shlex
+
+    from app.core.autostart import (
+        autostart_for_platform,
+        launch_command,
+        profile_arguments,
+    )
+
+    autostart = autostart_for_platform()
+    if args.autostart_action == "on":
+        autostart.sync(True, launch_command(profile_arguments(args.config, args.data_dir)))
+    elif args.autostart_action == "off":
+        autostart.sync(False, ())
+    command = autostart.current_command()
+    print(f"start at login: {'on' if autostart.is_enabled() else 'off'}")
+    print(f"entry: {autostart.location}{'' if autostart.exists() else ' (none)'}")
+    if command:
+        print(f"command: {shlex.join(command)}")
+    return 0
+
+
 # -- the parser ----------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -393,6 +423,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key")
     p.add_argument("value")
     p.set_defaults(func=cmd_config)
+
+    autostart = sub.add_parser("autostart", help="start the tray app at login (the per-user autostart entry)"
+                               ).add_subparsers(dest="autostart_action", required=True, metavar="ACTION")
+    autostart.add_parser("on", parents=[common], help="start at login (with --config/--data-dir if given)"
+                         ).set_defaults(func=cmd_autostart)
+    autostart.add_parser("off", help="do not start at login").set_defaults(func=cmd_autostart)
+    autostart.add_parser("status", help="whether and how the app starts at login").set_defaults(func=cmd_autostart)
     return parser
 
 
@@ -426,7 +463,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
             StorageError, OSError)
 
 
-SUBCOMMANDS = frozenset({"serve", "contacts", "history", "dial", "hold", "users", "crm-users", "keys", "config"})
+SUBCOMMANDS = frozenset({"serve", "contacts", "history", "dial", "hold", "users", "crm-users", "keys", "config",
+                         "autostart"})
 
 
 def _wants_tray(argv: Sequence[str]) -> bool:

@@ -37,12 +37,35 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon  # noqa: E402
 import qasync  # noqa: E402  - after PySide6
 # isort: on
 
+
+def _skip_pyside_feature_scan() -> None:
+    """Stop PySide6 from reading the source of every module imported after it.
+
+    PySide6's ``__feature__`` support (PYSIDE-2029) calls ``inspect.getsource()`` on each newly
+    imported module to see whether it mentions "PySide6", so that ``from __feature__ import
+    snake_case`` can switch that module's view of Qt classes. The source lines then stay in
+    ``linecache``: ~2.7 million characters for the ~190 modules the tray app imports after Qt,
+    several MiB that the app kept for its whole life, plus the time to read and split them. The
+    app never selects a feature, so every module sees the default Qt API either way; answering
+    "does not use PySide" marks it "ignore this module" (select id -1), which is what an
+    unselected module gets in effect. Left alone when PySide6 changes this internal.
+    """
+    feature = sys.modules.get("shibokensupport.feature")
+    if feature is not None and callable(getattr(feature, "_mod_uses_pyside", None)):
+        feature._mod_uses_pyside = lambda module: False
+
+
+_skip_pyside_feature_scan()
+
 log = logging.getLogger("app.main")
 
 SHUTDOWN_TIMEOUT = 3.0
 # Seconds after start-up when the objects that live as long as the app leave the cyclic GC's way.
 GC_FREEZE_DELAY = 2.0
 URI_SCHEMES = ("tel:", "callto:", "sip:", "sips:")
+# Tabs of the main window that the tray menu opens directly.
+MISSED_PANEL = "missed"
+TEAM_PANEL = "team"
 
 
 def freeze_startup_objects() -> None:
@@ -81,6 +104,10 @@ class _FileOpenFilter(QObject):
 class CompanionApp(QObject):
     """Builds the core, the Qt bridge and every window; starts them and stops them in order."""
 
+    # --config/--data-dir this app was started with (run_tray sets them): its autostart entry
+    # passes them on, so that it starts at login with the same profile.
+    autostart_arguments: tuple[str, ...] = ()
+
     def __init__(self, qapp: QApplication, settings: Any, keys: Any) -> None:
         super().__init__()
         from app.core.agent import AgentIdentity
@@ -101,6 +128,8 @@ class CompanionApp(QObject):
         self.has_tray = QSystemTrayIcon.isSystemTrayAvailable()
         self.tray: Any = None
         self.main_window: Any = None
+        self.missed_panel: Any = None
+        self.presence_panel: Any = None
         self.windows: dict[str, Any] = {}
         self._cards: list[Any] = []
         self._quit = asyncio.Event()
@@ -115,10 +144,8 @@ class CompanionApp(QObject):
     def build(self) -> None:
         """Create what must exist before the first call: the pop-up machinery is warmed up here."""
         from app.ui.dialer import DialService
-        from app.ui.mainwindow import MainWindow
-        from app.ui.missed import MissedCallsPanel
+        from app.ui.missed import MissedCallsModel
         from app.ui.popup import PopupManager
-        from app.ui.presence import PresencePanel
         from app.ui.tray import TrayController
 
         a = self.actions
@@ -133,20 +160,21 @@ class CompanionApp(QObject):
         self.popups.missed_changed.connect(self.refresh_missed)
         self.bridge.call_changed.connect(self._on_call_changed)
 
-        self.main_window = MainWindow(a, self.has_tray)
-        self.missed_panel = MissedCallsPanel(self.ctx, self.dial_service)
-        self.missed_panel.model.count_changed.connect(self._set_missed)
-        self.presence_panel = PresencePanel(self.ctx, self.dial_service)
-        self.main_window.add_panel(self.missed_panel, self.tr("Missed calls"))
-        self.main_window.add_panel(self.presence_panel, self.tr("Team"))
+        # The missed-call list exists from the start: it drives the tray badge. Its panel, the team
+        # panel and the main window around them are built when first opened if there is a tray
+        # (~6 MiB the agent may never look at); without a tray the main window is the app's face.
+        self.missed_model = MissedCallsModel(self.ctx, self.dial_service, self)
+        self.missed_model.count_changed.connect(self._set_missed)
         if self.has_tray:
             self.tray = TrayController(a, self)
             self.tray.activated.connect(self.show_main_window)
+        else:
+            self.build_main_window()
 
         a.dialer.triggered.connect(self.open_dialer)
         a.dial_clipboard.triggered.connect(self.dial_service.dial_clipboard)
-        a.missed.triggered.connect(lambda: self.show_main_window(self.missed_panel))
-        a.presence.triggered.connect(lambda: self.show_main_window(self.presence_panel))
+        a.missed.triggered.connect(lambda: self.show_main_window(MISSED_PANEL))
+        a.presence.triggered.connect(lambda: self.show_main_window(TEAM_PANEL))
         a.settings.triggered.connect(self.open_settings)
         a.diagnostics.triggered.connect(self.open_diagnostics)
         a.do_not_disturb.setChecked(self.engine.settings.do_not_disturb)
@@ -173,6 +201,26 @@ class CompanionApp(QObject):
         self.refresh_missed()
         self._publish_status()
         self.tasks.start(self._check_pbx(), on_error=lambda exc: None)
+        # Start at login: the OS's entry is the truth and the setting mirrors it (app.core.autostart),
+        # so the installer's entry shows ticked on the first run and one the user removed with the
+        # desktop's own tool stays removed; an entry whose program is gone is repointed to this one.
+        from app.core.autostart import (
+            AutostartError,
+            autostart_for_platform,
+            launch_command,
+        )
+
+        self.autostart = autostart_for_platform()
+        self.autostart_command = launch_command(self.autostart_arguments)
+        try:
+            if self.autostart.heal(self.autostart_command):
+                log.info("start at login: the entry now starts %s", self.autostart_command)
+        except AutostartError as exc:
+            from app.ui.context import user_message
+
+            log.warning("start at login: %s", exc)
+            self.notify(self.tr("Start at login: %1").replace("%1", user_message(exc)))
+        self.engine.settings.start_at_login = self.autostart.is_enabled()
         from app.ui.wizard import needs_first_run
 
         if needs_first_run(self.engine.settings, self.keys):
@@ -240,7 +288,7 @@ class CompanionApp(QObject):
             self._publish_status()
 
     def refresh_missed(self) -> None:
-        self.missed_panel.model.reload()
+        self.missed_model.reload()
 
     def _set_missed(self, count: int) -> None:
         self.status.missed = count
@@ -281,9 +329,26 @@ class CompanionApp(QObject):
 
     # -- windows -------------------------------------------------------------------------
 
-    def show_main_window(self, panel: Any = None) -> None:
-        if panel is not None:
-            self.main_window.tabs.setCurrentWidget(panel)
+    def build_main_window(self) -> Any:
+        """The main window with the missed-calls and team panels (once; see :meth:`build`)."""
+        if self.main_window is None:
+            from app.ui.mainwindow import MainWindow
+            from app.ui.missed import MissedCallsPanel
+            from app.ui.presence import PresencePanel
+
+            self.main_window = MainWindow(self.actions, self.has_tray)
+            self.missed_panel = MissedCallsPanel(self.ctx, self.dial_service, self.missed_model)
+            self.presence_panel = PresencePanel(self.ctx, self.dial_service)
+            self.main_window.add_panel(self.missed_panel, self.tr("Missed calls"))
+            self.main_window.add_panel(self.presence_panel, self.tr("Team"))
+            self.main_window.update_status(self.status)
+        return self.main_window
+
+    def show_main_window(self, panel: str = "") -> None:
+        """Show (building it if needed) the main window, on the ``MISSED_PANEL`` or ``TEAM_PANEL`` tab."""
+        self.build_main_window()
+        if panel:
+            self.main_window.tabs.setCurrentWidget(self.missed_panel if panel == MISSED_PANEL else self.presence_panel)
         self.main_window.showNormal()
         self.main_window.raise_()
         self.main_window.activateWindow()
@@ -313,10 +378,33 @@ class CompanionApp(QObject):
         return self._window("settings", build)
 
     def apply_settings(self, settings: Any) -> None:
-        """A saved settings window or the first-run wizard: apply what can be applied live."""
+        """A saved settings window or the first-run wizard: apply what can be applied live.
+
+        Start at login is applied at once when the saved value differs from the running one:
+        the OS's entry is written or removed. An unchanged value touches nothing, so saving other
+        settings never brings back an entry the user removed with the desktop's own tool meanwhile.
+        When the entry cannot be changed, the setting is put back to what the OS will really do
+        (in this object, the settings file and the open window) and a notice says why: a ticked box
+        must never stand for an entry that is not there.
+        """
         from app.core.secrets import load_keys
 
         language_changed = settings.language != self.engine.settings.language
+        if settings.start_at_login != self.engine.settings.start_at_login:
+            from app.core.autostart import AutostartError
+            from app.ui.context import user_message
+
+            try:
+                self.autostart.sync(settings.start_at_login, self.autostart_command)
+            except AutostartError as exc:
+                settings.start_at_login = self.autostart.is_enabled()
+                dialog = self.windows.get("settings")
+                saved = getattr(dialog, "last_outcome", None)  # where the window wrote the file
+                with contextlib.suppress(OSError):
+                    settings.save(saved.path if saved is not None else None)
+                if dialog is not None:
+                    dialog.start_at_login.setChecked(settings.start_at_login)
+                self.notify(self.tr("Start at login: %1").replace("%1", user_message(exc)))
 
         async def apply() -> None:
             self.keys = load_keys()
@@ -409,6 +497,11 @@ def run_tray(argv: list[str]) -> int:
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setApplicationName("pbx-companion")
     qapp.setQuitOnLastWindowClosed(False)
+    from app import APP_ID
+    from app.ui.icons import app_icon
+
+    qapp.setDesktopFileName(APP_ID)  # Wayland/X11 match the window to the .desktop entry (and its icon)
+    qapp.setWindowIcon(app_icon())
     instance = SingleInstance(settings.data_path)
     if not instance.acquire():
         if forward(instance.name, args.uris):
@@ -421,7 +514,10 @@ def run_tray(argv: list[str]) -> int:
     sys.excepthook = _excepthook
 
     async def main() -> None:
+        from app.core.autostart import profile_arguments
+
         app = CompanionApp(qapp, settings, load_keys())
+        app.autostart_arguments = tuple(profile_arguments(args.config, args.data_dir))
         instance.arguments_received.connect(app.handle_arguments)
         app.handle_arguments(args.uris)
         await app.run()

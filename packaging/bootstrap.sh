@@ -9,12 +9,13 @@ PYTHON=${PYTHON:-python3}
 # Debian packages needed by `make run` / `make test`: Python for the core; the Qt runtime libraries
 # (offscreen and xcb), Xvfb for the focus/placement tests and screenshots, PulseAudio's client
 # library for QtMultimedia (recordings), D-Bus for the tray and keyring; xdg-utils and
-# desktop-file-utils for the per-user install and its tel: test, binutils for PyInstaller.
+# desktop-file-utils for the per-user install and its tel: test, appstream to validate the AppStream
+# metainfo, binutils for PyInstaller.
 DEBS=(python3 python3-venv python3-pip ca-certificates
       libegl1 libgl1 libglib2.0-0 libfontconfig1 libfreetype6 libx11-6 libxcb1 libxkbcommon0 fonts-dejavu-core
       xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0
       libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xkb1 libxtst6 libxrandr2 libpulse0 libdbus-1-3
-      xdg-utils desktop-file-utils binutils)
+      xdg-utils desktop-file-utils appstream libglib2.0-bin binutils)
 
 missing_debs() {
     command -v dpkg-query >/dev/null 2>&1 || return 0

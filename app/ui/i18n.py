@@ -11,10 +11,11 @@ code (pyside6-lupdate) and compiles the .qm files (pyside6-lrelease).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
+
+from app.resources import resource_path
 
 # Languages we ship a catalogue for; anything else falls back to English.
 SUPPORTED = ("ru", "en")
@@ -27,11 +28,8 @@ _languages: dict[int, str] = {}
 
 
 def translations_dir() -> Path:
-    """``resources/translations``: beside the ``app`` package in a checkout, under ``sys._MEIPASS`` when frozen."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        return Path(bundle) / "resources" / "translations"
-    return Path(__file__).resolve().parents[2] / "resources" / "translations"
+    """``resources/translations`` of this installation (a checkout or the bundle)."""
+    return resource_path("translations")
 
 
 def resolve_language(language: str, system: QLocale | None = None) -> str:

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import APP_NAME
 from app.core.health import WebhookCheck, probe_pbx, webhook_self_test
 from app.core.secrets import (
     CRM_API_KEY,
@@ -594,8 +595,11 @@ class SettingsDialog(QDialog):
         page = QWidget(self)
         form = QFormLayout(page)
         self.start_at_login = QCheckBox(self.tr("Start at login"), page)
-        self.start_at_login.setToolTip(self.tr("Only the choice is stored for now: the installer sets up the "
-                                               "autostart entry."))
+        # Saving a change writes or removes the OS's autostart entry (CompanionApp.apply_settings);
+        # the box shows that entry's state as the app found it at start (app.core.autostart).
+        self.start_at_login.setToolTip(self.tr("Start {app} when you log in to this computer. Saving adds it to "
+                                               "or removes it from the system's startup applications.")
+                                       .format(app=APP_NAME))
         form.addRow(self.start_at_login)
         self.language = QComboBox(page)
         for label, code in LANGUAGES:

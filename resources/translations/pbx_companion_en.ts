@@ -154,7 +154,7 @@
 <context>
     <name>SettingsDialog</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="+772"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+776"/>
         <source>Connected: %n PBX user(s)</source>
         <translation>
             <numerusform>Connected: %n PBX user</numerusform>
@@ -195,7 +195,7 @@
 <context>
     <name>WebhookCheckTexts</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="-588"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-591"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
         <translation>
             <numerusform>Webhook OK: the listener answered the test and listed %n CRM user.</numerusform>

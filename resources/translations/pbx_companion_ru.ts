@@ -466,7 +466,7 @@
 <context>
     <name>CompanionApp</name>
     <message>
-        <location filename="../../app/main.py" line="+127"/>
+        <location filename="../../app/main.py" line="+151"/>
         <source>Calling %1: your phone rings first; answer it and the PBX calls the client.</source>
         <translation>Звоним на %1: сначала зазвонит ваш телефон; снимите трубку, и АТС наберёт клиента.</translation>
     </message>
@@ -481,7 +481,13 @@
         <translation>Команда</translation>
     </message>
     <message>
-        <location line="+185"/>
+        <location line="+53"/>
+        <location line="+168"/>
+        <source>Start at login: %1</source>
+        <translation>Запуск при входе в систему: %1</translation>
+    </message>
+    <message>
+        <location line="+7"/>
         <source>The webhook now listens on %1</source>
         <translation>Вебхук теперь принимает запросы по адресу %1</translation>
     </message>
@@ -941,7 +947,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>KeyEdit</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="+378"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+379"/>
         <source>•••••• (stored): type a new key to replace it</source>
         <translation>•••••• (сохранён): введите новый ключ, чтобы заменить его</translation>
     </message>
@@ -1731,12 +1737,16 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Запускать при входе в систему</translation>
     </message>
     <message>
-        <location line="+1"/>
-        <source>Only the choice is stored for now: the installer sets up the autostart entry.</source>
-        <translation>Пока сохраняется только сам выбор: автозапуск настраивает установщик.</translation>
+        <location line="+3"/>
+        <source>Start {app} when you log in to this computer. Saving adds it to or removes it from the system&apos;s startup applications.</source>
+        <translation>Запускать {app} при входе в систему на этом компьютере. При сохранении приложение добавляется в автозагрузку системы или удаляется из неё.</translation>
     </message>
     <message>
-        <location line="+5"/>
+        <source>Only the choice is stored for now: the installer sets up the autostart entry.</source>
+        <translation type="vanished">Пока сохраняется только сам выбор: автозапуск настраивает установщик.</translation>
+    </message>
+    <message>
+        <location line="+6"/>
         <source>System language</source>
         <translation>Язык системы</translation>
     </message>
@@ -2040,7 +2050,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>WebhookCheckTexts</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="-603"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-606"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
         <translation>
             <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>

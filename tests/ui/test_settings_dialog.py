@@ -100,7 +100,7 @@ def test_fields_show_the_current_settings(ctx, ui_engine, qtbot, settings_file) 
     assert d.webhook_url.isReadOnly()
     assert "cannot reach 127.0.0.1" in d.webhook_note.text()
     assert d.dial_preview.text() == "8 495 134-30-60 will be dialed as 84951343060"
-    assert "installer" in d.start_at_login.toolTip()
+    assert "when you log in" in d.start_at_login.toolTip()
 
 
 def test_keys_are_never_shown_only_their_state(dialog) -> None:

@@ -504,15 +504,17 @@ class Scene:
         QCursor.setPos(area.center())
 
         # -- the main window (no tray under Xvfb): missed calls and the team ---------------------
+        from app.main import MISSED_PANEL, TEAM_PANEL
+
         main = app.main_window
         main.move(area.x() + 40, area.y() + 40)
         missed = app.missed_panel
         await self.wait_for(lambda: missed.model.count == 3, "three missed calls")
-        app.show_main_window(app.presence_panel)
+        app.show_main_window(TEAM_PANEL)
         await self.wait_for(lambda: app.presence_panel.model.rowCount() == len(PBX_USERS)
                             and not app.presence_panel.model.loading, "the team panel")
         await self.grab("presence", app.presence_panel)
-        app.show_main_window(missed)
+        app.show_main_window(MISSED_PANEL)
         missed.view.selectRow(0)
         await self.grab("missed", missed)
 
