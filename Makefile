@@ -12,8 +12,8 @@ BOOTSTRAP := packaging/bootstrap.sh
 # source of theirs changed. `make test` builds them first: tests/packaging runs the real bundle.
 BUNDLE_DIR := dist/pbx-companion
 BUNDLE     := $(BUNDLE_DIR)/pbx-companion
-BUNDLE_SRC := $(shell find app resources -type f -not -path '*/__pycache__/*') build.spec pyproject.toml \
-              packaging/bundle.sh
+BUNDLE_SRC := $(shell find app resources packaging/pyinstaller -type f -not -path '*/__pycache__/*') build.spec \
+              pyproject.toml packaging/bundle.sh
 DEB_STAMP  := dist/.deb-built
 DEB_SRC    := $(shell find packaging/linux -type f)
 

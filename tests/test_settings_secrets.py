@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 import tomllib
 import types
@@ -318,3 +319,22 @@ def test_config_set_never_writes_a_key_into_the_settings_file(memory_keyring, mo
     err = capsys.readouterr().err
     assert err.startswith("pbx-companion: error: unknown setting 'crm_api_key'")
     assert "x" * 12 not in path.read_text(encoding="utf-8")
+
+
+def test_a_keyring_that_cannot_reach_its_service_is_one_readable_line(isolated_user_dirs: Path) -> None:
+    """The desktop's usual backend (SecretService) without a D-Bus session raises RuntimeError from
+    inside keyring: `keys set` must say what is wrong and what to do, and reading keys must not crash."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DBUS_SESSION_BUS_ADDRESS", *ENV_VARS.values())}
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"
+    done = subprocess.run([sys.executable, "-m", "app", "keys", "set", "--crm"], input=f"{KEYRING_CRM}\n",
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pbx-companion: error: the OS keyring is not reachable"), done.stderr
+    assert "DBUS_SESSION_BUS_ADDRESS" in lines[0] and ENV_VARS[CRM_API_KEY] in lines[0]
+    assert KEYRING_CRM not in done.stdout + done.stderr
+
+    read = subprocess.run([sys.executable, "-c", "from app.core.secrets import load_keys; print(load_keys())"],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert read.returncode == 0 and read.stdout.strip() == "Keys(crm_api_key=unset, pbx_api_key=unset)", read.stderr
+    assert "could not be read: RuntimeError" in read.stderr

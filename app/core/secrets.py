@@ -6,11 +6,16 @@ falling back to a plaintext store (``keyrings.alt`` would do exactly that).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 import keyring
 import keyring.errors
+
+from app.protocol.redact import redact
+
+log = logging.getLogger(__name__)
 
 SERVICE = "pbx-companion"
 CRM_API_KEY = "crm_api_key"
@@ -27,7 +32,10 @@ class SecretsError(RuntimeError):
 
 
 def _backend_usable() -> keyring.backend.KeyringBackend:
-    backend = keyring.get_keyring()
+    try:
+        backend = keyring.get_keyring()
+    except Exception as exc:  # a configured backend that cannot start (SecretService without D-Bus)
+        raise _unreachable(exc) from exc
     candidates = getattr(backend, "backends", [backend])  # the chainer wraps the real ones
     if not candidates or all(type(b).__module__.startswith(_INSECURE_BACKEND_MODULES) for b in candidates):
         raise SecretsError(
@@ -56,6 +64,19 @@ def get_key(name: str, *, environ: dict[str, str] | None = None) -> str | None:
         return keyring.get_password(SERVICE, name) or None
     except keyring.errors.KeyringError:
         return None  # no backend: the caller reports the key as missing and how to set it
+    except Exception as exc:  # a backend that cannot reach its service (SecretService without D-Bus: RuntimeError)
+        log.warning("the OS keyring could not be read: %s", _keyring_failure(exc))
+        return None
+
+
+def _keyring_failure(exc: Exception) -> str:
+    """What a keyring backend said, in one line with no secret in it."""
+    return redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+
+def _unreachable(exc: Exception) -> SecretsError:
+    return SecretsError(f"the OS keyring is not reachable ({_keyring_failure(exc)}); set the keys in the"
+                        f" environment instead: {', '.join(ENV_VARS.values())}")
 
 
 def load_keys(*, environ: dict[str, str] | None = None) -> Keys:
@@ -73,6 +94,8 @@ def store_key(name: str, value: str) -> None:
         keyring.set_password(SERVICE, name, value.strip())
     except keyring.errors.KeyringError as exc:
         raise SecretsError(f"the OS keyring refused to store the key ({type(exc).__name__})") from exc
+    except Exception as exc:  # backends raise what their transport raises (RuntimeError, D-Bus errors, OSError)
+        raise _unreachable(exc) from exc
 
 
 def delete_key(name: str) -> bool:

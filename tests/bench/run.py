@@ -38,10 +38,9 @@ from typing import Any
 import psutil
 
 from . import datagen
+from .docsection import DOC, write_section
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "performance.md"
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 PY = sys.executable
 #: Where ``python -m app`` runs from: this tree, or another checkout to compare (``--app-root``).
 APP: dict[str, Any] = {"root": ROOT, "compare": []}
@@ -632,15 +631,7 @@ def report(results: dict[str, Any], quick: bool) -> str:
 
 
 def write_doc(section: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else (
-        "# Performance\n\nReproduce: `make bench` (or `.venv/bin/python -m tests.bench.run`).\n\n"
-        f"## Latest results\n\n{START}\n{END}\n")
-    if START not in text or END not in text:
-        text = text.rstrip("\n") + f"\n\n## Latest results\n\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{START}\n{section}{END}{tail}", encoding="utf-8")
+    write_section("bench", section, "Latest results")
 
 
 # -- main ---------------------------------------------------------------------------------------

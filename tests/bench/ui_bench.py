@@ -53,14 +53,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.bench.docsection import DOC, write_section
 from tests.bench.run import top_functions
 from tests.ui.x11.trayhost import TrayHost
 from tests.ui.x11.xlib import MapWatcher
 from tests.ui.x11.xvfb import Xvfb as SharedXvfb
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "performance.md"
-START, END = "<!-- bench-ui:start -->", "<!-- bench-ui:end -->"
 PY = sys.executable
 SCREEN = "1280x800x24"
 CRM_KEY = "bench-ui-crm-" + uuid.uuid4().hex[:12]
@@ -1364,13 +1363,7 @@ def report(results: dict[str, Any], quick: bool) -> str:
 
 
 def write_doc(section: str) -> None:
-    """Rewrite only our section (between the bench-ui markers); append it with a heading if missing."""
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
-    if START not in text or END not in text:
-        text = text.rstrip("\n") + f"\n\n## Tray app\n\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{START}\n{section}{END}{tail}", encoding="utf-8")
+    write_section("bench-ui", section, "Tray app")
 
 
 # -- main -----------------------------------------------------------------------------------------

@@ -22,10 +22,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from xml.etree import ElementTree
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -33,7 +33,6 @@ import app
 from app.core.autostart import desktop_exec_split
 from app.core.settings import Settings
 from tests.fakes.fake_pbx import FakePbx
-from tests.support import canary
 from tests.support.webhook import AUTH, envelope
 from tests.ui.x11.xvfb import Xvfb
 
@@ -151,14 +150,6 @@ def display() -> Iterator[str]:
         yield server.display
     finally:
         server.stop()
-
-
-@pytest.fixture
-def fake_pbx() -> Iterator[FakePbx]:
-    fake = FakePbx(api_key=canary.PBX_KEY)
-    fake.start_in_thread()
-    yield fake
-    fake.stop_thread()
 
 
 # Straight to the loopback webhook, whatever proxy the environment names.

@@ -1,0 +1,1 @@
+"""Tests of the built bundle, installers and OS integration (``@pytest.mark.packaging``)."""
