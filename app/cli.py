@@ -438,6 +438,8 @@ def _run_tray(argv: list[str]) -> int:
     from app.protocol.redact import redact
 
     try:
+        if _forwarded_to_running_app(argv):
+            return 0
         from app.main import run_tray
     except ImportError as exc:  # Qt libraries missing on this machine
         print(f"pbx-companion: error: the tray app cannot start ({exc}); `pbx-companion serve` runs headless",
@@ -465,6 +467,26 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 SUBCOMMANDS = frozenset({"serve", "contacts", "history", "dial", "hold", "users", "crm-users", "keys", "config",
                          "autostart"})
+
+
+def _forwarded_to_running_app(argv: list[str]) -> bool:
+    """The fast path of a clicked link: the running tray app takes the arguments (see
+    :func:`app.ui.instance.forward_to_running`). Options are read as ``app.main.build_parser`` does."""
+    from app.core.settings import Settings
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--config")
+    known, _ = parser.parse_known_args(argv)
+    settings = Settings.load(Path(known.config) if known.config else None)
+    if known.data_dir:
+        settings.data_dir = known.data_dir
+    if not settings.data_path.is_dir():
+        return False
+    from app.ui.instance import forward_to_running
+
+    uris = [a for a in argv if a.lower().startswith(("tel:", "callto:", "sip:", "sips:"))]
+    return forward_to_running(settings.data_path, uris)
 
 
 def _wants_tray(argv: Sequence[str]) -> bool:

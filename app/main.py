@@ -22,40 +22,23 @@ from typing import Any
 
 os.environ.setdefault("QT_API", "pyside6")
 
-# The Qt-free core (aiohttp, pydantic, httpx, keyring, phonenumbers, SQLite) is imported before
-# PySide6, on purpose: PySide6 installs an import hook (shibokensupport.feature, PYSIDE-2029) that
-# reads the source of every module imported after it with inspect.getsource(), which keeps each
-# file's lines in linecache. For this stack that cost ~14 MiB of RSS and 25-90 ms at every start
-# (measured by tests/bench/ui_bench.py); these modules are needed a moment later anyway.
+# PySide6 installs an import hook (shibokensupport.feature, PYSIDE-2029) that reads the source of
+# every module imported after it with inspect.getsource(), which keeps each file's lines in
+# linecache: for this stack ~14 MiB of RSS and 25-90 ms at every start (tests/bench/ui_bench.py).
+# app.ui.pyside turns it off right after the first PySide6 import; the Qt-free core (aiohttp,
+# pydantic, httpx, keyring, phonenumbers, SQLite) is imported before PySide6 all the same, so the
+# hook never sees it even if a PySide6 release changes that internal.
 # isort: off
 from app.core import agent as _agent, engine as _engine, logs as _logs, secrets as _secrets  # noqa: E402,F401
 from app.core import settings as _settings  # noqa: E402,F401
 
 from PySide6.QtCore import QEvent, QObject  # noqa: E402
+import app.ui.pyside  # noqa: E402,F401 - right after the first PySide6 import: no source scan of later modules
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon  # noqa: E402
 
 import qasync  # noqa: E402  - after PySide6
 # isort: on
 
-
-def _skip_pyside_feature_scan() -> None:
-    """Stop PySide6 from reading the source of every module imported after it.
-
-    PySide6's ``__feature__`` support (PYSIDE-2029) calls ``inspect.getsource()`` on each newly
-    imported module to see whether it mentions "PySide6", so that ``from __feature__ import
-    snake_case`` can switch that module's view of Qt classes. The source lines then stay in
-    ``linecache``: ~2.7 million characters for the ~190 modules the tray app imports after Qt,
-    several MiB that the app kept for its whole life, plus the time to read and split them. The
-    app never selects a feature, so every module sees the default Qt API either way; answering
-    "does not use PySide" marks it "ignore this module" (select id -1), which is what an
-    unselected module gets in effect. Left alone when PySide6 changes this internal.
-    """
-    feature = sys.modules.get("shibokensupport.feature")
-    if feature is not None and callable(getattr(feature, "_mod_uses_pyside", None)):
-        feature._mod_uses_pyside = lambda module: False
-
-
-_skip_pyside_feature_scan()
 
 log = logging.getLogger("app.main")
 

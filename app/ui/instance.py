@@ -16,6 +16,8 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QLockFile, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
+import app.ui.pyside  # noqa: F401 - may be the process's first PySide6 import (cli's fast forward)
+
 CONNECT_TIMEOUT_MS = 2000
 
 
@@ -37,6 +39,19 @@ def forward(name: str, arguments: list[str], timeout_ms: int = CONNECT_TIMEOUT_M
     if socket.state() != QLocalSocket.LocalSocketState.UnconnectedState:
         socket.waitForDisconnected(timeout_ms)
     return ok
+
+
+def forward_to_running(data_dir: Path, arguments: list[str]) -> bool:
+    """Hand ``arguments`` to an instance already running on ``data_dir``; False if there is none.
+
+    The command line tries this before it loads the app (aiohttp, pydantic, Qt widgets: ~0.5 s), so
+    a clicked phone link reaches the running instance in the time it takes to load QtNetwork. With
+    no instance running the connection is refused at once and the app starts as usual; it then takes
+    the lock, and a launch that races it still forwards from there (:meth:`SingleInstance.acquire`).
+    """
+    if not (data_dir / "instance.lock").exists():
+        return False
+    return forward(instance_name(data_dir), arguments)
 
 
 class SingleInstance(QObject):

@@ -87,10 +87,14 @@ def test_a_second_launch_hands_its_link_to_the_running_instance(tmp_path, fake_p
     first, _ = _start(tmp_path / "data", env)
     try:
         started = time.monotonic()
-        second = subprocess.run([sys.executable, "-m", "app", "--data-dir", str(tmp_path / "data"),
+        second = subprocess.run([sys.executable, "-X", "importtime", "-m", "app", "--data-dir", str(tmp_path / "data"),
                                  "tel:+7%20495%20134-30-60"], env=env, capture_output=True, text=True, timeout=20)
         assert second.returncode == 0, second.stderr
         assert time.monotonic() - started < 10
+        # The link went over before the app itself was loaded: the fast path of a clicked link.
+        imported = {line.rsplit("|", 1)[-1].strip() for line in second.stderr.splitlines() if "|" in line}
+        assert "PySide6.QtNetwork" in imported
+        assert not imported & {"app.main", "aiohttp", "pydantic", "PySide6.QtWidgets"}, sorted(imported)
         _wait(lambda: fake_pbx.calls)
         time.sleep(0.3)
         assert fake_pbx.calls == [{"crm_user_id": "3", "dst": "84951343060"}]
