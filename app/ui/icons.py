@@ -1,13 +1,12 @@
 """The application icon and the tray's state icons: idle, ringing, missed (with a badge count), offline.
 
-The tray pictures are SVG files in ``resources/icons/tray/`` (found through :mod:`app.resources`, so
-the frozen bundle finds them too), rendered with QtSvg at whatever size the panel asks for. "Missed"
-is the idle picture plus a red badge whose number is drawn here, at run time, because the count
-varies. Each picture's fill contrasts with light and dark panels alike and has a thin dark outline
-(tests/ui/test_icons.py measures it).
-
-The tray replaces its icon at every status change, so the parsed SVG documents are cached: each file
-is read and parsed once per process, and only the rasterising is repeated.
+The tray pictures are drawn as SVG (``resources/icons/tray/*.svg``) and rendered by ``make icons``
+(packaging/icons.py) to PNGs at the sizes panels ask for, ``tray/<state>-<N>.png``; the app loads
+those PNGs (found through :mod:`app.resources`, so the frozen bundle finds them too). Loading PNGs
+instead of rendering the SVG at run time keeps QtSvg and the vector rasteriser out of the tray
+process: ~3 MiB of its idle RSS (docs/performance.md). "Missed" is the idle picture plus a red badge
+whose number is drawn here, at run time, because the count varies. Each picture's fill contrasts
+with light and dark panels alike and has a thin dark outline (tests/ui/test_icons.py measures it).
 """
 
 from __future__ import annotations
@@ -15,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QImage, QPainter, QPen, QPixmap
-from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPen, QPixmap
 
 from app import APP_NAME
 from app.resources import resource_path
@@ -26,10 +24,11 @@ RINGING = "ringing"
 MISSED = "missed"
 OFFLINE = "offline"
 
-#: The SVG drawn for each state; "missed" shares the idle picture and adds the badge.
-_TRAY_PICTURES = {IDLE: "idle.svg", RINGING: "ringing.svg", MISSED: "idle.svg", OFFLINE: "offline.svg"}
-#: Pixmap sizes put into a tray QIcon: what panels ask for (16-24 px), and 2x for HiDPI panels.
-_TRAY_SIZES = (16, 22, 24, 32, 48, 64)
+#: The picture drawn for each state; "missed" shares the idle picture and adds the badge.
+TRAY_PICTURES = {IDLE: "idle", RINGING: "ringing", MISSED: "idle", OFFLINE: "offline"}
+#: Sizes of the tray PNGs and of the pixmaps in a tray QIcon: what panels ask for (16-24 px), and
+#: 2x for HiDPI panels.
+TRAY_SIZES = (16, 22, 24, 32, 48, 64)
 #: Sizes of the rendered application icon in ``resources/icons/hicolor`` (see packaging/icons.py).
 APP_ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256, 512)
 #: The largest of them in the window icon (see :func:`app_icon`).
@@ -38,45 +37,33 @@ WINDOW_ICON_MAX = 256
 _BADGE_RED = QColor("#c62828")
 _BADGE_RING = QColor("#ffffff")
 
-_renderers: dict[str, QSvgRenderer] = {}
+_pictures: dict[tuple[str, int], QPixmap] = {}
 
 
-def tray_picture_path(state: str) -> Path:
-    """The SVG file drawn for ``state`` (unknown states draw as idle)."""
-    return resource_path("icons", "tray", _TRAY_PICTURES.get(state, _TRAY_PICTURES[IDLE]))
+def tray_picture_path(state: str, size: int) -> Path:
+    """The PNG of ``state`` at ``size`` px (unknown states draw as idle)."""
+    picture = TRAY_PICTURES.get(state, TRAY_PICTURES[IDLE])
+    return resource_path("icons", "tray", f"{picture}-{size}.png")
 
 
-def load_svg(path: Path) -> QSvgRenderer:
-    """A renderer for the SVG file ``path``; raises if it is missing or QtSvg cannot draw it.
+def _picture(state: str, size: int) -> QPixmap:
+    """The state's picture at ``size`` px: its PNG, or the largest one scaled for other sizes.
 
-    Checked here because QSvgRenderer itself only logs a Qt warning and then draws nothing, which
-    would leave an invisible icon and no clue why.
+    Raises FileNotFoundError naming the file when the installation lacks it: an invisible tray icon
+    would leave no clue.
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"icon {path} is missing from this installation")
-    renderer = QSvgRenderer(str(path))
-    if not renderer.isValid():
-        raise ValueError(f"icon {path} is not an SVG file QtSvg can draw")
-    return renderer
-
-
-def render_svg(path: Path, size: int) -> QImage:
-    """``path`` drawn at ``size`` x ``size`` pixels on transparency (what packaging/icons.py writes)."""
-    image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
-    image.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(image)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    load_svg(path).render(painter, QRectF(0, 0, size, size))
-    painter.end()
-    return image.convertToFormat(QImage.Format.Format_ARGB32)
-
-
-def _renderer(state: str) -> QSvgRenderer:
-    path = tray_picture_path(state)
-    renderer = _renderers.get(path.name)
-    if renderer is None:
-        renderer = _renderers[path.name] = load_svg(path)
-    return renderer
+    key = (TRAY_PICTURES.get(state, TRAY_PICTURES[IDLE]), size)
+    pixmap = _pictures.get(key)
+    if pixmap is None:
+        path = tray_picture_path(state, size if size in TRAY_SIZES else max(TRAY_SIZES))
+        loaded = QPixmap(str(path)) if path.is_file() else QPixmap()
+        if loaded.isNull():
+            raise FileNotFoundError(f"icon {path} is missing from this installation")
+        if loaded.width() != size:
+            loaded = loaded.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation)
+        pixmap = _pictures[key] = loaded
+    return pixmap
 
 
 def _draw_badge(painter: QPainter, size: int, count: int) -> None:
@@ -97,22 +84,20 @@ def _draw_badge(painter: QPainter, size: int, count: int) -> None:
 
 def state_pixmap(state: str, badge: int = 0, size: int = 64) -> QPixmap:
     """The tray picture of ``state`` at ``size`` x ``size`` pixels, with a count badge if ``badge`` > 0."""
-    pixmap = QPixmap(size, size)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-    _renderer(state).render(painter, QRectF(0, 0, size, size))
+    pixmap = QPixmap(_picture(state, size))
     if badge > 0:
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         _draw_badge(painter, size, badge)
-    painter.end()
+        painter.end()
     return pixmap
 
 
 def state_icon(state: str, badge: int = 0) -> QIcon:
     """A QIcon of ``state`` with pixmaps at the sizes panels ask for, so none is scaled blurry."""
     icon = QIcon()
-    for size in _TRAY_SIZES:
+    for size in TRAY_SIZES:
         icon.addPixmap(state_pixmap(state, badge, size))
     return icon
 

@@ -8,6 +8,8 @@ compared, so an SVG edited without regenerating the files fails.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -74,7 +76,7 @@ def test_each_png_has_exactly_its_size_and_a_transparent_outline(generator, size
 
 @pytest.mark.parametrize("size", icons.APP_ICON_SIZES)
 def test_each_png_is_drawn_from_the_current_svg(generator, size):
-    drawn = generator.to_pillow(icons.render_svg(generator.source_svg(), size))
+    drawn = generator.to_pillow(generator.render_svg(generator.source_svg(), size))
     on_disk = open_rgba(generator.png_path(size))
     assert differing_share(drawn, on_disk) < 0.002, "the SVG changed: run `make icons` and commit the result"
 
@@ -85,7 +87,7 @@ def test_the_freshness_check_notices_a_changed_svg(generator, tmp_path):
     assert 'stroke="#ffd54a"' in source
     changed = tmp_path / "changed.svg"
     changed.write_text(source.replace('stroke="#ffd54a"', 'stroke="#ffffff"'), encoding="utf-8")
-    drawn = generator.to_pillow(icons.render_svg(changed, 64))
+    drawn = generator.to_pillow(generator.render_svg(changed, 64))
     assert differing_share(drawn, open_rgba(generator.png_path(64))) > 0.02
 
 
@@ -101,7 +103,7 @@ def test_the_ico_holds_every_windows_size_drawn_from_the_svg(generator):
         assert set(image.info["sizes"]) == {(s, s) for s in generator.ICO_SIZES}
     for size in generator.ICO_SIZES:
         frame = open_rgba(ico, (size, size))
-        drawn = generator.to_pillow(icons.render_svg(generator.source_svg(), size))
+        drawn = generator.to_pillow(generator.render_svg(generator.source_svg(), size))
         assert differing_share(drawn, frame) < 0.002, f"{size} px frame of the .ico is stale: run `make icons`"
 
 
@@ -111,7 +113,7 @@ def test_the_icns_opens_with_the_mac_sizes_drawn_from_the_svg(generator):
         assert image.format == "ICNS"
         assert {w * scale for w, _, scale in image.info["sizes"]} == set(generator.ICNS_SIZES)
     frame = open_rgba(icns, (512, 512))
-    drawn = generator.to_pillow(icons.render_svg(generator.source_svg(), 512))
+    drawn = generator.to_pillow(generator.render_svg(generator.source_svg(), 512))
     assert differing_share(drawn, frame) < 0.002, "the .icns is stale: run `make icons`"
 
 
@@ -217,6 +219,34 @@ def test_the_tray_icon_carries_the_sizes_panels_ask_for(qapp):
     assert {16, 22, 24, 32} <= sizes  # drawn for each, never scaled blurry
 
 
-def test_a_missing_tray_picture_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="idle.svg"):
-        icons.load_svg(tmp_path / "idle.svg")
+@pytest.mark.parametrize("state", sorted(set(icons.TRAY_PICTURES.values())))
+@pytest.mark.parametrize("size", icons.TRAY_SIZES)
+def test_each_tray_png_is_drawn_from_the_current_svg(generator, state, size):
+    drawn = generator.to_pillow(generator.render_svg(generator.tray_svg(state), size))
+    on_disk = open_rgba(icons.tray_picture_path(state, size))
+    assert on_disk.size == (size, size)
+    assert differing_share(drawn, on_disk) < 0.002, "a tray SVG changed: run `make icons` and commit the result"
+
+
+def test_a_missing_tray_picture_is_a_clear_error(qapp, tmp_path, monkeypatch):
+    """An installation without the tray PNGs (the bundle's resources under sys._MEIPASS) says which file."""
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    monkeypatch.setattr(icons, "_pictures", {})
+    with pytest.raises(FileNotFoundError, match="idle-22.png"):
+        icons.state_pixmap(icons.IDLE, 0, 22)
+
+
+def test_an_unusual_panel_size_is_scaled_from_the_largest_picture(qapp):
+    assert icons.state_pixmap(icons.RINGING, 0, 20).size() == QSize(20, 20)
+    assert icons.state_pixmap(icons.MISSED, 7, 96).size() == QSize(96, 96)
+
+
+def test_the_tray_process_never_loads_qtsvg():
+    """The tray loads pre-rendered PNGs: QtSvg (and its rasteriser) stay out of the idle app."""
+    code = ("import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+            "from PySide6.QtWidgets import QApplication; a = QApplication([])\n"
+            "from app.ui import icons, tray, popup, mainwindow; icons.state_icon(icons.MISSED, 3)\n"
+            "print(sorted(m for m in sys.modules if 'QtSvg' in m))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
