@@ -298,12 +298,9 @@ def cmd_config(args: argparse.Namespace) -> int:
     known = {f.name: f for f in fields(settings) if f.name != "extra"}
     if args.key not in known:
         raise CliError(f"unknown setting {args.key!r}; known: {', '.join(known)}")
-    current = getattr(settings, args.key)
-    try:
-        value: Any = type(current)(args.value)
-    except ValueError:
-        kind = {int: "an integer", float: "a number"}.get(type(current), "a string")
-        raise CliError(f"{args.key} must be {kind}, not {args.value!r}") from None
+    value = _setting_value(args.key, getattr(settings, args.key), args.value)
+    if args.key == "start_at_login":
+        raise CliError("start_at_login follows the OS's own login entry: use `pbx-companion autostart on|off`")
     setattr(settings, args.key, value)
     try:
         settings.validate()
@@ -312,6 +309,25 @@ def cmd_config(args: argparse.Namespace) -> int:
     settings.save(path)
     print(f"{args.key} = {json.dumps(value, ensure_ascii=False)} saved to {path}")
     return 0
+
+
+_TRUE_WORDS = ("true", "yes", "on", "1")
+_FALSE_WORDS = ("false", "no", "off", "0")
+
+
+def _setting_value(key: str, current: Any, text: str) -> Any:
+    """``text`` as the type of the setting's current value; yes/no settings take true/false words
+    (``bool("false")`` would be True)."""
+    if isinstance(current, bool):
+        word = text.strip().lower()
+        if word in _TRUE_WORDS or word in _FALSE_WORDS:
+            return word in _TRUE_WORDS
+        raise CliError(f"{key} must be true or false, not {text!r}")
+    try:
+        return type(current)(text)
+    except ValueError:
+        kind = {int: "an integer", float: "a number"}.get(type(current), "a string")
+        raise CliError(f"{key} must be {kind}, not {text!r}") from None
 
 
 # -- start at login ------------------------------------------------------------------------

@@ -635,11 +635,24 @@ def test_config_set_rejects_bad_values_and_keeps_the_file(cli: Cli) -> None:
         (("dial_format", "nope"), "dial_format must be one of"),
         (("pbx_url", "pbx.example.com"), "pbx_url must start with http"),
         (("colour", "red"), "unknown setting 'colour'"),
+        (("do_not_disturb", "maybe"), "do_not_disturb must be true or false, not 'maybe'"),
+        (("start_at_login", "true"), "use `pbx-companion autostart on|off`"),
     ]
     procs = cli.run_all(*(("config", "set", *args) for args, _ in cases))
     for (_, message), proc in zip(cases, procs, strict=True):
         assert_user_error(proc, message)
     assert cli.config.read_bytes() == before
+
+
+def test_config_set_reads_yes_no_settings_as_words(cli: Cli) -> None:
+    """`false` must switch a setting off: Python's bool("false") is True."""
+    cli.ok("config", "set", "do_not_disturb", "true")
+    assert tomllib.loads(cli.config.read_text(encoding="utf-8"))["do_not_disturb"] is True
+    proc = cli.ok("config", "set", "do_not_disturb", "false")
+    assert proc.stdout.startswith("do_not_disturb = false saved to")
+    assert tomllib.loads(cli.config.read_text(encoding="utf-8"))["do_not_disturb"] is False
+    cli.ok("config", "set", "ring_sound", "Yes")
+    assert tomllib.loads(cli.config.read_text(encoding="utf-8"))["ring_sound"] is True
 
 
 def test_a_settings_file_with_invalid_toml(cli: Cli) -> None:
