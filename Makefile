@@ -6,7 +6,7 @@ PYTHON    := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
 BOOTSTRAP := packaging/bootstrap.sh
 
-.PHONY: run serve test test-fast bench screenshots bundle deb icons clean
+.PHONY: run serve test test-fast bench screenshots bundle deb tarball icons clean
 
 # The PyInstaller bundle (one folder) and the .deb made from it; both are rebuilt only when a
 # source of theirs changed. `make test` builds them first: tests/packaging runs the real bundle.
@@ -15,6 +15,7 @@ BUNDLE     := $(BUNDLE_DIR)/pbx-companion
 BUNDLE_SRC := $(shell find app resources packaging/pyinstaller -type f -not -path '*/__pycache__/*') build.spec \
               pyproject.toml packaging/bundle.sh
 DEB_STAMP  := dist/.deb-built
+TAR_STAMP  := dist/.tarball-built
 DEB_SRC    := $(shell find packaging/linux -type f)
 
 $(STAMP): pyproject.toml $(BOOTSTRAP)
@@ -27,7 +28,7 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/pbx-companion serve
 
-test: $(STAMP) bundle deb
+test: $(STAMP) bundle deb tarball
 	$(PYTHON) -m pytest
 
 test-fast: $(STAMP)
@@ -43,6 +44,12 @@ $(DEB_STAMP): $(BUNDLE) $(DEB_SRC)
 	@touch $(DEB_STAMP)
 
 deb: $(DEB_STAMP)
+
+$(TAR_STAMP): $(BUNDLE) $(DEB_SRC)
+	bash packaging/linux/build-tarball.sh $(BUNDLE_DIR) dist
+	@touch $(TAR_STAMP)
+
+tarball: $(TAR_STAMP)
 
 icons: $(STAMP)
 	$(PYTHON) packaging/icons.py

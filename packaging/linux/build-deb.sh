@@ -37,11 +37,7 @@ for tool in dpkg-deb dpkg ldd objdump; do
     command -v "$tool" >/dev/null || die "$tool is missing (Debian packages dpkg, libc-bin, binutils)"
 done
 
-version=$(sed -n 's/^__version__ *= *"\([^"]*\)".*/\1/p' "$checkout/app/__init__.py")
-[[ $version =~ ^[0-9][0-9A-Za-z.+~-]*$ ]] || die "no usable __version__ in $checkout/app/__init__.py"
-reported=$("$bundle/$APP_NAME" --version 2>&1) || die "$bundle/$APP_NAME --version failed: $reported"
-[[ $reported == "$APP_NAME $version" ]] ||
-    die "the bundle says \"$reported\" but app/__init__.py is at $version: rebuild it (make bundle)"
+version=$(bundle_version "$bundle" "$checkout")
 arch=$(dpkg --print-architecture)
 icons=$(bundle_icons_dir "$bundle") || die "$bundle has no icons (expected _internal/resources/icons/hicolor)"
 if [[ -z ${SOURCE_DATE_EPOCH:-} ]]; then

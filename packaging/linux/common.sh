@@ -15,6 +15,18 @@ LINUX_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DESKTOP_TEMPLATE=$LINUX_DIR/$APP_ID.desktop
 METAINFO_FILE=$LINUX_DIR/$APP_ID.metainfo.xml
 
+# The version of a release built from CHECKOUT: app/__init__.py's __version__, which BUNDLE must
+# report too (a bundle older than the sources is an error, not a release).
+bundle_version() {
+    local bundle=$1 checkout=$2 version reported
+    version=$(sed -n 's/^__version__ *= *"\([^"]*\)".*/\1/p' "$checkout/app/__init__.py")
+    [[ $version =~ ^[0-9][0-9A-Za-z.+~-]*$ ]] || die "no usable __version__ in $checkout/app/__init__.py"
+    reported=$("$bundle/$APP_NAME" --version 2>&1) || die "$bundle/$APP_NAME --version failed: $reported"
+    [[ $reported == "$APP_NAME $version" ]] ||
+        die "the bundle says \"$reported\" but app/__init__.py is at $version: rebuild it (make bundle)"
+    printf '%s\n' "$version"
+}
+
 die() {
     echo "${0##*/}: error: $*" >&2
     exit 1

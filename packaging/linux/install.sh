@@ -2,9 +2,10 @@
 # Install the pbx-companion bundle for the current user, without root, and make it the handler of
 # tel:, callto: and sip: links.
 #
-#   packaging/linux/install.sh [--prefix DIR] [--stop] BUNDLE_DIR
+#   packaging/linux/install.sh [--prefix DIR] [--stop] [BUNDLE_DIR]
 #
-# BUNDLE_DIR is the PyInstaller one-folder bundle (`make bundle` makes dist/pbx-companion). It goes to
+# BUNDLE_DIR is the PyInstaller one-folder bundle (`make bundle` makes dist/pbx-companion); without
+# it, the bundle beside this script (the release archive of `make tarball`). It goes to
 #   PREFIX/lib/pbx-companion/         the program (PREFIX defaults to ~/.local)
 #   PREFIX/bin/pbx-companion          a symlink to it, for the command line
 # and the desktop integration to $XDG_DATA_HOME (default ~/.local/share), where desktops look for it:
@@ -25,7 +26,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() {
-    echo "usage: ${0##*/} [--prefix DIR] [--stop] BUNDLE_DIR" >&2
+    echo "usage: ${0##*/} [--prefix DIR] [--stop] [BUNDLE_DIR]" >&2
     exit 2
 }
 
@@ -42,7 +43,10 @@ while (($# > 0)); do
         *) [[ -z $bundle ]] || usage; bundle=$1; shift ;;
     esac
 done
-[[ -n $bundle ]] || usage
+if [[ -z $bundle ]]; then
+    [[ -x $LINUX_DIR/$APP_NAME/$APP_NAME ]] || usage  # not the release archive: name the bundle
+    bundle=$LINUX_DIR/$APP_NAME
+fi
 [[ -n ${HOME:-} ]] || die "HOME is not set"
 prefix=${prefix:-$HOME/.local}
 [[ $prefix == /* ]] || prefix=$PWD/$prefix

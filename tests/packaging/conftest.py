@@ -44,3 +44,12 @@ def fake_pbx() -> Iterator[FakePbx]:
     fake.start_in_thread()
     yield fake
     fake.stop_thread()
+
+
+@pytest.fixture(scope="session")
+def release_tarball(bundle_exe: Path) -> Path:
+    """``dist/pbx-companion-<version>-linux-<arch>.tar.gz`` (``make tarball``), newer than the bundle."""
+    tarball = BUNDLE_DIR.parent / f"{app.APP_NAME}-{app.__version__}-linux-{os.uname().machine}.tar.gz"
+    if not tarball.is_file() or tarball.stat().st_mtime < bundle_exe.stat().st_mtime:
+        pytest.fail(f"no release archive {tarball} newer than the bundle: run `make tarball`", pytrace=False)
+    return tarball

@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import subprocess
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -296,6 +297,35 @@ def test_a_prefix_with_spaces_gets_a_quoted_exec_line(bundle_dir: Path, user: Us
     assert wrong.returncode != 0 and f"--prefix {prefix}" in wrong.stderr
     user.run(LINUX_DIR / "uninstall.sh", "--prefix", prefix)
     assert not (prefix / "lib" / app.APP_NAME).exists() and not user.desktop_file.exists()
+
+
+def test_the_release_archive_installs_and_uninstalls_by_itself(release_tarball: Path, user: User,
+                                                               tmp_path: Path) -> None:
+    """What an agent downloads: unpacked anywhere, its install.sh needs no checkout and no argument."""
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with tarfile.open(release_tarball) as archive:
+        names = archive.getnames()
+        assert all(n.split("/")[0] == f"{app.APP_NAME}-{app.__version__}" for n in names), "one top directory"
+        assert all(m.uid == 0 and m.gid == 0 for m in archive.getmembers())
+        archive.extractall(downloads, filter="tar")
+    unpacked = downloads / f"{app.APP_NAME}-{app.__version__}"
+    assert {p.name for p in unpacked.iterdir()} == {
+        app.APP_NAME, "install.sh", "uninstall.sh", "common.sh", DESKTOP_ID, f"{app.APP_ID}.metainfo.xml"}
+
+    user.run(unpacked / "install.sh")
+    assert user.run(user.launcher, "--version").stdout.strip() == f"{app.APP_NAME} {app.__version__}"
+    assert Path(_desktop_exec(user.desktop_file)[0]).resolve() == (user.app_dir / app.APP_NAME).resolve()
+    user.run("desktop-file-validate", user.desktop_file)
+    assert _icons_in(user.data_home / "icons" / "hicolor") == bundle_icons(unpacked / app.APP_NAME)
+    for scheme in SCHEMES:
+        assert user.default_handler(scheme) == DESKTOP_ID, scheme
+
+    user.run(unpacked / "uninstall.sh")
+    for path in (user.app_dir, user.launcher, user.desktop_file, user.metainfo_file):
+        assert not path.exists() and not path.is_symlink(), path
+    for scheme in SCHEMES:
+        assert user.default_handler(scheme) != DESKTOP_ID, scheme
 
 
 def test_install_refuses_what_is_not_a_bundle(user: User, tmp_path: Path) -> None:
