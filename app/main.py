@@ -90,6 +90,9 @@ class CompanionApp(QObject):
     # --config/--data-dir this app was started with (run_tray sets them): its autostart entry
     # passes them on, so that it starts at login with the same profile.
     autostart_arguments: tuple[str, ...] = ()
+    # The settings file given with --config (None: the per-user default): the settings window, the
+    # first-run wizard and do-not-disturb write to the file the app was started with.
+    settings_path: Path | None = None
 
     def __init__(self, qapp: QApplication, settings: Any, keys: Any) -> None:
         super().__init__()
@@ -300,7 +303,7 @@ class CompanionApp(QObject):
     def _set_do_not_disturb(self, on: bool) -> None:
         self.engine.settings.do_not_disturb = on
         with contextlib.suppress(Exception):
-            self.engine.settings.save()
+            self.engine.settings.save(self.settings_path)
 
     def notify(self, message: str) -> None:
         """A short notice: the tray balloon when there is a tray, else the main window's status bar."""
@@ -354,7 +357,7 @@ class CompanionApp(QObject):
         from app.ui.settings_dialog import SettingsDialog
 
         def build() -> Any:
-            dialog = SettingsDialog(self.ctx)
+            dialog = SettingsDialog(self.ctx, settings_path=self.settings_path)
             dialog.settings_saved.connect(self.apply_settings)
             return dialog
 
@@ -384,7 +387,7 @@ class CompanionApp(QObject):
                 dialog = self.windows.get("settings")
                 saved = getattr(dialog, "last_outcome", None)  # where the window wrote the file
                 with contextlib.suppress(OSError):
-                    settings.save(saved.path if saved is not None else None)
+                    settings.save(saved.path if saved is not None else self.settings_path)
                 if dialog is not None:
                     dialog.start_at_login.setChecked(settings.start_at_login)
                 self.notify(self.tr("Start at login: %1").replace("%1", user_message(exc)))
@@ -424,7 +427,7 @@ class CompanionApp(QObject):
         from app.ui.wizard import FirstRunWizard
 
         def build() -> Any:
-            wizard = FirstRunWizard(self.ctx)
+            wizard = FirstRunWizard(self.ctx, settings_path=self.settings_path)
             wizard.finished_setup.connect(self.apply_settings)
             return wizard
 
@@ -501,6 +504,7 @@ def run_tray(argv: list[str]) -> int:
 
         app = CompanionApp(qapp, settings, load_keys())
         app.autostart_arguments = tuple(profile_arguments(args.config, args.data_dir))
+        app.settings_path = Path(args.config) if args.config else None
         instance.arguments_received.connect(app.handle_arguments)
         app.handle_arguments(args.uris)
         await app.run()

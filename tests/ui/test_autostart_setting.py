@@ -52,10 +52,11 @@ def start_app(qapp, qloop, settings, fake_pbx, config_home) -> Iterator[Callable
     settings.pbx_url = fake_pbx.url
     started: list[Any] = []
 
-    def start(autostart_arguments: tuple[str, ...] = ()) -> Any:
+    def start(autostart_arguments: tuple[str, ...] = (), settings_path: Path | None = None) -> Any:
         async def build() -> Any:
             app = CompanionApp(qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
             app.autostart_arguments = autostart_arguments
+            app.settings_path = settings_path
             await app.start()
             return app
 
@@ -169,6 +170,21 @@ def test_a_failure_says_why_and_leaves_the_box_unticked(start_app, qtbot, qloop,
     assert notice.endswith(f"{config_home / 'autostart'} is a file, not a folder")
     assert not dialog.start_at_login.isChecked()
     assert saved_setting(config_home) is False and app.engine.settings.start_at_login is False
+
+
+def test_an_app_started_with_a_config_file_saves_its_settings_there(start_app, qtbot, qloop, config_home,
+                                                                   tmp_path) -> None:
+    """`pbx-companion --config X`: the settings window and do-not-disturb write X, not the default file."""
+    profile = tmp_path / "profiles" / "night-shift.toml"
+    app = start_app(settings_path=profile)
+    dialog = open_start_at_login(app)
+    click_start_at_login(qtbot, dialog)
+    save(qtbot, qloop, app, dialog)
+    assert str(profile) in dialog.status.text()
+    assert tomllib.loads(profile.read_text(encoding="utf-8"))["start_at_login"] is True
+    app.actions.do_not_disturb.trigger()
+    assert tomllib.loads(profile.read_text(encoding="utf-8"))["do_not_disturb"] is True
+    assert not (config_home / "pbx-companion" / "settings.toml").exists()
 
 
 def test_the_tooltip_and_the_notice_speak_russian(qapp, ctx, qtbot, tmp_path) -> None:
