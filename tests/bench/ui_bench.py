@@ -1360,7 +1360,10 @@ def report(results: dict[str, Any], quick: bool) -> str:
         "app: imports of the core and PySide6 ~66 MiB over the bare interpreter (aiohttp ~13, asyncio+ssl ~9, "
         "pydantic and the wire models ~17, QtCore/Gui/Widgets/Network ~24); the pre-painted spare pop-up "
         "~9 MiB (most of it the first widget's fonts and style, paid by whichever window comes first); the "
-        "tray icon and its menu ~4 MiB; the client card's modules imported at idle ~3 MiB. Returning freed "
+        "tray icon and its menu ~2.6 MiB (~6 MiB when the icons were rendered from SVG at run time: they are "
+        "PNGs made by `make icons` now); the first PBX request ~3.4 MiB (httpx loads httpcore, anyio, h11 and "
+        "certifi's CA store on first use); the client card's modules imported at idle ~3.6 MiB (C-level: "
+        "PySide6's types for the card's widgets; the Python objects are 0.6 MiB). Returning freed "
         "heap with `malloc_trim` at idle saved only ~2 MiB in the tray case and made the card's first open "
         "slower, so it is not done.",
         "* `CompanionApp.run()` calls `after_start()` 2 s after start: it imports the client card's modules "
