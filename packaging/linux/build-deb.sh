@@ -27,23 +27,12 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-(($# == 2)) || { echo "usage: ${0##*/} BUNDLE_DIR OUT_DIR" >&2; exit 2; }
-bundle=$1
-out_dir=$2
-check_bundle "$bundle"
-bundle=$(cd "$bundle" && pwd -P)
-checkout=$(cd "$LINUX_DIR/../.." && pwd)
 for tool in dpkg-deb dpkg ldd objdump; do
     command -v "$tool" >/dev/null || die "$tool is missing (Debian packages dpkg, libc-bin, binutils)"
 done
-
-version=$(bundle_version "$bundle" "$checkout")
+release_inputs "$@"
 arch=$(dpkg --print-architecture)
 icons=$(bundle_icons_dir "$bundle") || die "$bundle has no icons (expected _internal/resources/icons/hicolor)"
-if [[ -z ${SOURCE_DATE_EPOCH:-} ]]; then
-    SOURCE_DATE_EPOCH=$(git -C "$checkout" log -1 --format=%ct 2>/dev/null || date +%s)
-fi
-export SOURCE_DATE_EPOCH
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

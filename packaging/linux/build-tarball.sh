@@ -15,17 +15,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-(($# == 2)) || { echo "usage: ${0##*/} BUNDLE_DIR OUT_DIR" >&2; exit 2; }
-bundle=$1
-out_dir=$2
-check_bundle "$bundle"
-bundle=$(cd "$bundle" && pwd -P)
-checkout=$(cd "$LINUX_DIR/../.." && pwd)
-version=$(bundle_version "$bundle" "$checkout")
+release_inputs "$@"
 arch=$(uname -m)
-if [[ -z ${SOURCE_DATE_EPOCH:-} ]]; then
-    SOURCE_DATE_EPOCH=$(git -C "$checkout" log -1 --format=%ct 2>/dev/null || date +%s)
-fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -15,16 +15,26 @@ LINUX_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DESKTOP_TEMPLATE=$LINUX_DIR/$APP_ID.desktop
 METAINFO_FILE=$LINUX_DIR/$APP_ID.metainfo.xml
 
-# The version of a release built from CHECKOUT: app/__init__.py's __version__, which BUNDLE must
-# report too (a bundle older than the sources is an error, not a release).
-bundle_version() {
-    local bundle=$1 checkout=$2 version reported
+# What both release builders (build-deb.sh, build-tarball.sh) start from, given "BUNDLE_DIR OUT_DIR":
+# sets bundle (absolute), out_dir, checkout, version and SOURCE_DATE_EPOCH (exported; default: the
+# last commit's time). The version is app/__init__.py's __version__, which the bundle must report
+# too: a bundle older than the sources is an error, not a release.
+release_inputs() {
+    (($# == 2)) || { echo "usage: ${0##*/} BUNDLE_DIR OUT_DIR" >&2; exit 2; }
+    check_bundle "$1"
+    bundle=$(cd "$1" && pwd -P)
+    out_dir=$2
+    checkout=$(cd "$LINUX_DIR/../.." && pwd)
     version=$(sed -n 's/^__version__ *= *"\([^"]*\)".*/\1/p' "$checkout/app/__init__.py")
     [[ $version =~ ^[0-9][0-9A-Za-z.+~-]*$ ]] || die "no usable __version__ in $checkout/app/__init__.py"
+    local reported
     reported=$("$bundle/$APP_NAME" --version 2>&1) || die "$bundle/$APP_NAME --version failed: $reported"
     [[ $reported == "$APP_NAME $version" ]] ||
         die "the bundle says \"$reported\" but app/__init__.py is at $version: rebuild it (make bundle)"
-    printf '%s\n' "$version"
+    if [[ -z ${SOURCE_DATE_EPOCH:-} ]]; then
+        SOURCE_DATE_EPOCH=$(git -C "$checkout" log -1 --format=%ct 2>/dev/null || date +%s)
+    fi
+    export SOURCE_DATE_EPOCH
 }
 
 die() {
