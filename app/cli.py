@@ -282,6 +282,15 @@ def cmd_keys_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_read_for_app(args: argparse.Namespace) -> int:
+    from app.core.secrets import read_keys_for_app
+
+    if sys.stdout is None or sys.stdout.isatty():  # None: a windowed build started without a pipe
+        raise CliError("this command hands the keys to the tray app through a pipe; it prints nothing to a terminal")
+    print(read_keys_for_app())
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from app.core.settings import Settings, SettingsError, settings_path
 
@@ -431,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crm", action="store_true", help="only the CRM API key")
     p.add_argument("--pbx", action="store_true", help="only the PBX API key")
     p.set_defaults(func=cmd_keys_set)
+    # For the tray app only (app.core.secrets.start_key_read): prints both keys as JSON to a pipe.
+    keys.add_parser("read-for-app").set_defaults(func=cmd_keys_read_for_app)
 
     config = sub.add_parser("config", help="the settings file").add_subparsers(dest="config_action", required=True, metavar="ACTION")
     for name in ("show", "path"):
@@ -456,13 +467,16 @@ def _run_tray(argv: list[str]) -> int:
     try:
         if _forwarded_to_running_app(argv):
             return 0
+        from app.core.secrets import start_key_read
+
+        keys = start_key_read()  # the keyring is read in a child process while the app loads
         from app.main import run_tray
     except ImportError as exc:  # Qt libraries missing on this machine
         print(f"pbx-companion: error: the tray app cannot start ({exc}); `pbx-companion serve` runs headless",
               file=sys.stderr)
         return EXIT_ERROR
     try:
-        return run_tray(argv)
+        return run_tray(argv, keys)
     except (SettingsError, OSError) as exc:
         print(f"pbx-companion: error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_ERROR

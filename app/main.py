@@ -457,10 +457,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_tray(argv: list[str]) -> int:
-    """Start the tray app, or hand the arguments to the one already running."""
+def run_tray(argv: list[str], pending_keys: Any = None) -> int:
+    """Start the tray app, or hand the arguments to the one already running.
+
+    ``pending_keys``: the keys being read already (:func:`app.core.secrets.start_key_read`, started
+    by the command line before it loaded this module); read here otherwise.
+    """
     from app.core.logs import setup_logging
-    from app.core.secrets import load_keys
+    from app.core.secrets import start_key_read
     from app.core.settings import Settings, default_log_dir
     from app.ui.i18n import install_translators
     from app.ui.instance import SingleInstance, forward
@@ -502,7 +506,7 @@ def run_tray(argv: list[str]) -> int:
     async def main() -> None:
         from app.core.autostart import profile_arguments
 
-        app = CompanionApp(qapp, settings, load_keys())
+        app = CompanionApp(qapp, settings, (pending_keys or start_key_read()).result())
         app.autostart_arguments = tuple(profile_arguments(args.config, args.data_dir))
         app.settings_path = Path(args.config) if args.config else None
         instance.arguments_received.connect(app.handle_arguments)

@@ -8,6 +8,7 @@ file store the program must refuse).
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -338,3 +339,59 @@ def test_a_keyring_that_cannot_reach_its_service_is_one_readable_line(isolated_u
                           capture_output=True, text=True, env=env, timeout=60, check=False)
     assert read.returncode == 0 and read.stdout.strip() == "Keys(crm_api_key=unset, pbx_api_key=unset)", read.stderr
     assert "could not be read: RuntimeError" in read.stderr
+
+
+# -- the tray app reads its keys in a child process ----------------------------------------------
+
+CHILD_CRM, CHILD_PBX = "child-read-crm-key-7f3a", "child-read-pbx-key-91c2"
+
+
+def _file_keyring_env(tmp_path: Path, **keys: str) -> dict[str, str]:
+    from tests.support.file_keyring import FILE_VARIABLE
+
+    store = tmp_path / "keyring.json"
+    store.write_text(json.dumps({f"{SERVICE}/{name}": value for name, value in keys.items()}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS.values()}
+    root = str(Path(__file__).resolve().parents[1])
+    env.update(PYTHON_KEYRING_BACKEND="tests.support.file_keyring.FileKeyring", **{FILE_VARIABLE: str(store)},
+               PYTHONPATH=os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p))
+    return env
+
+
+def test_the_tray_apps_keys_come_from_the_keyring_through_a_child_process(tmp_path: Path) -> None:
+    env = _file_keyring_env(tmp_path, **{CRM_API_KEY: CHILD_CRM, PBX_API_KEY: CHILD_PBX})
+    keys = secrets.start_key_read(environ=env).result()
+    assert (keys.crm_api_key, keys.pbx_api_key) == (CHILD_CRM, CHILD_PBX)
+    # a key in the environment wins over the keyring's, as everywhere else
+    env[ENV_VARS[PBX_API_KEY]] = "from-the-environment"
+    keys = secrets.start_key_read(environ=env).result()
+    assert (keys.crm_api_key, keys.pbx_api_key) == (CHILD_CRM, "from-the-environment")
+
+
+def test_with_both_keys_in_the_environment_no_child_is_started(tmp_path: Path) -> None:
+    pending = secrets.start_key_read(environ={ENV_VARS[CRM_API_KEY]: "a", ENV_VARS[PBX_API_KEY]: "b"})
+    assert not pending.in_child
+    keys = pending.result()
+    assert (keys.crm_api_key, keys.pbx_api_key) == ("a", "b")
+
+
+def test_a_keyring_the_child_cannot_reach_costs_only_the_keys(tmp_path: Path, caplog) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in (*ENV_VARS.values(), "DBUS_SESSION_BUS_ADDRESS")}
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.SecretService.Keyring"
+    with caplog.at_level("WARNING", logger="app.core.secrets"):
+        keys = secrets.start_key_read(environ=env).result()
+    assert keys == Keys(None, None)
+    assert "the OS keyring could not be read" in caplog.text and "DBUS_SESSION_BUS_ADDRESS" in caplog.text
+
+
+def test_keys_read_for_app_prints_nothing_to_a_terminal() -> None:
+    import pty
+
+    main, secondary = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "app", "keys", "read-for-app"], stdout=secondary,
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    finally:
+        os.close(secondary)
+        os.close(main)
+    assert done.returncode == 1 and "it prints nothing to a terminal" in done.stderr

@@ -2,18 +2,26 @@
 
 Never a file of ours. If no keyring backend works we say so plainly instead of silently
 falling back to a plaintext store (``keyrings.alt`` would do exactly that).
+
+``keyring`` is imported only where a key is read or stored: finding a desktop's backend loads
+D-Bus, SecretStorage and ``cryptography`` (~8 MiB, ~90 ms). The tray app therefore reads its keys
+in a short-lived child process (:func:`start_key_read`), so none of that stays in the process that
+idles all day; the settings window loads it in-process when the agent opens it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
 from dataclasses import dataclass
-
-import keyring
-import keyring.errors
+from typing import TYPE_CHECKING
 
 from app.protocol.redact import redact
+
+if TYPE_CHECKING:
+    import keyring.backend
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,8 @@ class SecretsError(RuntimeError):
 
 
 def _backend_usable() -> keyring.backend.KeyringBackend:
+    import keyring
+
     try:
         backend = keyring.get_keyring()
     except Exception as exc:  # a configured backend that cannot start (SecretService without D-Bus)
@@ -60,6 +70,9 @@ def get_key(name: str, *, environ: dict[str, str] | None = None) -> str | None:
     value = environ.get(ENV_VARS[name], "").strip()
     if value:
         return value
+    import keyring
+    import keyring.errors
+
     try:
         return keyring.get_password(SERVICE, name) or None
     except keyring.errors.KeyringError:
@@ -89,9 +102,11 @@ def store_key(name: str, value: str) -> None:
         raise ValueError(f"unknown key {name!r}")
     if not value.strip():
         raise SecretsError("an empty key cannot be stored")
-    _backend_usable()
+    import keyring.errors
+
+    backend = _backend_usable()
     try:
-        keyring.set_password(SERVICE, name, value.strip())
+        backend.set_password(SERVICE, name, value.strip())
     except keyring.errors.KeyringError as exc:
         raise SecretsError(f"the OS keyring refused to store the key ({type(exc).__name__})") from exc
     except Exception as exc:  # backends raise what their transport raises (RuntimeError, D-Bus errors, OSError)
@@ -99,9 +114,81 @@ def store_key(name: str, value: str) -> None:
 
 
 def delete_key(name: str) -> bool:
-    _backend_usable()
+    import keyring.errors
+
+    backend = _backend_usable()
     try:
-        keyring.delete_password(SERVICE, name)
+        backend.delete_password(SERVICE, name)
     except keyring.errors.PasswordDeleteError:
         return False
     return True
+
+
+# -- the tray app's keys, read in a child process ------------------------------------------------
+
+#: How long the tray app waits for the key-reading child (a keyring may have to be unlocked first).
+KEY_READ_TIMEOUT_S = 60.0
+
+
+class PendingKeys:
+    """The keys a child process is reading from the OS keyring (:func:`start_key_read`).
+
+    The child runs while the app loads its modules; :meth:`result` waits for it. A key set in the
+    environment wins over the keyring's, as in :func:`load_keys`. A keyring that fails or hangs
+    costs only the keys (logged, one line, no secret): the app then asks for them as when none is set.
+    """
+
+    def __init__(self, environ: dict[str, str], process: subprocess.Popen[str] | None) -> None:
+        self._environ = environ
+        self._process = process
+
+    @property
+    def in_child(self) -> bool:
+        """A child process is reading the keyring (False when the environment gave both keys)."""
+        return self._process is not None
+
+    def result(self, timeout: float = KEY_READ_TIMEOUT_S) -> Keys:
+        from_keyring: dict[str, str | None] = {}
+        if self._process is not None:
+            try:
+                out, err = self._process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.communicate()
+                log.warning("the OS keyring did not answer within %.0f s", timeout)
+            else:
+                if self._process.returncode == 0:
+                    from_keyring = json.loads(out)
+                else:
+                    reason = err.strip().splitlines()[-1] if err.strip() else f"exit status {self._process.returncode}"
+                    log.warning("the OS keyring could not be read: %s", redact(reason))
+            self._process = None
+
+        def key(name: str) -> str | None:
+            return self._environ.get(ENV_VARS[name], "").strip() or from_keyring.get(name) or None
+
+        return Keys(key(CRM_API_KEY), key(PBX_API_KEY))
+
+
+def start_key_read(*, environ: dict[str, str] | None = None) -> PendingKeys:
+    """Start reading the keys the environment does not give, in a child process (see the module doc)."""
+    environ = dict(os.environ if environ is None else environ)
+    if all(environ.get(var, "").strip() for var in ENV_VARS.values()):
+        return PendingKeys(environ, None)
+    from app.core.autostart import launch_command
+
+    process = subprocess.Popen([*launch_command(), "keys", "read-for-app"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
+                               creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console flash on Windows
+    return PendingKeys(environ, process)
+
+
+def read_keys_for_app() -> str:
+    """What ``pbx-companion keys read-for-app`` prints: both keys from the keyring, as one JSON line."""
+    _backend_usable()
+    import keyring
+
+    try:
+        return json.dumps({name: keyring.get_password(SERVICE, name) for name in ENV_VARS})
+    except Exception as exc:
+        raise _unreachable(exc) from exc

@@ -1324,7 +1324,9 @@ def report(results: dict[str, Any], quick: bool) -> str:
                 f"\nKeys from the OS keyring instead of the environment (the usual case on a desktop): keyring's "
                 f"backend discovery here took {fmt(kr['ms'], 0)} ms and {fmt(kr['mib'])} MiB (it imported "
                 f"{', '.join(p for p in kr['packages'] if p not in ('keyring',))[:200] or 'nothing new'}; "
-                f"backend chosen: `{kr['backend']}`, no D-Bus session here). Not included above.")
+                f"backend chosen: `{kr['backend']}`, no D-Bus session here). The tray app does this in a short-lived "
+                f"child process (`pbx-companion keys read-for-app`) while it loads its own modules, so none of it "
+                f"stays in the tray process (tests/ui/test_single_instance.py checks that it never imports keyring).")
     if soak:
         lines += [
             "", "### Stability", "",

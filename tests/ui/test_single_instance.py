@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -35,9 +37,9 @@ def _env(fake: FakePbx) -> dict[str, str]:
     return env
 
 
-def _start(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def _start(data_dir: Path, env: dict[str, str], *python_options: str) -> tuple[subprocess.Popen[str], str]:
     """Start the tray app; returns once its log says where the webhook listens."""
-    proc = subprocess.Popen([sys.executable, "-m", "app", "--data-dir", str(data_dir), "--port", "0"],
+    proc = subprocess.Popen([sys.executable, *python_options, "-m", "app", "--data-dir", str(data_dir), "--port", "0"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     seen: list[str] = []
@@ -56,6 +58,7 @@ def _start(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], 
     if not started.wait(20) or not url:
         _close(proc)
         raise AssertionError("the tray app did not start:\n" + "".join(seen))
+    proc.stderr_lines = seen  # type: ignore[attr-defined]  - what it logs, as it comes
     return proc, url[0]
 
 
@@ -117,3 +120,32 @@ def test_a_stale_lock_left_by_a_crash_is_taken_over(tmp_path, fake_pbx):
         assert fake_pbx.calls[-1]["dst"] == "89066800404"
     finally:
         assert _stop(again) == 0
+
+
+def test_keys_from_the_keyring_are_read_outside_the_tray_process(tmp_path, fake_pbx):
+    """On a desktop the keys are in the OS keyring: the app must have them (the PBX's requests are
+    accepted, the PBX takes ours), yet the keyring machinery must not stay loaded in the tray process."""
+    from tests.support.file_keyring import FILE_VARIABLE
+
+    crm_key, pbx_key = "keyring-crm-key-5d1e", "keyring-pbx-key-0b7a"
+    fake_pbx.api_key = pbx_key
+    store = tmp_path / "keyring.json"
+    store.write_text(json.dumps({"pbx-companion/crm_api_key": crm_key, "pbx-companion/pbx_api_key": pbx_key}))
+    env = {k: v for k, v in _env(fake_pbx).items() if not k.startswith("PBX_COMPANION_") or k.endswith(("PBX_URL", "CRM_USER"))}
+    env.update(PYTHON_KEYRING_BACKEND="tests.support.file_keyring.FileKeyring", **{FILE_VARIABLE: str(store)},
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    app, url = _start(tmp_path / "data", env, "-X", "importtime")
+    try:
+        body = json.dumps({"action": "get_users", "obj": "UserCRM", "action_id": "1", "params": {}}).encode()
+        request = urllib.request.Request(url, data=body, headers={"Authorization": f"Bearer {crm_key}",
+                                                                  "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200 and json.loads(response.read())["code"] == 200
+        dialed = subprocess.run([sys.executable, "-m", "app", "--data-dir", str(tmp_path / "data"), "tel:+74951343060"],
+                                env=env, capture_output=True, text=True, timeout=20)
+        assert dialed.returncode == 0, dialed.stderr
+        _wait(lambda: fake_pbx.calls)  # the fake PBX accepts only pbx_key
+    finally:
+        assert _stop(app) == 0
+    imported = {line.rsplit("|", 1)[-1].strip() for line in app.stderr_lines if "|" in line}  # type: ignore[attr-defined]
+    assert "app.main" in imported and "keyring" not in imported, "the tray process loaded keyring itself"
