@@ -297,6 +297,17 @@ def test_the_secret_service_keyring_backend_is_inside(bundle_exe: Path, tmp_path
     assert "SecretService" in frozen.stderr
 
 
+def test_the_bundle_reads_the_keyring_for_the_tray_app_in_a_child(bundle_exe: Path, tmp_path: Path) -> None:
+    """The tray app runs ``<its own executable> keys read-for-app``: the frozen command must exist and
+    fail as plainly as the dev tree's when there is no keyring (and never print a key to a terminal)."""
+    env = bundle_env(tmp_path / "home")
+    for name in ("PBX_COMPANION_CRM_API_KEY", "PBX_COMPANION_PBX_API_KEY"):
+        del env[name]
+    frozen = run_cli(bundle_exe, env, "keys", "read-for-app")
+    assert frozen.returncode == 1 and frozen.stdout == ""
+    assert frozen.stderr.startswith("pbx-companion: error: no secure OS keyring is available here")
+
+
 # -- what is inside -----------------------------------------------------------------------------
 
 def files_under(directory: Path) -> set[str]:
