@@ -26,7 +26,7 @@ os.environ.setdefault("QT_API", "pyside6")
 # every module imported after it with inspect.getsource(), which keeps each file's lines in
 # linecache: for this stack ~14 MiB of RSS and 25-90 ms at every start (tests/bench/ui_bench.py).
 # app.ui.pyside turns it off right after the first PySide6 import; the Qt-free core (aiohttp,
-# pydantic, httpx, keyring, phonenumbers, SQLite) is imported before PySide6 all the same, so the
+# pydantic, httpx, phonenumbers, SQLite) is imported before PySide6 all the same, so the
 # hook never sees it even if a PySide6 release changes that internal.
 # isort: off
 from app.core import agent as _agent, engine as _engine, logs as _logs, secrets as _secrets  # noqa: E402,F401

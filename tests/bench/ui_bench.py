@@ -1353,7 +1353,7 @@ def report(results: dict[str, Any], quick: bool) -> str:
         "the source lines stay in `linecache` (2.7 million characters for the ~190 modules the tray app "
         "imported after Qt). `app/ui/pyside.py` switches that scan off at the first PySide6 import (the app "
         "never uses `__feature__`): −4.5 MiB of idle RSS. `app/main.py` also imports the Qt-free core (aiohttp, "
-        "pydantic, httpx, keyring, phonenumbers, the store) before PySide6; the second import row above shows "
+        "pydantic, httpx, phonenumbers, the store) before PySide6; the second import row above shows "
         "what the scan costs when it runs over the core.",
         "* Where the idle RSS of the tray app goes (tray case): about half is file-backed pages of shared "
         "libraries (Qt, ICU, libpython, OpenSSL; counted in RSS, shared with any other Qt program, USS "
