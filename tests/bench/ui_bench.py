@@ -1364,15 +1364,16 @@ def report(results: dict[str, Any], quick: bool) -> str:
         "~9 MiB (most of it the first widget's fonts and style, paid by whichever window comes first); the "
         "tray icon and its menu ~2.6 MiB (~6 MiB when the icons were rendered from SVG at run time: they are "
         "PNGs made by `make icons` now); the first PBX request ~3.4 MiB (httpx loads httpcore, anyio, h11 and "
-        "certifi's CA store on first use); the client card's modules imported at idle ~3.6 MiB (C-level: "
+        "certifi's CA store on first use); the client card's modules ~3.6 MiB once a card is opened (C-level: "
         "PySide6's types for the card's widgets; the Python objects are 0.6 MiB). Returning freed "
         "heap with `malloc_trim` at idle saved only ~2 MiB in the tray case and made the card's first open "
         "slower, so it is not done.",
-        "* `CompanionApp.run()` calls `after_start()` 2 s after start: it imports the client card's modules "
-        "(~20 ms, paid at idle instead of by the first \"Open card\"; ~3 MiB of the idle RSS) and then "
-        "`freeze_startup_objects()` (`gc.collect()` + `gc.freeze()`): the ~85,000 objects start-up leaves for the "
-        "app's whole life are no longer walked by every full collection, which took 30-40 ms each time (on the "
-        "card's storage thread it hit about every other open). The harness does the same after `start()`.",
+        "* `CompanionApp.run()` calls `after_start()` 2 s after start: `freeze_startup_objects()` (`gc.collect()` "
+        "+ `gc.freeze()`): the ~85,000 objects start-up leaves for the app's whole life are no longer walked by "
+        "every full collection, which took 30-40 ms each time (on the card's storage thread it hit about every "
+        "other open). The harness does the same after `start()`. It used to import the client card's modules "
+        "too (~20 ms ahead of the first \"Open card\"); without PySide6's source scan the first open stays far "
+        "under its goal without that, and the idle app keeps ~3.6 MiB less.",
         "* The pop-up is built ahead: `PopupManager` keeps a spare, pre-painted pop-up and builds the next one "
         "300 ms after a pop-up is shown. Calls that ring back to back within those 300 ms get a pop-up built "
         "on demand (the burst rows).",
