@@ -1374,6 +1374,12 @@ def report(results: dict[str, Any], quick: bool) -> str:
         "other open). The harness does the same after `start()`. It used to import the client card's modules "
         "too (~20 ms ahead of the first \"Open card\"); without PySide6's source scan the first open stays far "
         "under its goal without that, and the idle app keeps ~3.6 MiB less.",
+        "* The client card's times vary between runs on this 2-vCPU VM far more than within one: over the "
+        "full runs of 2026-11-26 the median open took 111-142 ms and the first open 127-172 ms, with and "
+        "without the card's modules imported ahead (quick runs of 3 opens: 112-191 ms). The reader thread "
+        "merging 10,000 rows and the GUI thread building the window share the GIL and two cores; the "
+        "`loaded` step moves, `store.read` itself stays at ~73 ms. One run is not a verdict here; compare "
+        "several.",
         "* The pop-up is built ahead: `PopupManager` keeps a spare, pre-painted pop-up and builds the next one "
         "300 ms after a pop-up is shown. Calls that ring back to back within those 300 ms get a pop-up built "
         "on demand (the burst rows).",
