@@ -515,19 +515,23 @@ def _forwarded_to_running_app(argv: list[str]) -> bool:
         return False
     from app.ui.instance import forward_to_running
 
-    uris = [a for a in argv if a.lower().startswith(("tel:", "callto:", "sip:", "sips:"))]
+    from app.protocol.phones import is_phone_link
+
+    uris = [a for a in argv if is_phone_link(a)]
     return forward_to_running(settings.data_path, uris)
 
 
 def _wants_tray(argv: Sequence[str]) -> bool:
     """No subcommand (options and tel:/callto:/sip: links only) starts the tray app."""
+    from app.protocol.phones import is_phone_link
+
     takes_value = {"--data-dir", "--config", "--host", "--port"}
     previous = ""
     for token in argv:
         if token in ("-h", "--help", "--version"):
             return False
         if not token.startswith("-") and previous not in takes_value:
-            if token in SUBCOMMANDS or not token.lower().startswith(("tel:", "callto:", "sip:", "sips:")):
+            if token in SUBCOMMANDS or not is_phone_link(token):
                 return False
         previous = token
     return True

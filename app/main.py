@@ -31,6 +31,7 @@ os.environ.setdefault("QT_API", "pyside6")
 # isort: off
 from app.core import agent as _agent, engine as _engine, logs as _logs, secrets as _secrets  # noqa: E402,F401
 from app.core import settings as _settings  # noqa: E402,F401
+from app.protocol.phones import is_phone_link  # noqa: E402
 
 from PySide6.QtCore import QEvent, QObject  # noqa: E402
 import app.ui.pyside  # noqa: E402,F401 - right after the first PySide6 import: no source scan of later modules
@@ -45,7 +46,6 @@ log = logging.getLogger("app.main")
 SHUTDOWN_TIMEOUT = 3.0
 # Seconds after start-up when the objects that live as long as the app leave the cyclic GC's way.
 GC_FREEZE_DELAY = 2.0
-URI_SCHEMES = ("tel:", "callto:", "sip:", "sips:")
 # Tabs of the main window that the tray menu opens directly.
 MISSED_PANEL = "missed"
 TEAM_PANEL = "team"
@@ -63,9 +63,6 @@ def freeze_startup_objects() -> None:
     gc.collect()
     gc.freeze()
 
-
-def _looks_like_uri(text: str) -> bool:
-    return text.lower().startswith(URI_SCHEMES)
 
 
 class _FileOpenFilter(QObject):
@@ -265,7 +262,7 @@ class CompanionApp(QObject):
         if not self._started:
             self._pending_arguments.extend(arguments)
             return
-        uris = [a for a in arguments if _looks_like_uri(a)]
+        uris = [a for a in arguments if is_phone_link(a)]
         for uri in uris:
             self.dial_service.dial(uri)
         if not uris:

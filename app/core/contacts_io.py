@@ -89,7 +89,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from app.protocol.phones import PhoneError, PhoneNormalizer
+from app.protocol.phones import PHONE_SCHEMES, PhoneError, PhoneNormalizer
 
 if TYPE_CHECKING:
     from app.storage import ContactRecord, CrmUser, PhoneRecord, Session, Store
@@ -133,7 +133,6 @@ _PROGRESS_EVERY = 500  # rows or cards between progress() calls
 _PARSE_CHUNK = 500  # numbers a worker parses at a time
 _SNIFF_CHARS = 1 << 16
 _DELIMITERS = (",", ";", "\t")
-_URI_SCHEMES = frozenset({"tel", "callto", "sip", "sips"})
 #: TEL types that say nothing to an agent, and vCard 2.1 encoding flags among the bare params.
 _IGNORED_TEL_TYPES = frozenset({"voice", "pref", "quoted-printable", "base64", "8bit", "7bit"})
 _LABEL_SEPARATORS = str.maketrans({c: " " for c in ":;,\r\n"})
@@ -430,7 +429,7 @@ def _split_phones(cell: str) -> list[tuple[str, str | None]]:
         label = None
         if ":" in piece:
             match = _LABEL_RE.match(piece)
-            if match is not None and match[1].strip().lower() not in _URI_SCHEMES:
+            if match is not None and match[1].strip().lower() not in PHONE_SCHEMES:
                 label, piece = match[1].strip() or None, match[2]
         piece = piece.strip()
         if piece:

@@ -16,6 +16,7 @@ import logging
 import os
 import subprocess
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from app.protocol.redact import redact
@@ -66,8 +67,7 @@ class Keys:
 
 def get_key(name: str, *, environ: dict[str, str] | None = None) -> str | None:
     """The key from the environment, else from the keyring; None when neither has it."""
-    environ = os.environ if environ is None else environ
-    value = environ.get(ENV_VARS[name], "").strip()
+    value = _env_key(name, os.environ if environ is None else environ)
     if value:
         return value
     import keyring
@@ -90,6 +90,11 @@ def _keyring_failure(exc: Exception) -> str:
 def _unreachable(exc: Exception) -> SecretsError:
     return SecretsError(f"the OS keyring is not reachable ({_keyring_failure(exc)}); set the keys in the"
                         f" environment instead: {', '.join(ENV_VARS.values())}")
+
+
+def _env_key(name: str, environ: Mapping[str, str]) -> str | None:
+    """The key the environment sets (it wins over the keyring everywhere), or None."""
+    return environ.get(ENV_VARS[name], "").strip() or None
 
 
 def load_keys(*, environ: dict[str, str] | None = None) -> Keys:
@@ -165,7 +170,7 @@ class PendingKeys:
             self._process = None
 
         def key(name: str) -> str | None:
-            return self._environ.get(ENV_VARS[name], "").strip() or from_keyring.get(name) or None
+            return _env_key(name, self._environ) or from_keyring.get(name) or None
 
         return Keys(key(CRM_API_KEY), key(PBX_API_KEY))
 
@@ -173,7 +178,7 @@ class PendingKeys:
 def start_key_read(*, environ: dict[str, str] | None = None) -> PendingKeys:
     """Start reading the keys the environment does not give, in a child process (see the module doc)."""
     environ = dict(os.environ if environ is None else environ)
-    if all(environ.get(var, "").strip() for var in ENV_VARS.values()):
+    if all(_env_key(name, environ) for name in ENV_VARS):
         return PendingKeys(environ, None)
     from app.core.autostart import launch_command
 

@@ -54,7 +54,9 @@ _CACHE_SIZE = 16384
 
 #: Links the OS hands over for "call this number". Other schemes (mailto:, http:) are
 #: rejected rather than mined for digits.
-_PHONE_SCHEMES = frozenset({"tel", "callto", "sip", "sips"})
+#: URI schemes that carry a phone number (what the OS hands us for a clicked link).
+PHONE_SCHEMES = frozenset({"tel", "callto", "sip", "sips"})
+_LINK_PREFIXES = tuple(f"{scheme}:" for scheme in sorted(PHONE_SCHEMES))
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):(.*)\Z", re.DOTALL)
 
 #: Visual separators dropped before deciding whether text is a bare extension ("90-22").
@@ -181,7 +183,7 @@ class PhoneNormalizer:
         match = _SCHEME_RE.match(stripped) if stripped[0].isalpha() else None
         if match is not None:
             scheme, rest = match[1].lower(), match[2]
-            if scheme in _PHONE_SCHEMES:
+            if scheme in PHONE_SCHEMES:
                 number, params = _split_uri(text, scheme, rest)
             elif not rest[:1].isspace():
                 # "mailto:x@y", "http://host/8495...": a link to something else. A label
@@ -293,6 +295,11 @@ class PhoneNormalizer:
         if phone.internal or phone.national_number is None:
             return phone.key
         return phone.national_number
+
+
+def is_phone_link(text: str) -> bool:
+    """``tel:``, ``callto:``, ``sip:`` or ``sips:`` (any case): a phone link rather than a plain number."""
+    return text.lower().startswith(_LINK_PREFIXES)
 
 
 def _split_uri(text: str, scheme: str, rest: str) -> tuple[str, dict[str, str]]:

@@ -51,7 +51,13 @@ from app.pbx.errors import (
     PbxServerError,
     PbxUnreachable,
 )
-from app.protocol.phones import MAX_INTERNAL_DIGITS, Phone, PhoneError, PhoneNormalizer
+from app.protocol.phones import (
+    MAX_INTERNAL_DIGITS,
+    Phone,
+    PhoneError,
+    PhoneNormalizer,
+    is_phone_link,
+)
 from app.storage import ContactRecord
 
 from .context import UiContext, user_message
@@ -77,7 +83,6 @@ _CLIPBOARD_SCAN_CHARS = 2000
 _MAX_RESULTS = 30
 # Text that is typed as a number rather than a name: digits and separators, or a phone link.
 _NUMBER_LIKE = re.compile(r"[\d\s()+\-./]*\d[\d\s()+\-./]*")
-_LINK_PREFIXES = ("tel:", "callto:", "sip:", "sips:")
 
 
 # -- plain sentences for errors --------------------------------------------------------------
@@ -384,7 +389,7 @@ class DialerListModel(QAbstractTableModel):
 def looks_like_number(text: str) -> bool:
     """Typed as a number (digits and separators, or a phone link), not as a name."""
     stripped = text.strip()
-    return stripped.lower().startswith(_LINK_PREFIXES) or bool(_NUMBER_LIKE.fullmatch(stripped))
+    return is_phone_link(stripped) or bool(_NUMBER_LIKE.fullmatch(stripped))
 
 
 def _search_digits(text: str) -> list[str]:
@@ -584,7 +589,7 @@ class DialerWindow(QWidget):
 
         as_number = looks_like_number(text)
         key = normalizer.try_key(text) if as_number else None
-        digit_forms = _search_digits(text) if as_number and not text.lower().startswith(_LINK_PREFIXES) else []
+        digit_forms = _search_digits(text) if as_number and not is_phone_link(text) else []
 
         def find(session: Any) -> list[ContactRecord]:
             found: dict[int, ContactRecord] = {}
