@@ -15,8 +15,8 @@ import json
 import logging
 import os
 import subprocess
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.protocol.redact import redact
