@@ -6,7 +6,7 @@ PYTHON    := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
 BOOTSTRAP := packaging/bootstrap.sh
 
-.PHONY: run serve test test-fast bench screenshots bundle deb tarball icons clean
+.PHONY: run serve lint test test-fast bench screenshots bundle deb tarball icons clean
 
 # The PyInstaller bundle (one folder) and the .deb made from it; both are rebuilt only when a
 # source of theirs changed. `make test` builds them first: tests/packaging runs the real bundle.
@@ -28,10 +28,16 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/pbx-companion serve
 
-test: $(STAMP) bundle deb tarball
+# ruff (lint and import order) over the code and the tests, then mypy over app/ (config in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check app tests
+	$(VENV)/bin/mypy
+
+# lint first: listed before the bundle so that a lint error fails in seconds, not after a build
+test: $(STAMP) lint bundle deb tarball
 	$(PYTHON) -m pytest
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) lint
 	$(PYTHON) -m pytest -m "not slow and not packaging"
 
 $(BUNDLE): $(STAMP) $(BUNDLE_SRC)

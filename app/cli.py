@@ -175,15 +175,25 @@ def cmd_contacts_find(args: argparse.Namespace) -> int:
 
 # -- history, dial, hold, users ------------------------------------------------------------
 
+async def _remote_history(engine: Any, number: str, limit: int) -> list[dict[str, Any]]:
+    """The PBX's CDRs of one number, newest first, kept in the local store too (the card's walk)."""
+    from app.core.standalone import StandaloneApi
+
+    key = engine.normalizer.key(number)
+    return [record async for page in StandaloneApi(engine).history.pbx_pages([key], max_records=limit)
+            for record in page.records]
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from app.core.history import direction_label
+    from app.core.standalone import StandaloneApi
 
     if args.limit < 1:
         raise CliError("--limit must be at least 1")
     if args.remote:
-        records = _with_engine(args, lambda e: e.remote_history(args.number, args.limit))
+        records = _with_engine(args, lambda e: _remote_history(e, args.number, args.limit))
     else:
-        entries = _with_engine(args, lambda e: e.local_history(args.number, args.limit))
+        entries = _with_engine(args, lambda e: StandaloneApi(e).history.entries(args.number, args.limit))
         records = [entry.as_cdr() for entry in entries]
     if args.json:
         _print_json(records)
@@ -194,7 +204,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     for r in records:
         missed = " MISSED" if r.get("missed") else ""
         recording = "recording available" if r.get("link") else "no recording"
-        print(f"{_when(r.get('dt'))}  {direction_label(r.get('direction')):<9} {r.get('src') or '-'} -> {r.get('dst') or '-'}"
+        print(f"{_when(r.get('dt'))}  {direction_label(r.get('direction')):<9}"
+              f" {r.get('src') or '-'} -> {r.get('dst') or '-'}"
               f"  duration {r.get('duration') if r.get('duration') is not None else '-'}s"
               f"  billsec {r.get('billsec') if r.get('billsec') is not None else '-'}s"
               f"  {recording}{missed}  uniqueid {r.get('uniqueid') or '-'}")
@@ -204,7 +215,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_dial(args: argparse.Namespace) -> int:
-    phone, dst, _ = _with_engine(args, lambda e: e.dial(args.target))
+    dst = _with_engine(args, lambda e: e.dial(e.normalizer.parse(args.target)))
     print(f"calling {dst}: your phone rings first; answer it and the PBX dials the client")
     return 0
 
@@ -269,7 +280,8 @@ def cmd_crm_users(args: argparse.Namespace) -> int:
 def cmd_keys_set(args: argparse.Namespace) -> int:
     from app.core.secrets import CRM_API_KEY, KEY_TITLES, PBX_API_KEY, store_key
 
-    names = [n for n, wanted in ((CRM_API_KEY, args.crm), (PBX_API_KEY, args.pbx)) if wanted] or [CRM_API_KEY, PBX_API_KEY]
+    names = ([n for n, wanted in ((CRM_API_KEY, args.crm), (PBX_API_KEY, args.pbx)) if wanted]
+             or [CRM_API_KEY, PBX_API_KEY])
     for name in names:
         if sys.stdin.isatty():
             value = getpass.getpass(f"{KEY_TITLES[name]}: ")
@@ -392,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
 
-    contacts = sub.add_parser("contacts", help="the contact directory").add_subparsers(dest="contacts_action", required=True, metavar="ACTION")
+    contacts = sub.add_parser("contacts", help="the contact directory").add_subparsers(
+        dest="contacts_action", required=True, metavar="ACTION")
     p = contacts.add_parser("import", parents=[common], help="import a CSV or vCard file")
     p.add_argument("file")
     p.set_defaults(func=cmd_contacts_import)
@@ -424,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_users)
 
-    crm = sub.add_parser("crm-users", help="the team that get_users returns").add_subparsers(dest="crm_action", required=True, metavar="ACTION")
+    crm = sub.add_parser("crm-users", help="the team that get_users returns").add_subparsers(
+        dest="crm_action", required=True, metavar="ACTION")
     crm.add_parser("list", parents=[common]).set_defaults(func=cmd_crm_users)
     p = crm.add_parser("add", parents=[common], help="add or update a CRM user")
     p.add_argument("id")
@@ -435,7 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.set_defaults(func=cmd_crm_users)
 
-    keys = sub.add_parser("keys", help="API keys in the OS keyring").add_subparsers(dest="keys_action", required=True, metavar="ACTION")
+    keys = sub.add_parser("keys", help="API keys in the OS keyring").add_subparsers(
+        dest="keys_action", required=True, metavar="ACTION")
     p = keys.add_parser("set", help="store the keys (asked for, or read from standard input one per line)")
     p.add_argument("--crm", action="store_true", help="only the CRM API key")
     p.add_argument("--pbx", action="store_true", help="only the PBX API key")
@@ -443,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     # For the tray app only (app.core.secrets.start_key_read): prints both keys as JSON to a pipe.
     keys.add_parser("read-for-app").set_defaults(func=cmd_keys_read_for_app)
 
-    config = sub.add_parser("config", help="the settings file").add_subparsers(dest="config_action", required=True, metavar="ACTION")
+    config = sub.add_parser("config", help="the settings file").add_subparsers(
+        dest="config_action", required=True, metavar="ACTION")
     for name in ("show", "path"):
         config.add_parser(name, parents=[common]).set_defaults(func=cmd_config)
     p = config.add_parser("set", parents=[common])
@@ -501,21 +517,18 @@ SUBCOMMANDS = frozenset({"serve", "contacts", "history", "dial", "hold", "users"
 
 def _forwarded_to_running_app(argv: list[str]) -> bool:
     """The fast path of a clicked link: the running tray app takes the arguments (see
-    :func:`app.ui.instance.forward_to_running`). Options are read as ``app.main.build_parser`` does."""
-    from app.core.settings import Settings
+    :func:`app.ui.instance.forward_to_running`). Options are read as the tray app reads them
+    (:mod:`app.options`); anything odd falls through to the full start, which reports it."""
+    from app.options import parse_known, tray_settings
 
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--data-dir")
-    parser.add_argument("--config")
-    known, _ = parser.parse_known_args(argv)
-    settings = Settings.load(Path(known.config) if known.config else None)
-    if known.data_dir:
-        settings.data_dir = known.data_dir
+    try:
+        settings = tray_settings(parse_known(argv))
+    except SystemExit:  # a malformed option: the full start prints argparse's message
+        return False
     if not settings.data_path.is_dir():
         return False
-    from app.ui.instance import forward_to_running
-
     from app.protocol.phones import is_phone_link
+    from app.ui.instance import forward_to_running
 
     uris = [a for a in argv if is_phone_link(a)]
     return forward_to_running(settings.data_path, uris)
@@ -523,14 +536,14 @@ def _forwarded_to_running_app(argv: list[str]) -> bool:
 
 def _wants_tray(argv: Sequence[str]) -> bool:
     """No subcommand (options and tel:/callto:/sip: links only) starts the tray app."""
+    from app.options import VALUE_OPTIONS
     from app.protocol.phones import is_phone_link
 
-    takes_value = {"--data-dir", "--config", "--host", "--port"}
     previous = ""
     for token in argv:
         if token in ("-h", "--help", "--version"):
             return False
-        if not token.startswith("-") and previous not in takes_value:
+        if not token.startswith("-") and previous not in VALUE_OPTIONS:
             if token in SUBCOMMANDS or not is_phone_link(token):
                 return False
         previous = token

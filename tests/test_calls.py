@@ -47,7 +47,9 @@ def hold_body(call_id: str, *, session_id: str | None = None, user_uid: str = "9
             "crm_user": crm_user, "other_leg": other_leg, "direction": direction}
 
 
-def hangup_body(call_id: str, *, cause: str = "NORMAL_CLEARING", answersec: str | None = "0", **kw: Any) -> dict[str, Any]:
+def hangup_body(
+    call_id: str, *, cause: str = "NORMAL_CLEARING", answersec: str | None = "0", **kw: Any
+) -> dict[str, Any]:
     body = call_body(call_id, gateway_number="74951343060", hangup_cause=cause, **kw)
     if answersec is not None:
         body["variable_answersec"] = answersec
@@ -333,7 +335,8 @@ async def test_bus_messages_are_published_after_the_event_is_committed(engine, h
     async def follow() -> None:
         async for message in subscription:
             if isinstance(message, CallChanged):
-                row = await engine.store.read(lambda s: s.calls.get(message.call.call_id))
+                call_id = message.call.call_id
+                row = await engine.store.read(lambda s, call_id=call_id: s.calls.get(call_id))
                 seen_by_subscriber.append((message.event, row.state if row else None))
                 if message.event == "cdr_append":
                     return

@@ -22,7 +22,6 @@ from app.pbx import (
 )
 from app.protocol.cdr import CdrRecord
 from app.protocol.pbx_actions import DomainUser
-
 from tests.fakes.fake_pbx import FakePbx, make_cdr, refused_url
 
 KEY = "pbx-test-key-7f3a9c"

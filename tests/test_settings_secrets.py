@@ -250,7 +250,7 @@ def test_plaintext_keyrings_alt_backend_is_refused(tmp_path: Path) -> None:
         "    def delete_password(self, service, username):\n"
         "        pass\n"
     )
-    exec(compile(source, "<keyrings.alt.file>", "exec"), module.__dict__)  # noqa: S102 - test stand-in
+    exec(compile(source, "<keyrings.alt.file>", "exec"), module.__dict__)
     backend = module.PlaintextKeyring()
     assert type(backend).__module__ == "keyrings.alt.file"
     backend.file_path = tmp_path / "keyring_pass.cfg"

@@ -46,7 +46,9 @@ def pragma(session: Any, name: str) -> Any:
     return session.conn.execute(f"PRAGMA {name}").fetchone()[0]
 
 
-def contact(name: str, *phones: tuple[str, str], company_id: int | None = None, owner: str | None = None) -> ContactRecord:
+def contact(
+    name: str, *phones: tuple[str, str], company_id: int | None = None, owner: str | None = None
+) -> ContactRecord:
     return ContactRecord(id=None, name=name, company_id=company_id, owner_id=owner,
                          phones=[PhoneRecord(key, raw_) for key, raw_ in phones])
 
@@ -109,7 +111,7 @@ def test_several_processes_opening_a_new_file_at_once_all_succeed(tmp_path: Path
         procs = [subprocess.Popen([sys.executable, "-c", OPEN_AND_WRITE, str(path), str(n)], cwd=PROJECT_ROOT,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(5)]
         for proc in procs:
-            out, err = proc.communicate(timeout=60)
+            _out, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
         assert raw(path, "PRAGMA user_version") == len(MIGRATIONS)
         assert raw(path, "SELECT COUNT(*) FROM crm_users") == 5
@@ -194,7 +196,7 @@ def test_a_cdr_is_stored_once_per_uniqueid(store: Store):
 
 def test_the_event_log_dedupes_by_key(store: Store):
     assert store.write_sync(lambda s: s.events.record("call_ringing:a1", "call_ringing", "a1", "{}", 1.0)) is True
-    assert store.write_sync(lambda s: s.events.record("call_ringing:a1", "call_ringing", "a1", "{\"x\":1}", 2.0)) is False
+    assert store.write_sync(lambda s: s.events.record("call_ringing:a1", "call_ringing", "a1", '{"x":1}', 2.0)) is False
     assert store.write_sync(lambda s: s.events.record("call_answer:a1", "call_answer", "a1", "{}", 3.0)) is True
     assert store.read_sync(lambda s: s.events.count()) == 2
     assert store.read_sync(lambda s: s.events.has("call_ringing:a1"))
@@ -383,7 +385,8 @@ def test_an_inline_read_answers_in_place(tmp_path):
 
     store = Store(tmp_path / "inline.sqlite3")
     try:
-        store.write_sync(lambda s: s.contacts.save(ContactRecord(None, "Petrov", phones=[PhoneRecord("74951343060", "+7 495 134-30-60")])))
+        petrov = ContactRecord(None, "Petrov", phones=[PhoneRecord("74951343060", "+7 495 134-30-60")])
+        store.write_sync(lambda s: s.contacts.save(petrov))
         rows = store.read_inline(lambda s: s.contacts.lookup("74951343060"))
         assert [r[1] for r in rows] == ["Petrov"]
     finally:
@@ -394,7 +397,8 @@ def test_an_inline_read_over_its_budget_is_refused_and_the_store_stays_usable(tm
     from app.storage import InlineReadRefused
 
     store = Store(tmp_path / "inline.sqlite3")
-    endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n WHERE i < 50000000"
+    endless = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)"
+               " SELECT COUNT(*) FROM n WHERE i < 50000000")
     try:
         started = time.monotonic()
         with pytest.raises(InlineReadRefused):

@@ -213,7 +213,9 @@ async def test_each_event_is_acknowledged_and_stored(engine, http):
     assert len(call.hold_periods) == 1
     assert call.hold_periods[0].held_at is not None and call.hold_periods[0].resumed_at is not None
     assert presence is not None
-    assert (presence.reg_status, presence.protocol, presence.base_status, presence.status_name) == (1, 0, -1, "В работе")
+    assert (presence.reg_status, presence.protocol, presence.base_status, presence.status_name) == (
+        1, 0, -1, "В работе"
+    )
     assert cdr is not None and cdr.data["billsec"] == 3 and cdr.data["src"] == "+74952523060"
 
 
@@ -298,7 +300,8 @@ async def test_vendors_sloppy_examples_are_not_json(engine, http, text):
     ({}, "missing Authorization"),
     ({"Authorization": "Bearer canary-crm-key-wrong000000000"}, "wrong CRM API key"),
     ({"Authorization": canary.CRM_KEY}, "must be the word Bearer"),
-    ({"Authorization": "Basic " + base64.b64encode(f"pbx:{canary.CRM_KEY}".encode()).decode()}, "must be the word Bearer"),
+    ({"Authorization": "Basic " + base64.b64encode(f"pbx:{canary.CRM_KEY}".encode()).decode()},
+     "must be the word Bearer"),
     ({"Authorization": f"Bearer {canary.PBX_KEY}"}, "wrong CRM API key"),
     ({"Authorization": "Bearer"}, "Bearer"),
     ({"Authorization": f"Bearer {canary.CRM_KEY}x"}, "wrong CRM API key"),

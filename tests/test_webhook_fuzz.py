@@ -129,7 +129,8 @@ ACCEPTED: list[tuple[str, bytes, str]] = [
      "agent_change"),
     ("nul-char", b'{"action":"agent_change","body":{"user_uid":"9022","status_name":"a\\u0000b"}}', "agent_change"),
     ("max-int64", envelope_bytes("cdr_append", body={"uniqueid": "u-max", "duration": 2**63 - 1}), "cdr_append"),
-    ("huge-int-extra-field", envelope_bytes("cdr_append", body={"uniqueid": "u-xl", "crm_score": 10**40}), "cdr_append"),
+    ("huge-int-extra-field", envelope_bytes("cdr_append", body={"uniqueid": "u-xl", "crm_score": 10**40}),
+     "cdr_append"),
     ("huge-int-id", envelope_bytes("call_ringing", body={"call_id": 10**40}), "call_ringing"),
     ("float-id", envelope_bytes("call_ringing", body={"call_id": 12.0}), "call_ringing"),
     ("deep-but-fine", nested(200), "get_users"),
@@ -166,7 +167,8 @@ def test_unauthorized_bad_input_reveals_nothing_but_the_parse_error(listener):
     status, data, content_type = listener.post(b"{nope", None)
     assert check_reply(status, data, content_type)["code"] == 400
     before = listener.call(listener.engine.store.read(lambda s: s.events.count()))
-    status, data, content_type = listener.post(envelope_bytes("call_ringing", body={"call_id": "stranger"}), "Bearer nope")
+    stranger = envelope_bytes("call_ringing", body={"call_id": "stranger"})
+    status, data, content_type = listener.post(stranger, "Bearer nope")
     assert check_reply(status, data, content_type)["code"] == 401
     assert listener.call(listener.engine.store.read(lambda s: s.events.count())) == before
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.protocol import events as ev
-from app.storage import CallRecord, PresenceRecord
+from app.storage import CallRecord, CallState, PresenceRecord
+
+from .calls import answered
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 #: Call-center base statuses (DomainAgent): the vendor's −1…−4; anything else is "unknown (N)".
 AVAILABLE = -1
@@ -21,15 +27,26 @@ def base_status_label(status: int | None) -> str:
     return BASE_STATUS_NAMES.get(status, f"unknown ({status})")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class AgentIdentity:
-    """This workstation's agent: their CRM user id and PBX extension."""
+    """An agent: their CRM user id and PBX extension, and whether they follow the whole team.
+
+    Standalone it is derived from the settings each time it is asked for
+    (:meth:`from_settings`), never copied, so a saved settings window takes effect everywhere at
+    once; a team server derives it from the agent's record. The one source of "is this call
+    mine" for pop-ups, the missed list, the tray and the server.
+    """
 
     crm_user: str = ""
     extension: str = ""
     see_all_calls: bool = False  # supervisors follow every call of the team
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AgentIdentity:
+        return cls(settings.crm_user, settings.extension, settings.see_all_calls)
+
     def is_mine(self, call: CallRecord) -> bool:
+        """Is this call this agent's (their CRM user or their extension; every call for a supervisor)?"""
         if self.see_all_calls:
             return True
         return bool(
@@ -38,15 +55,36 @@ class AgentIdentity:
         )
 
     def owns_presence(self, presence: PresenceRecord) -> bool:
+        """Is this PBX user's status this agent's own?"""
         return bool(
             (self.extension and presence.user_uid == self.extension)
             or (self.crm_user and presence.crm_user == self.crm_user)
         )
 
+    def is_me(self, user_id: str | None) -> bool:
+        """Is this CRM user id or PBX extension (a contact's owner) this agent?"""
+        return bool(user_id) and user_id in {self.crm_user, self.extension} - {""}
+
+    def answered_here(self, call: CallRecord) -> bool:
+        """Is this leg this agent's own (their extension, else their CRM user)? Unknown: yes.
+
+        A supervisor who sees every call gets pop-ups for colleagues' legs too; once a colleague
+        answers, for the supervisor that call was answered elsewhere.
+        """
+        if self.extension and call.domain_user:
+            return call.domain_user == self.extension
+        if self.crm_user and call.crm_user:
+            return call.crm_user == self.crm_user
+        return True
+
+    def answered_elsewhere(self, call: CallRecord) -> bool:
+        """Someone else took this call: another leg of its queue, or a colleague's leg a supervisor follows."""
+        return call.answered_elsewhere or (answered(call) and not self.answered_here(call))
+
 
 def wants_popup(call: CallRecord, presence: PresenceRecord | None, do_not_disturb: bool) -> bool:
     """Pop up only for an incoming call that rings now, while the agent accepts interruptions."""
-    if call.state != "ringing" or call.direction == ev.DIRECTION_OUTGOING:
+    if call.state != CallState.RINGING or call.direction == ev.DIRECTION_OUTGOING:
         return False
     if do_not_disturb:
         return False

@@ -43,7 +43,7 @@ BusMessage = CallChanged | PresenceChanged | CdrAdded
 class Subscription:
     """A queue of bus messages; iterate it with ``async for`` or call :meth:`get`."""
 
-    def __init__(self, bus: "EventBus", maxsize: int) -> None:
+    def __init__(self, bus: EventBus, maxsize: int) -> None:
         self._bus = bus
         self._queue: asyncio.Queue[BusMessage] = asyncio.Queue(maxsize)
         self.dropped = 0

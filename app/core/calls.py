@@ -13,38 +13,48 @@ order-insensitive where it matters:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.protocol import events as ev
 from app.protocol.events import CallEvent, HoldEvent
 from app.protocol.phones import PhoneNormalizer
-from app.storage import CallRecord, Session
+from app.storage import CallRecord, CallState, Session
 
-RINGING = "ringing"
-ACTIVE = "active"
-HELD = "held"
-ENDED = "ended"
+RINGING, ACTIVE, HELD, ENDED = CallState.RINGING, CallState.ACTIVE, CallState.HELD, CallState.ENDED
 _RANK = {RINGING: 0, ACTIVE: 1, HELD: 1, ENDED: 2}
 
 
-def _advance(call: CallRecord, state: str) -> None:
+def _advance(call: CallRecord, state: CallState) -> None:
     if _RANK[state] > _RANK[call.state] or (_RANK[state] == _RANK[call.state] and state != call.state):
         call.state = state
 
 
-def _answered(call: CallRecord) -> bool:
-    return call.answered_at is not None or bool(call.answer_seconds)
+def was_answered(answered_at: float | None, answer_seconds: int | None) -> bool:
+    """The one "answered" rule: an answer, hold or resume was seen, or the PBX counted talk time."""
+    return answered_at is not None or bool(answer_seconds)
+
+
+def answered(call: CallRecord) -> bool:
+    """Was this leg answered (see :func:`was_answered`)? Never undone once true."""
+    return was_answered(call.answered_at, call.answer_seconds)
 
 
 def is_missed(call: CallRecord) -> bool:
     """Rang here, incoming, ended, never answered here or by anyone else in its session."""
     incoming = call.direction == ev.DIRECTION_INCOMING or (call.direction is None and call.gateway_number is not None)
-    return incoming and call.state == ENDED and not _answered(call) and not call.answered_elsewhere
+    return incoming and call.state == ENDED and not answered(call) and not call.answered_elsewhere
 
 
 class CallFolder:
     """Applies call events to the journal inside the caller's write transaction."""
 
-    def __init__(self, normalizer: PhoneNormalizer) -> None:
-        self.normalizer = normalizer
+    def __init__(self, normalizer: Callable[[], PhoneNormalizer]) -> None:
+        self._normalizer = normalizer
+
+    @property
+    def normalizer(self) -> PhoneNormalizer:
+        """The number rules in force (they follow the settings)."""
+        return self._normalizer()
 
     def apply(self, session: Session, action: str, body: CallEvent | HoldEvent, at: float) -> list[CallRecord]:
         """Fold one event; returns every call row it changed (siblings in a queue included)."""
@@ -83,11 +93,11 @@ class CallFolder:
         changed = [call]
         if call.session_id:
             siblings = [c for c in session.calls.in_session(call.session_id) if c.call_id != call.call_id]
-            if any(_answered(s) for s in siblings):
+            if any(answered(s) for s in siblings):
                 call.answered_elsewhere = True
-            if _answered(call):
+            if answered(call):
                 for sibling in siblings:
-                    if not sibling.answered_elsewhere and not _answered(sibling):
+                    if not sibling.answered_elsewhere and not answered(sibling):
                         sibling.answered_elsewhere = True
                         sibling.missed = is_missed(sibling)
                         session.calls.save(sibling)

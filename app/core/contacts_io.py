@@ -270,10 +270,8 @@ class _CsvSource(_Source):
         candidates: list[str] = []
         if hinted is not None:
             candidates.append(hinted)
-        try:
+        with contextlib.suppress(csv.Error):
             candidates.append(csv.Sniffer().sniff(sample[:16384], delimiters="".join(_DELIMITERS)).delimiter)
-        except csv.Error:
-            pass
         candidates += [d for d in _DELIMITERS if d not in candidates]
         best: tuple[int, str, list[str]] | None = None
         widest: list[str] = []
@@ -314,10 +312,8 @@ class _CsvSource(_Source):
 
     def position(self) -> int:
         if self._file is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self._done = self._file.buffer.tell()
-            except (OSError, ValueError):
-                pass
         return min(self._done, self.total)
 
     def rows(self) -> Iterator[_Row | RowIssue]:
@@ -373,7 +369,8 @@ class _CsvSource(_Source):
                 name, company, owner, email, note = (_cell(cells, cols[n]) for n in _SCALAR_FIELDS)
             else:
                 name, company, owner, email, note = getter(cells)
-                name, company, owner, email, note = name.strip(), company.strip(), owner.strip(), email.strip(), note.strip()
+                name, company, owner, email, note = (
+                    name.strip(), company.strip(), owner.strip(), email.strip(), note.strip())
             phones: list[tuple[str, str | None]] = []
             for i in phone_cols:
                 if cells[i]:
@@ -622,11 +619,12 @@ class _PhoneParser:
         if self.pool is None:
             return [(chunk, None) for chunk in chunks]
         try:
-            handle = [(chunk, self.pool.submit(_parse_in_worker, chunk)) for chunk in chunks]
+            handle: list[tuple[list[str], Future[list[_ParseResult]] | None]] = [
+                (chunk, self.pool.submit(_parse_in_worker, chunk)) for chunk in chunks]
         except (BrokenProcessPool, RuntimeError):  # RuntimeError: a process cannot be started here
             self._drop_pool()
             return [(chunk, None) for chunk in chunks]
-        self._queued.extend(handle)
+        self._queued.extend((chunk, future) for chunk, future in handle if future is not None)
         return handle
 
     def result(self, handle: list[tuple[list[str], Future[list[_ParseResult]] | None]]) -> dict[str, _ParseResult]:
@@ -644,9 +642,9 @@ class _PhoneParser:
                     except (BrokenProcessPool, OSError):
                         self._drop_pool()
                 if results is not None:
-                    parsed.update(zip(chunk, results))
+                    parsed.update(zip(chunk, results, strict=True))
                     continue
-            parsed.update(zip(chunk, self._local(chunk)))
+            parsed.update(zip(chunk, self._local(chunk), strict=True))
         return parsed
 
     def _steal(self) -> bool:

@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from app.protocol.phones import PhoneNormalizer
+from app.protocol.phones import PhoneNormalizer, is_phone_link
 from app.protocol.webhook_actions import GetContactParams
-from app.storage import CrmUser, InlineReadRefused, Store
+from app.storage import CallRecord, CrmUser, InlineReadRefused, Session, Store
+
+from .history import merge_history
+
+if TYPE_CHECKING:
+    from .agent import AgentIdentity
+    from .api import CallerInfo
+
+#: How many earlier calls a pop-up counts at most (from the journal and from the CDRs each).
+CALLER_HISTORY_LIMIT = 100
+# Text that is typed as a number rather than a name: digits and separators, or a phone link.
+_NUMBER_LIKE = re.compile(r"[\d\s()+\-./]*\d[\d\s()+\-./]*")
 
 
 class DirectoryService:
-    """``get_users`` and ``get_contact`` on top of the store."""
+    """``get_users`` and ``get_contact`` on top of the store.
 
-    def __init__(self, store: Store, normalizer: PhoneNormalizer, own_user: CrmUser | None) -> None:
+    The number rules and this workstation's own CRM user are asked for at each request (they
+    follow the settings), never copied in.
+    """
+
+    def __init__(self, store: Store, normalizer: Callable[[], PhoneNormalizer],
+                 own_user: Callable[[], CrmUser | None]) -> None:
         self.store = store
-        self.normalizer = normalizer
-        self.own_user = own_user
+        self._normalizer = normalizer
+        self._own_user = own_user
+
+    @property
+    def normalizer(self) -> PhoneNormalizer:
+        return self._normalizer()
 
     async def crm_users(self) -> list[dict[str, str]]:
         """The team, always including this workstation's own CRM user (the PBX maps its users to these)."""
         team = await self.store.read(lambda s: s.users.list())
         entries = [{"id": u.id, "name": u.name} for u in team]
-        if self.own_user is not None and all(u.id != self.own_user.id for u in team):
-            entries.insert(0, {"id": self.own_user.id, "name": self.own_user.name})
+        own = self._own_user()
+        if own is not None and all(u.id != own.id for u in team):
+            entries.insert(0, {"id": own.id, "name": own.name})
         return entries
 
     def key_for(self, params: GetContactParams) -> str | None:
@@ -77,3 +100,72 @@ def contact_list(rows: list[tuple[int, str, int | None, str | None, str | None, 
             entry["owner_id"] = owner
         contacts.append(entry)
     return companies + contacts
+
+
+def looks_like_number(text: str) -> bool:
+    """Typed as a number (digits and separators, or a phone link), not as a name."""
+    stripped = text.strip()
+    return is_phone_link(stripped) or bool(_NUMBER_LIKE.fullmatch(stripped))
+
+
+def search_digits(text: str) -> list[str]:
+    """Digit strings to look for inside stored keys: as typed, and without a trunk prefix 8/0."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) < 3:
+        return []
+    forms = [digits]
+    if digits[0] in "80" and len(digits) > 3:
+        forms.append(digits[1:])
+    return forms
+
+
+def _same_call(other: CallRecord, call: CallRecord) -> bool:
+    """The call itself, or another leg of it (a queue rings several agents in one session)."""
+    return other.call_id == call.call_id or bool(call.session_id and other.session_id == call.session_id)
+
+
+def read_caller_info(session: Session, call: CallRecord, me: AgentIdentity, my_name: str = "") -> CallerInfo:
+    """Look the caller up (runs on a storage thread, inside ``store.read``).
+
+    The first contact with the number is the one shown (and opened by "Open card"), as the
+    PBX's ``get_contact`` does; the others are counted. The responsible employee is the
+    contact's owner, else its company's, resolved to a CRM user's name (an owner may be a
+    CRM user id or a PBX extension).
+    """
+    from .api import CallerInfo
+
+    info = CallerInfo()
+    key = call.other_key
+    if not key:
+        return info
+    contacts = session.contacts.find_by_key(key)
+    if contacts:
+        first = contacts[0]
+        info.contact_id, info.name, info.company = first.id, first.name, first.company_name
+        info.more_contacts = len(contacts) - 1
+        owner = first.owner_id
+        if not owner and first.company_id is not None:
+            company = session.contacts.get_company(first.company_id)
+            owner = company.owner_id if company is not None else None
+        if owner:
+            user = session.users.get(owner)
+            if user is not None:
+                info.owner_is_me = bool(me.crm_user) and user.id == me.crm_user
+            else:
+                user = session.users.by_extension(owner)
+                info.owner_is_me = me.is_me(owner) or (
+                    user is not None and bool(me.crm_user) and user.id == me.crm_user)
+            if user is not None:
+                info.owner_name = user.name
+            elif info.owner_is_me and my_name:
+                info.owner_name = my_name
+            else:
+                info.owner_name = owner
+    calls = [c for c in session.calls.for_number(key, CALLER_HISTORY_LIMIT) if not _same_call(c, call)]
+    own_cdrs = {call.call_id, call.session_id}
+    cdrs = [r for r in session.cdrs.for_number(key, CALLER_HISTORY_LIMIT) if r.uniqueid not in own_cdrs]
+    entries = merge_history(calls, cdrs, CALLER_HISTORY_LIMIT)
+    info.earlier_calls = len(entries)
+    info.earlier_capped = len(entries) >= CALLER_HISTORY_LIMIT
+    info.last_call_at = entries[0].time if entries else None
+    return info

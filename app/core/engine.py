@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from typing import Any
@@ -15,27 +16,26 @@ from typing import Any
 from app.pbx import PbxClient
 from app.protocol.base import WireModel
 from app.protocol.envelope import Envelope
-from app.protocol.phones import Phone
+from app.protocol.phones import Phone, PhoneNormalizer
 from app.protocol.redact import register_secret
 from app.protocol.webhook_actions import GetContactParams
-from app.storage import CrmUser, Store
+from app.storage import CrmUser, Session, Store
 from app.webhook import WebhookConfig, WebhookServer, create_app
 from app.webhook.server import tls_context
 
+from .agent import AgentIdentity
+from .api import NotConfigured
 from .bus import EventBus
 from .directory import DirectoryService
-from .history import HistoryEntry, merge_history
 from .ingest import EventIngestor
 from .secrets import ENV_VARS, PBX_API_KEY, Keys
 from .settings import Settings
 
+__all__ = ["Engine", "NotConfigured"]
+
 log = logging.getLogger("app.core")
 
 PRUNE_INTERVAL = 3600.0
-
-
-class NotConfigured(RuntimeError):
-    """A setting or key the requested action needs is missing; the message says how to set it."""
 
 
 class Engine:
@@ -46,15 +46,31 @@ class Engine:
         self.keys = keys
         register_secret(keys.crm_api_key)
         register_secret(keys.pbx_api_key)
-        self.normalizer = settings.phone_normalizer()
         self.store = Store(settings.database_path)
         self.bus = EventBus()
-        own = CrmUser(settings.crm_user, settings.crm_user_name or f"CRM user {settings.crm_user}") if settings.crm_user else None
-        self.directory = DirectoryService(self.store, self.normalizer, own)
-        self.ingestor = EventIngestor(self.store, self.bus, self.normalizer)
+        self.directory = DirectoryService(self.store, lambda: self.normalizer, lambda: self.own_user)
+        self.ingestor = EventIngestor(self.store, self.bus, lambda: self.normalizer)
         self.server: WebhookServer | None = None
+        self.maintenance_idle = asyncio.Event()
         self._pbx: PbxClient | None = None
         self._maintenance: asyncio.Task[None] | None = None
+
+    # -- what follows the settings (derived at each use, never copied) -------------------
+
+    @property
+    def normalizer(self) -> PhoneNormalizer:
+        """The number rules of the current settings (one cached normaliser per region and format)."""
+        return self.settings.phone_normalizer()
+
+    @property
+    def identity(self) -> AgentIdentity:
+        return AgentIdentity.from_settings(self.settings)
+
+    @property
+    def own_user(self) -> CrmUser | None:
+        """This workstation's CRM user as ``get_users`` lists it (None when not set)."""
+        s = self.settings
+        return CrmUser(s.crm_user, s.crm_user_name or f"CRM user {s.crm_user}") if s.crm_user else None
 
     # -- the webhook backend (see app.webhook.backend.WebhookBackend) --------------------
 
@@ -89,7 +105,6 @@ class Engine:
         ssl_context = tls_context(s.tls_cert, s.tls_key) if s.tls_cert else None
         self.server = WebhookServer(create_app(self, self.webhook_config()), s.host, s.port, ssl_context)
         url = await self.server.start()
-        self.maintenance_idle = asyncio.Event()
         self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
         return url
 
@@ -107,7 +122,8 @@ class Engine:
     async def reconfigure(self, settings: Settings, keys: Keys) -> str | None:
         """Apply new settings and keys to the running core (the settings window saved them).
 
-        Numbers, identity and pop-up behaviour change at once; a new PBX address or key rebuilds
+        Numbers, identity and pop-up behaviour follow at once (they are derived from the settings
+        object, updated in place); a new PBX address or key rebuilds
         the PBX client; a new listen address, certificate or CRM key restarts the listener.
         Returns the listener's URL when it was restarted.
         """
@@ -122,10 +138,7 @@ class Engine:
         self.keys = keys
         register_secret(keys.crm_api_key)
         register_secret(keys.pbx_api_key)
-        normalizer = self.settings.phone_normalizer()
-        self.normalizer = self.directory.normalizer = self.ingestor.normalizer = self.ingestor.calls.normalizer = normalizer
         s = self.settings
-        self.directory.own_user = CrmUser(s.crm_user, s.crm_user_name or f"CRM user {s.crm_user}") if s.crm_user else None
         if new_pbx and self._pbx is not None:
             old, self._pbx = self._pbx, None
             await old.aclose()
@@ -139,9 +152,7 @@ class Engine:
     async def _maintain(self) -> None:
         while True:
             days, keep = self.settings.event_log_days, self.settings.event_log_max
-            removed = await self.store.write(
-                lambda s: s.events.prune(older_than=time.time() - days * 86400, keep_at_most=keep)
-            )
+            removed = await self.store.write(functools.partial(_prune_events, days=days, keep=keep))
             if removed:
                 log.info("event log: removed %d old events", removed)
             self.maintenance_idle.set()  # start-up work done (tests and benchmarks wait for this)
@@ -155,45 +166,29 @@ class Engine:
             if not self.settings.pbx_url:
                 raise NotConfigured("the PBX URL is not set: set pbx_url in the settings or PBX_COMPANION_PBX_URL")
             if not self.keys.pbx_api_key:
-                raise NotConfigured(f"the PBX API key is not set: run `pbx-companion keys set` or set {ENV_VARS[PBX_API_KEY]}")
+                raise NotConfigured("the PBX API key is not set: run `pbx-companion keys set`"
+                                    f" or set {ENV_VARS[PBX_API_KEY]}")
             self._pbx = PbxClient(self.settings.pbx_url, self.keys.pbx_api_key, timeout=self.settings.pbx_timeout_s)
         return self._pbx
 
     def own_crm_user(self) -> str:
         if not self.settings.crm_user:
-            raise NotConfigured("this workstation's CRM user is not set: set crm_user in the settings or PBX_COMPANION_CRM_USER")
+            raise NotConfigured("this workstation's CRM user is not set:"
+                                " set crm_user in the settings or PBX_COMPANION_CRM_USER")
         return self.settings.crm_user
 
-    async def dial(self, target: str) -> tuple[Phone, str, Any]:
-        """``make_call`` as this workstation's CRM user; returns (number, what was dialed, PBX reply)."""
-        phone = self.normalizer.parse(target)
+    async def dial(self, phone: Phone) -> str:
+        """``make_call`` as this workstation's CRM user; returns what was dialed (``dst``)."""
         crm_user = self.own_crm_user()
         dst = self.normalizer.dial_string(phone)
-        body = await self.pbx.make_call(crm_user, dst)
+        await self.pbx.make_call(crm_user, dst)
         log.info("make_call %s as crm_user %s", dst, crm_user)
-        return phone, dst, body
+        return dst
 
-    async def hold(self, call_id: str) -> Any:
-        return await self.pbx.switch_call_hold(self.own_crm_user(), call_id)
+    async def hold(self, call_id: str) -> None:
+        await self.pbx.switch_call_hold(self.own_crm_user(), call_id)
 
-    async def local_history(self, number: str, limit: int = 50) -> list[HistoryEntry]:
-        key = self.normalizer.key(number)
 
-        def read(session: Any) -> list[HistoryEntry]:
-            return merge_history(session.calls.for_number(key, limit), session.cdrs.for_number(key, limit), limit)
-
-        return await self.store.read(read)
-
-    async def remote_history(self, number: str, limit: int = 50) -> list[dict[str, Any]]:
-        """CDRs from the PBX's ``get_cdr`` (newest first), also kept in the local store."""
-        phone = self.normalizer.parse(number)
-        forms = sorted({"+" + phone.key, phone.key, self.normalizer.dial_string(phone)}) if not phone.internal else [phone.key]
-        records = [r async for r in self.pbx.iter_cdr(numbers=forms, newest_first=True, max_records=limit)]
-        at = time.time()
-
-        def keep(session: Any) -> None:
-            for record in records:
-                self.ingestor.store_cdr(session, record, at, source="pbx")
-
-        await self.store.write(keep)
-        return [r.wire_dict() for r in records]
+def _prune_events(session: Session, *, days: float, keep: int) -> int:
+    """Drop events older than ``days`` and beyond the newest ``keep`` (one write transaction)."""
+    return session.events.prune(older_than=time.time() - days * 86400, keep_at_most=keep)

@@ -7,7 +7,6 @@ can tell the agent in one sentence what works and what to fix.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -105,7 +104,7 @@ async def webhook_self_test(url: str, crm_api_key: str | None, *, timeout: float
                     await response.read()
             return WebhookCheck(url, True, True, status, count,
                                 "" if status == 200 else f"get_users answered HTTP {status}")
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
         reason = redact(str(exc)) or type(exc).__name__
         return WebhookCheck(url, False, detail=reason)
 
@@ -116,9 +115,9 @@ async def listener_up(url: str, *, timeout: float = 2.0) -> bool:
     health = urlunsplit((parts.scheme, parts.netloc, "/health", "", ""))
     verify = not (parts.scheme == "https" and _is_loopback(parts.hostname or ""))
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
-            async with session.get(health, ssl=verify) as response:
-                await response.read()
-                return response.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
+        async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+                    session.get(health, ssl=verify) as response):
+            await response.read()
+            return response.status == 200
+    except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
         return False

@@ -35,7 +35,8 @@ class HistoryEntry:
     @property
     def direction(self) -> int | None:
         if self.cdr and self.cdr.get("direction") is not None:
-            return self.cdr["direction"]
+            direction: int = self.cdr["direction"]
+            return direction
         return self.call.direction if self.call else None
 
     def as_cdr(self) -> dict[str, Any]:

@@ -37,13 +37,18 @@ def dedupe_key(envelope: Envelope, raw: bytes) -> str:
 class EventIngestor:
     """Applies events to the store in one transaction each and publishes what changed."""
 
-    def __init__(self, store: Store, bus: EventBus, normalizer: PhoneNormalizer,
+    def __init__(self, store: Store, bus: EventBus, normalizer: Callable[[], PhoneNormalizer],
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.bus = bus
-        self.normalizer = normalizer
+        self._normalizer = normalizer
         self.calls = CallFolder(normalizer)
         self.clock = clock
+
+    @property
+    def normalizer(self) -> PhoneNormalizer:
+        """The number rules in force (they follow the settings)."""
+        return self._normalizer()
 
     async def ingest(self, envelope: Envelope, body: WireModel, raw: bytes) -> bool:
         """Store and apply one event; False when it was a redelivery (nothing changed)."""
@@ -128,7 +133,8 @@ def describe(action: str, body: WireModel) -> str:
     if isinstance(body, HoldEvent):
         return f"{action} call={body.call_id} user={body.user_uid or '-'} other={body.other_leg or '-'}"
     if isinstance(body, UserChange):
-        return f"{action} user={body.user_uid} crm_user={body.crm_user or '-'} status={body.status} protocol={body.protocol}"
+        return (f"{action} user={body.user_uid} crm_user={body.crm_user or '-'} status={body.status}"
+                f" protocol={body.protocol}")
     if isinstance(body, AgentChange):
         return (f"{action} user={body.user_uid} crm_user={body.crm_user or '-'} base_status={body.base_status}"
                 f" status_name={body.status_name!r}")

@@ -62,7 +62,8 @@ class Keys:
     pbx_api_key: str | None
 
     def __repr__(self) -> str:  # never print a key, even by accident
-        return f"Keys(crm_api_key={'set' if self.crm_api_key else 'unset'}, pbx_api_key={'set' if self.pbx_api_key else 'unset'})"
+        crm, pbx = ("set" if key else "unset" for key in (self.crm_api_key, self.pbx_api_key))
+        return f"Keys(crm_api_key={crm}, pbx_api_key={pbx})"
 
 
 def get_key(name: str, *, environ: dict[str, str] | None = None) -> str | None:

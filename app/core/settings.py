@@ -6,8 +6,10 @@ Secrets are not settings: they live in the OS keyring or in environment variable
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,7 @@ class Settings:
     start_at_login: bool = False
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def validate(self) -> "Settings":
+    def validate(self) -> Settings:
         if self.dial_format not in DIAL_FORMATS:
             raise SettingsError(f"dial_format must be one of {', '.join(DIAL_FORMATS)}, not {self.dial_format!r}")
         try:
@@ -102,14 +104,16 @@ class Settings:
         return self.data_path / "pbx-companion.sqlite3"
 
     def phone_normalizer(self) -> PhoneNormalizer:
-        return PhoneNormalizer(self.region, self.dial_format)
+        """The normaliser of these number settings; one shared instance per (region, dial format),
+        so its parse cache survives and a changed setting takes effect at the next use."""
+        return _normalizer(self.region, self.dial_format)
 
     # -- file ----------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, path: Path | None = None, *, environ: dict[str, str] | None = None) -> "Settings":
+    def load(cls, path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the TOML file (missing file: defaults), then apply the environment overrides."""
-        environ = os.environ if environ is None else environ
+        env: Mapping[str, str] = os.environ if environ is None else environ
         path = path or settings_path()
         data: dict[str, Any] = {}
         if path.exists():
@@ -129,14 +133,15 @@ class Settings:
                 if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
                     value = float(value)
                 else:
-                    kind = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(type(default), type(default).__name__)
+                    kinds = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+                    kind = kinds.get(type(default), type(default).__name__)
                     raise SettingsError(f"{path}: {key} must be {kind}, not {value!r}")
             values[key] = value
         settings = cls(**values, extra=extra)
-        if environ.get(ENV_PBX_URL):
-            settings.pbx_url = environ[ENV_PBX_URL].strip()
-        if environ.get(ENV_CRM_USER):
-            settings.crm_user = environ[ENV_CRM_USER].strip()
+        if env.get(ENV_PBX_URL):
+            settings.pbx_url = env[ENV_PBX_URL].strip()
+        if env.get(ENV_CRM_USER):
+            settings.crm_user = env[ENV_CRM_USER].strip()
         return settings.validate()
 
     def save(self, path: Path | None = None) -> Path:
@@ -148,6 +153,11 @@ class Settings:
         tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
         tmp.replace(path)
         return path
+
+
+@functools.lru_cache(maxsize=8)
+def _normalizer(region: str, dial_format: str) -> PhoneNormalizer:
+    return PhoneNormalizer(region, dial_format)
 
 
 def settings_path() -> Path:

@@ -106,7 +106,7 @@ def _parse_base_url(pbx_url: str) -> tuple[str, str]:
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValueError("the PBX address must not contain a user name, password, query (?...) or fragment (#...)")
     try:
-        parts.port  # noqa: B018 - validates the port
+        _ = parts.port  # validates the port: raises ValueError if it is not a number in range
     except ValueError:
         raise ValueError("the PBX address has an invalid port") from None
     host = parts.netloc
@@ -259,10 +259,29 @@ class PbxClient:
         page_size: int = 100,
         max_records: int | None = None,
     ) -> AsyncIterator[CdrRecord]:
+        """Every matching record, one at a time (see :meth:`iter_cdr_pages`)."""
+        async for page in self.iter_cdr_pages(numbers=numbers, start_dt=start_dt, end_dt=end_dt,
+                                              newest_first=newest_first, page_size=page_size,
+                                              max_records=max_records):
+            for record in page:
+                yield record
+
+    async def iter_cdr_pages(
+        self,
+        *,
+        numbers: Sequence[str] | None = None,
+        start_dt: float | None = None,
+        end_dt: float | None = None,
+        newest_first: bool = True,
+        page_size: int = 100,
+        max_records: int | None = None,
+    ) -> AsyncIterator[list[CdrRecord]]:
         """Every matching record, page by page (offset += page size) until a short page.
 
-        Records seen on an earlier page are skipped (new calls shift "newest first" pages while we
-        walk them); a full page of nothing new stops the walk (a PBX ignoring ``offset``).
+        Each yielded list holds the records new to this walk (never empty): records seen on an
+        earlier page are skipped (new calls shift "newest first" pages while we walk them), and
+        a full page of nothing new stops the walk (a PBX ignoring ``offset``). Callers that show
+        progress store and show a page at a time; ``max_records`` caps the total.
         """
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise ValueError("page_size must be a positive integer")
@@ -280,19 +299,22 @@ class PbxClient:
                 limit=page_size,
                 offset=offset,
             )
-            fresh = 0
+            fresh: list[CdrRecord] = []
             for record in page:
                 if record.uniqueid in seen:
                     continue
                 seen.add(record.uniqueid)
-                fresh += 1
-                yield record
-                yielded += 1
-                if max_records is not None and yielded >= max_records:
-                    return
+                fresh.append(record)
+            if max_records is not None:
+                fresh = fresh[: max_records - yielded]
+            if fresh:
+                yielded += len(fresh)
+                yield fresh
+            if max_records is not None and yielded >= max_records:
+                return
             if len(page) < page_size:
                 return
-            if fresh == 0:
+            if not fresh:
                 log.warning("PBX get_cdr returned the same records again at offset %d; stopping", offset)
                 return
             offset += len(page)

@@ -19,6 +19,8 @@ Hierarchy::
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "ACTION_LABELS",
@@ -85,11 +87,12 @@ class PbxError(Exception):
     def __str__(self) -> str:
         return self._sentence()
 
-    def __reduce__(self):  # keep pickling (e.g. across process pools) working with our __init__
+    # keep pickling (e.g. across process pools) working with our __init__
+    def __reduce__(self) -> tuple[Callable[..., PbxError], tuple[type[PbxError], dict[str, Any]]]:
         return (_rebuild, (type(self), dict(self.__dict__)))
 
 
-def _rebuild(cls: type[PbxError], state: dict) -> PbxError:
+def _rebuild(cls: type[PbxError], state: dict[str, Any]) -> PbxError:
     error = cls.__new__(cls)
     error.__dict__.update(state)
     Exception.__init__(error, error._sentence())

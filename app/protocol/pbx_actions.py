@@ -22,10 +22,14 @@ class GetCdrParams(WireModel):
     src_or_dst_list: list[str] | None = None
 
 
+def _newest_first() -> dict[str, Literal["+", "-"]]:
+    return {"dt": "-"}
+
+
 class GetCdrRequest(WireModel):
     """``get_cdr``: sort, limit and offset sit at the top level, beside ``params``."""
 
-    sort: dict[str, Literal["+", "-"]] = Field(default_factory=lambda: {"dt": "-"})
+    sort: dict[str, Literal["+", "-"]] = Field(default_factory=_newest_first)
     limit: int = 50
     offset: int = 0
     params: GetCdrParams = Field(default_factory=GetCdrParams)

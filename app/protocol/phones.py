@@ -38,6 +38,7 @@ __all__ = [
     "Phone",
     "PhoneError",
     "PhoneNormalizer",
+    "cdr_search_forms",
 ]
 
 #: Longest PBX extension: digit-only text up to this length is an extension, not a public
@@ -89,7 +90,8 @@ class PhoneError(ValueError):
         shown = text if len(text) <= _MAX_QUOTED else text[: _MAX_QUOTED - 3] + "..."
         super().__init__(f"{shown!r} is not a phone number we can dial or match: {reason}.")
 
-    def __reduce__(self):  # keep pickling (multiprocessing CSV import) working with two args
+    # keep pickling (multiprocessing CSV import) working with two args
+    def __reduce__(self) -> tuple[type[PhoneError], tuple[str, str]]:
         return (type(self), (self.text, self.reason))
 
 
@@ -112,6 +114,29 @@ class Phone:
     national_number: str | None = None
     """National significant number ("4951343060"), None for internal."""
 
+    @classmethod
+    def from_key(cls, key: str) -> Phone:
+        """The number a stored key stands for ("74951343060" or the extension "9022").
+
+        Keys are canonical already, so no region or parsing rules apply: the one way back
+        from the store to a number that can be shown or dialed (:attr:`text`).
+        Raises :class:`PhoneError` for text that is not a key.
+        """
+        if not key.isdigit():
+            raise PhoneError(key, "it is not a stored number key")
+        if len(key) <= MAX_INTERNAL_DIGITS:
+            return cls(key, True)
+        try:
+            numobj = _numobj(key)
+        except NumberParseException as exc:
+            raise PhoneError(key, _PARSE_ERROR_REASONS.get(exc.error_type, "it is not a phone number")) from None
+        return cls(key, False, None, numobj.country_code, phonenumbers.national_significant_number(numobj))
+
+    @property
+    def text(self) -> str:
+        """Text that parses back to this number in any region ("+74951343060", "9022")."""
+        return self.key if self.internal else "+" + self.key
+
 
 class PhoneNormalizer:
     """Turns text into :class:`Phone` and a :class:`Phone` into the forms we send and show.
@@ -122,7 +147,7 @@ class PhoneNormalizer:
     are cached per instance; make a new normaliser when the settings change.
     """
 
-    __slots__ = ("_region", "_region_cc", "_dial_format", "_parse_cached", "__weakref__")
+    __slots__ = ("__weakref__", "_dial_format", "_parse_cached", "_region", "_region_cc")
 
     def __init__(self, region: str = "RU", dial_format: str = "auto") -> None:
         if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
@@ -178,7 +203,8 @@ class PhoneNormalizer:
         stripped = text.strip()
         if not stripped:
             raise PhoneError(text, "it is empty")
-        number, params = stripped, {}
+        number = stripped
+        params: dict[str, str] = {}
         # Only text starting with a letter can be a link; skip the regex for "8...", "+7...".
         match = _SCHEME_RE.match(stripped) if stripped[0].isalpha() else None
         if match is not None:
@@ -297,6 +323,18 @@ class PhoneNormalizer:
         return phone.national_number
 
 
+def cdr_search_forms(normalizer: PhoneNormalizer, phones: list[Phone]) -> list[str]:
+    """The spellings ``get_cdr`` is asked for, sorted: the PBX matches its CDRs' numbers as
+    text, so a public number goes as "+E164", E.164 digits and the dial form; an extension as itself."""
+    forms: set[str] = set()
+    for phone in phones:
+        if phone.internal:
+            forms.add(phone.key)
+        else:
+            forms.update({"+" + phone.key, phone.key, normalizer.dial_string(phone)})
+    return sorted(forms)
+
+
 def is_phone_link(text: str) -> bool:
     """``tel:``, ``callto:``, ``sip:`` or ``sips:`` (any case): a phone link rather than a plain number."""
     return text.lower().startswith(_LINK_PREFIXES)
@@ -332,7 +370,7 @@ def _digits_or_none(value: str | None) -> str | None:
     return digits or None
 
 
-def _possibility_reason(result: int, country_code: int) -> str:
+def _possibility_reason(result: int, country_code: int | None) -> str:
     if result == ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
         return "it is a local number without an area code"
     if result == ValidationResult.INVALID_COUNTRY_CODE:

@@ -35,7 +35,7 @@ class GetContactParams(WireModel):
     e164_phone: PhoneText | None = None
 
     @model_validator(mode="after")
-    def _some_number(self) -> "GetContactParams":
+    def _some_number(self) -> GetContactParams:
         if not (self.phone or "").strip() and not (self.e164_phone or "").strip():
             raise ValueError("get_contact needs params.phone or params.e164_phone")
         return self

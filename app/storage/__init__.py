@@ -9,6 +9,7 @@ means durable".
 
 from .records import (
     CallRecord,
+    CallState,
     CdrRow,
     CompanyRecord,
     ContactRecord,
@@ -18,9 +19,21 @@ from .records import (
     PhoneRecord,
     PresenceRecord,
 )
-from .sqlite import InlineReadRefused, Session, Store, StorageError
+from .sqlite import InlineReadRefused, Session, StorageError, Store
 
 __all__ = [
-    "CallRecord", "CdrRow", "CompanyRecord", "ContactRecord", "CrmUser", "EventRecord",
-    "HoldPeriod", "InlineReadRefused", "PhoneRecord", "PresenceRecord", "Session", "Store", "StorageError",
+    "CallRecord",
+    "CallState",
+    "CdrRow",
+    "CompanyRecord",
+    "ContactRecord",
+    "CrmUser",
+    "EventRecord",
+    "HoldPeriod",
+    "InlineReadRefused",
+    "PhoneRecord",
+    "PresenceRecord",
+    "Session",
+    "StorageError",
+    "Store",
 ]

@@ -3,7 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class CallState(StrEnum):
+    """Where a call is, folded from its events (:mod:`app.core.calls`).
+
+    A ``StrEnum``: stored as its text, and equal to it, so rows written before it existed read
+    back the same.
+    """
+
+    RINGING = "ringing"
+    ACTIVE = "active"
+    HELD = "held"
+    ENDED = "ended"
+
+    @property
+    def live(self) -> bool:
+        """Ringing, in progress or on hold: the call is not over."""
+        return self is not CallState.ENDED
+
+    @property
+    def connected(self) -> bool:
+        """Answered and not over: the states in which hold can be toggled."""
+        return self in (CallState.ACTIVE, CallState.HELD)
 
 
 @dataclass(slots=True)
@@ -56,7 +80,7 @@ class CallRecord:
     """One call as this program knows it, folded from all of its events (one row per ``call_id``)."""
 
     call_id: str
-    state: str
+    state: CallState
     first_seen: float
     updated_at: float
     session_id: str | None = None

@@ -15,6 +15,8 @@ before, in a transaction of its own.
 from __future__ import annotations
 
 import asyncio
+import builtins
+import contextlib
 import json
 import sqlite3
 import threading
@@ -30,6 +32,7 @@ from app.protocol.cdr import CDR_FIELDS, CdrRecord
 from .migrations import MIGRATIONS
 from .records import (
     CallRecord,
+    CallState,
     CdrRow,
     CompanyRecord,
     ContactRecord,
@@ -87,6 +90,14 @@ def _statements(script: str) -> Iterator[str]:
             buffer = ""
 
 
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid the INSERT just run on ``cursor`` made (``lastrowid`` is None only before any INSERT)."""
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise StorageError("the INSERT made no row")
+    return rowid
+
+
 def _newer_schema(version: int) -> StorageError:
     return StorageError(
         f"the database was written by a newer pbx-companion (schema {version}, this one knows {len(MIGRATIONS)})"
@@ -95,7 +106,7 @@ def _newer_schema(version: int) -> StorageError:
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to the latest version; returns the version now in the file."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
         raise _newer_schema(version)
     if version == len(MIGRATIONS):
@@ -315,23 +326,22 @@ class Store:
         if self._inline_conn is not None:
             self._inline_conn.close()
             self._inline_conn = None
-        try:
+        # another process may hold the WAL; SQLite checkpoints later
+        with contextlib.suppress(sqlite3.Error):
             self._write_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            pass  # another process may hold the WAL; SQLite checkpoints later
         self._write_conn.close()
 
     async def aclose(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.close)
 
     def integrity_check(self) -> str:
-        return self.read_sync(lambda s: s.conn.execute("PRAGMA integrity_check").fetchone()[0])
+        return self.read_sync(lambda s: str(s.conn.execute("PRAGMA integrity_check").fetchone()[0]))
 
 
 class Session:
     """The repositories bound to one connection (and, for writes, one transaction)."""
 
-    __slots__ = ("conn", "users", "contacts", "calls", "cdrs", "presence", "events", "notes", "dials")
+    __slots__ = ("calls", "cdrs", "conn", "contacts", "dials", "events", "notes", "presence", "users")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -382,7 +392,7 @@ class CrmUserRepository(_Repository):
         ).fetchone()
         return None if r is None else CrmUser(r["id"], r["name"], r["extension"])
 
-    def by_name(self, name: str) -> list[CrmUser]:
+    def by_name(self, name: str) -> builtins.list[CrmUser]:  # `list` here is the method above
         rows = self.conn.execute(
             "SELECT id, name, extension FROM crm_users WHERE name = ? COLLATE NOCASE", (name,)
         )
@@ -390,7 +400,9 @@ class CrmUserRepository(_Repository):
 
     def upsert(self, user: CrmUser) -> None:
         """Add the user or update the name/extension of an existing id (an extension belongs to one user)."""
-        self.conn.execute("UPDATE crm_users SET extension = NULL WHERE extension = ? AND id <> ?", (user.extension, user.id))
+        self.conn.execute(
+            "UPDATE crm_users SET extension = NULL WHERE extension = ? AND id <> ?", (user.extension, user.id)
+        )
         self.conn.execute(
             "INSERT INTO crm_users (id, name, extension, created_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT(id) DO UPDATE SET name = excluded.name, extension = excluded.extension",
@@ -417,7 +429,7 @@ class ContactRepository(_Repository):
             owner_id=row["owner_id"], email=row["email"], note=row["note"], extra=json.loads(row["extra"]),
         )
         if with_phones:
-            record.phones = self.phones(record.id)
+            record.phones = self.phones(row["id"])
         return record
 
     def phones(self, contact_id: int) -> list[PhoneRecord]:
@@ -445,7 +457,8 @@ class ContactRepository(_Repository):
 
     def first_id_by_key(self, key: str) -> int | None:
         row = self.conn.execute("SELECT MIN(contact_id) FROM phones WHERE key = ?", (key,)).fetchone()
-        return row[0]
+        contact_id: int | None = row[0]
+        return contact_id
 
     def ids_by_keys(self, keys: Sequence[str]) -> dict[str, int]:
         """For import: which of these keys already belong to a contact (the oldest one wins)."""
@@ -489,20 +502,20 @@ class ContactRepository(_Repository):
             phones.setdefault(r[0], []).append(PhoneRecord(r[1], r[2], r[3], r[4]))
         for row in self.conn.execute(f"{self._SELECT} ORDER BY c.id"):
             record = self._record(row, with_phones=False)
-            record.phones = phones.get(record.id, [])
+            record.phones = phones.get(row["id"], [])
             yield record
 
     def count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
+        return int(self.conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
 
     def company_id(self, name: str, owner_id: str | None = None) -> int:
         """The id of the company with this name (case-insensitive), created when new."""
         row = self.conn.execute("SELECT id FROM companies WHERE name = ? COLLATE NOCASE", (name,)).fetchone()
         if row is not None:
-            return row[0]
-        return self.conn.execute(
+            return int(row[0])
+        return _inserted_id(self.conn.execute(
             "INSERT INTO companies (name, owner_id, created_at) VALUES (?, ?, ?)", (name, owner_id, time.time())
-        ).lastrowid
+        ))
 
     def get_company(self, company_id: int) -> CompanyRecord | None:
         r = self.conn.execute("SELECT id, name, owner_id FROM companies WHERE id = ?", (company_id,)).fetchone()
@@ -513,19 +526,21 @@ class ContactRepository(_Repository):
         now = time.time()
         extra = json.dumps(contact.extra, ensure_ascii=False)
         if contact.id is None:
-            contact.id = self.conn.execute(
+            contact_id = contact.id = _inserted_id(self.conn.execute(
                 "INSERT INTO contacts (name, company_id, owner_id, email, note, extra, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (contact.name, contact.company_id, contact.owner_id, contact.email, contact.note, extra, now, now),
-            ).lastrowid
+            ))
         else:
+            contact_id = contact.id
             self.conn.execute(
                 "UPDATE contacts SET name = ?, company_id = ?, owner_id = ?, email = ?, note = ?, extra = ?,"
                 " updated_at = ? WHERE id = ?",
-                (contact.name, contact.company_id, contact.owner_id, contact.email, contact.note, extra, now, contact.id),
+                (contact.name, contact.company_id, contact.owner_id, contact.email, contact.note, extra, now,
+                 contact_id),
             )
-        self.add_phones(contact.id, contact.phones)
-        return contact.id
+        self.add_phones(contact_id, contact.phones)
+        return contact_id
 
     def add_phones(self, contact_id: int, phones: Iterable[PhoneRecord]) -> None:
         self.conn.executemany(
@@ -628,6 +643,7 @@ class CallRepository(_Repository):
         data["missed_cleared_at"] = row["missed_cleared_at"]
         data["missed"] = bool(data["missed"])
         data["answered_elsewhere"] = bool(data["answered_elsewhere"])
+        data["state"] = CallState(data["state"])
         record = CallRecord(**data)
         record.hold_periods = [
             HoldPeriod(r[0], r[1])
@@ -652,7 +668,9 @@ class CallRepository(_Repository):
         return self._select("other_key = ? ORDER BY COALESCE(ringing_at, first_seen) DESC LIMIT ?", (key, limit))
 
     def for_contact(self, contact_id: int, limit: int = 100) -> list[CallRecord]:
-        return self._select("contact_id = ? ORDER BY COALESCE(ringing_at, first_seen) DESC LIMIT ?", (contact_id, limit))
+        return self._select(
+            "contact_id = ? ORDER BY COALESCE(ringing_at, first_seen) DESC LIMIT ?", (contact_id, limit)
+        )
 
     def missed(self, crm_user: str | None = None, limit: int = 100) -> list[CallRecord]:
         """Missed calls nobody has called back or dismissed yet, newest first."""
@@ -794,7 +812,7 @@ class CdrRepository(_Repository):
         ).rowcount
 
     def count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM cdrs").fetchone()[0]
+        return int(self.conn.execute("SELECT COUNT(*) FROM cdrs").fetchone()[0])
 
 
 class NoteRepository(_Repository):
@@ -918,7 +936,7 @@ class EventLogRepository(_Repository):
         return [EventRecord(*r) for r in rows]
 
     def count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        return int(self.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def has(self, dedupe_key: str) -> bool:
         return self.conn.execute("SELECT 1 FROM events WHERE dedupe_key = ?", (dedupe_key,)).fetchone() is not None

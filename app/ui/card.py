@@ -5,10 +5,10 @@ is opened for a number nobody has yet. Right: the merged call timeline (journal 
 :mod:`app.ui.timeline`) with filters, "Load older calls from PBX", notes and outcomes per call,
 CSV export and the recording player.
 
-Everything the card shows comes from one ``store.read`` when it opens (contact, team, the
-timeline with its notes); afterwards the Qt bridge keeps the timeline live. Saving is one
-``store.write``: the contact, its company, its phones, and the links of earlier calls and
-CDRs from those numbers to it.
+Everything the card shows comes from one read through the service API when it opens (contact,
+team, the timeline with its notes); afterwards the Qt bridge keeps the timeline live. Saving is
+one call of the service API (one transaction): the contact, its company, its phones, and the
+links of earlier calls and CDRs from those numbers to it.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,47 +44,24 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
-from app.core.engine import NotConfigured
+from app.core.api import CardData, ContactDraft
+from app.core.timeline import TimelineRow, apply_notes, row_from_cdr
 from app.protocol import events as ev
-from app.protocol.phones import MAX_INTERNAL_DIGITS, PhoneError, PhoneNormalizer
-from app.storage import CallRecord, CdrRow, ContactRecord, CrmUser, PhoneRecord
+from app.protocol.phones import Phone, PhoneError, PhoneNormalizer
+from app.storage import CallRecord, CallState, CdrRow, ContactRecord, CrmUser, PhoneRecord
 
 from .context import UiContext, user_message
-from .dialer import missing_pbx_setting, pbx_error_text
+from .errors import missing_pbx_setting, pbx_error_text
 from .format import call_count_text, phone_text
 from .player import RecordingPlayer
-from .timeline import (
-    TimelineFilterProxy,
-    TimelineModel,
-    TimelineRow,
-    apply_notes,
-    configure_view,
-    load_timeline,
-    note_refs,
-    row_from_cdr,
-    status_label,
-    timeline_csv,
-)
+from .timeline import TimelineFilterProxy, TimelineModel, configure_view, status_label, timeline_csv
+
+__all__ = ["ClientCard", "ContactDraft", "ContactForm", "PhoneRow"]
 
 log = logging.getLogger("app.ui.card")
 
-# Records per ``get_cdr`` page when loading older calls.
-PBX_PAGE_SIZE = 100
-
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _INVALID_STYLE = "border: 1px solid #c0392b;"
-
-
-@dataclass
-class ContactDraft:
-    """What the form holds once it validated: ready for ``contacts.save``."""
-
-    name: str
-    company: str
-    owner_id: str | None
-    email: str
-    note: str
-    phones: list[PhoneRecord] = field(default_factory=list)
 
 
 class PhoneRow(QWidget):
@@ -325,15 +300,6 @@ class ContactForm(QWidget):
                             self.note_edit.toPlainText().strip(), phones)
 
 
-@dataclass
-class _CardData:
-    contact: ContactRecord | None
-    team: list[CrmUser]
-    keys: list[str]
-    rows: list[TimelineRow]
-    call: CallRecord | None
-
-
 class ClientCard(QWidget):
     """One client's card: details (editable) and the whole call history with them.
 
@@ -391,7 +357,7 @@ class ClientCard(QWidget):
         layout.addWidget(self.message_label)
         layout.addWidget(splitter, 1)
         self.resize(1240, 700)  # room for both halves in Russian; fits a 1366x768 screen
-        QShortcut(QKeySequence.StandardKey.Save, self, activated=self.save)
+        QShortcut(QKeySequence.StandardKey.Save, self, self.save)
 
         ctx.bridge.call_changed.connect(self._on_call_changed)
         ctx.bridge.cdr_added.connect(self._on_cdr_added)
@@ -545,26 +511,13 @@ class ClientCard(QWidget):
         return self._pbx_task is not None
 
     def reload(self) -> None:
-        """Read the contact, the team and the timeline again (one ``store.read``)."""
+        """Read the contact, the team and the timeline again (one read through the service API)."""
         if self._load_task is not None:
             self._load_task.cancel()
-        contact_id, key, call_id = self._contact_id, self._number_key, self._call_id
-
-        def read(session: Any) -> _CardData:
-            contact = session.contacts.get(contact_id) if contact_id is not None else None
-            if contact is None and contact_id is None and key:
-                found = session.contacts.find_by_key(key)
-                contact = found[0] if found else None
-            keys = [p.key for p in contact.phones] if contact is not None else ([key] if key else [])
-            if contact is None and contact_id is not None and key:
-                keys = [key]
-            call = session.calls.get(call_id) if call_id else None
-            return _CardData(contact, session.users.list(), keys, load_timeline(session, keys), call)
-
         self._loading = True
         self._pending = []
-        self._load_task = self._start(self._ctx.store.read(read), on_done=self._loaded,
-                                                on_error=self._load_failed)
+        self._load_task = self._start(self._ctx.api.contacts.card(self._contact_id, self._number_key, self._call_id),
+                                      on_done=self._loaded, on_error=self._load_failed)
 
     def save(self) -> None:
         """Validate, then write the contact (and link its numbers' calls) in one transaction."""
@@ -572,55 +525,28 @@ class ClientCard(QWidget):
         if draft is None:
             self.save_status_label.setText(self.tr("Not saved: see the errors above."))
             return
-        contact_id, call_id = self._contact_id, self._call_id
-
-        def write(session: Any) -> int:
-            existing = session.contacts.get(contact_id) if contact_id is not None else None
-            company_id = session.contacts.company_id(draft.company) if draft.company else None
-            record = ContactRecord(
-                id=existing.id if existing is not None else None, name=draft.name, company_id=company_id,
-                owner_id=draft.owner_id, email=draft.email or None, note=draft.note or None,
-                extra=existing.extra if existing is not None else {}, phones=draft.phones,
-            )
-            new_id = session.contacts.save(record)
-            session.contacts.set_phones(new_id, draft.phones)
-            for phone in draft.phones:
-                session.calls.link_contact(phone.key, new_id)
-                session.cdrs.link_contact(phone.key, new_id)
-            if call_id:
-                call = session.calls.get(call_id)
-                if call is not None and call.contact_id is None:
-                    call.contact_id = new_id
-                    session.calls.save(call)
-            return new_id
-
         self.save_button.setEnabled(False)
         self.save_status_label.setText(self.tr("Saving…"))
-        self._start(self._ctx.store.write(write), on_done=self._saved, on_error=self._save_failed)
+        self._start(self._ctx.api.contacts.save(draft, contact_id=self._contact_id, call_id=self._call_id),
+                    on_done=self._saved, on_error=self._save_failed)
 
     def load_older_calls(self) -> None:
         """Page through the PBX's ``get_cdr`` for this client's numbers; each page is stored and shown."""
         if self._pbx_task is not None:
             return
-        numbers = self.pbx_numbers()
-        if not numbers:
+        keys = self._searchable_keys()
+        if not keys:
             self._show_message(self.tr("Save a phone number first: the PBX finds calls by number."))
             return
         missing = missing_pbx_setting(self._ctx, need_crm_user=False)
         if missing:
             self._show_message(missing)
             return
-        try:
-            pbx = self._ctx.engine.pbx
-        except NotConfigured as exc:
-            self._show_message(pbx_error_text(exc, "get_cdr"))
-            return
         self._show_message("")
         self._pbx_fetched = 0
         self._set_pbx_busy(True)
         self.progress_label.setText(self.tr("Asking the PBX…"))
-        self._pbx_task = self._start(self._page_through(pbx, numbers), on_done=self._pbx_done,
-                                               on_error=self._pbx_failed)
+        self._pbx_task = self._start(self._page_through(keys), on_done=self._pbx_done, on_error=self._pbx_failed)
 
     def cancel_loading(self) -> None:
         task, self._pbx_task = self._pbx_task, None
@@ -632,19 +558,16 @@ class ClientCard(QWidget):
             self.tr("Cancelled: %n call(s) loaded from the PBX.", "", self._pbx_fetched)
         )
 
-    def pbx_numbers(self) -> list[str]:
-        """The forms ``get_cdr`` is asked for: +E.164, E.164 digits and the dial form of each number."""
-        forms: set[str] = set()
+    def _searchable_keys(self) -> list[str]:
+        """The card's number keys the PBX can be asked for (those that stand for a number)."""
+        keys = []
         for key in sorted(self._keys):
             try:
-                phone = self._normalizer.parse(key if len(key) <= MAX_INTERNAL_DIGITS else "+" + key)
+                Phone.from_key(key)
             except PhoneError:
                 continue
-            if phone.internal:
-                forms.add(phone.key)
-            else:
-                forms.update({"+" + phone.key, phone.key, self._normalizer.dial_string(phone)})
-        return sorted(forms)
+            keys.append(key)
+        return keys
 
     def save_note(self) -> None:
         """Store the note and outcome of the selected call (keyed by its uniqueid or call_id)."""
@@ -653,9 +576,6 @@ class ClientCard(QWidget):
             return
         ref, note, outcome = row.ref, self.note_edit.text().strip(), self.outcome_combo.currentText().strip()
         self.save_note_button.setEnabled(False)
-
-        def write(session: Any) -> None:
-            session.notes.set(ref, note, outcome, time.time())
 
         def done(_: None) -> None:
             self.save_note_button.setEnabled(self._selected is not None)
@@ -666,7 +586,7 @@ class ClientCard(QWidget):
             self.save_note_button.setEnabled(self._selected is not None)
             self._show_message(self.tr("The note was not saved: %1").replace("%1", user_message(exc)))
 
-        self._start(self._ctx.store.write(write), on_done=done, on_error=failed)
+        self._start(self._ctx.api.calls.set_note(ref, note, outcome), on_done=done, on_error=failed)
 
     def export_csv(self, path: str | Path) -> None:
         """Write the calls the timeline shows (filters applied) to ``path`` as CSV (UTF-8 with BOM,
@@ -683,7 +603,7 @@ class ClientCard(QWidget):
             self._show_message(self.tr("Could not export: %1").replace("%1", user_message(exc)))
 
         self._start(asyncio.to_thread(target.write_text, text, encoding="utf-8-sig"),
-                              on_done=done, on_error=failed)
+                    on_done=done, on_error=failed)
 
     def toggle_hold(self) -> None:
         """Ask the PBX to toggle hold; the button follows the PBX's call_held/call_active events."""
@@ -704,7 +624,7 @@ class ClientCard(QWidget):
             finished()
             self._show_message(pbx_error_text(exc, "switch_call_hold"))
 
-        self._start(self._ctx.engine.hold(self._call_id), on_done=finished, on_error=failed)
+        self._start(self._ctx.api.calls.hold(self._call_id), on_done=finished, on_error=failed)
 
     def select_call(self, ref: str) -> bool:
         """Select the call with this uniqueid/call_id in the timeline (when the filters show it)."""
@@ -718,7 +638,7 @@ class ClientCard(QWidget):
         self.timeline_view.scrollTo(index)
         return True
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel_loading()
         if self._load_task is not None:
             self._load_task.cancel()
@@ -745,7 +665,7 @@ class ClientCard(QWidget):
 
     # -- loading --------------------------------------------------------------------------
 
-    def _loaded(self, data: _CardData) -> None:
+    def _loaded(self, data: CardData) -> None:
         self._load_task = None
         self._loading = False
         self._contact = data.contact
@@ -789,38 +709,29 @@ class ClientCard(QWidget):
 
     # -- older calls from the PBX -----------------------------------------------------------
 
-    async def _page_through(self, pbx: Any, numbers: list[str]) -> tuple[int, int]:
-        ingestor = self._ctx.engine.ingestor
-        seen: set[str] = set()
+    async def _page_through(self, keys: list[str]) -> tuple[int, int]:
         added = 0
-        offset = 0
-        while True:
-            page = await pbx.get_cdr(numbers=numbers, newest_first=True, limit=PBX_PAGE_SIZE, offset=offset)
-            fresh = [record for record in page if record.uniqueid not in seen]
-            seen.update(record.uniqueid for record in fresh)
-            if fresh:
-                at = time.time()
-                rows = [row_from_cdr(record.wire_dict()) for record in fresh]
-
-                def keep(session: Any, fresh: list[Any] = fresh, rows: list[TimelineRow] = rows) -> dict:
-                    for record in fresh:
-                        ingestor.store_cdr(session, record, at, source="pbx")
-                    return session.notes.many(note_refs(rows))
-
-                notes = await self._ctx.store.write(keep)
+        pages = self._ctx.api.history.pbx_pages(keys)
+        try:
+            async for page in pages:
                 if not isValid(self):
-                    return self._pbx_fetched, added
-                apply_notes(rows, notes)
+                    break
+                if not page.records:
+                    continue
+                rows = [row_from_cdr(record) for record in page.records]
+                apply_notes(rows, page.notes)
                 added += self.timeline_model.add_rows(rows)
-                self._pbx_fetched += len(fresh)
+                self._pbx_fetched += len(page.records)
                 self._refresh_count()
                 self.progress_label.setText(
                     self.tr("Loading older calls from the PBX… %n call(s) so far", "", self._pbx_fetched)
                 )
                 self.pbx_progress.emit(self._pbx_fetched)
-            if len(page) < PBX_PAGE_SIZE or not fresh:
-                return self._pbx_fetched, added
-            offset += len(page)
+        finally:
+            close = getattr(pages, "aclose", None)
+            if close is not None:
+                await close()
+        return self._pbx_fetched, added
 
     def _pbx_done(self, result: tuple[int, int]) -> None:
         fetched, added = result
@@ -901,10 +812,6 @@ class ClientCard(QWidget):
             self.player.set_recording(row.link, autoplay=True)
             return
 
-        def read(session: Any) -> str | None:
-            stored = session.cdrs.get(uniqueid)
-            return None if stored is None else stored.data.get("link")
-
         def done(link: str | None) -> None:
             link = link or row.link
             if link != row.link:
@@ -912,8 +819,8 @@ class ClientCard(QWidget):
             if self._selected is row:
                 self.player.set_recording(link, autoplay=True)
 
-        self._start(self._ctx.store.read(read), on_done=done,
-                              on_error=lambda exc: self.player.set_recording(row.link, autoplay=True))
+        self._start(self._ctx.api.history.recording_link(uniqueid), on_done=done,
+                    on_error=lambda exc: self.player.set_recording(row.link, autoplay=True))
 
     # -- filters ----------------------------------------------------------------------------
 
@@ -954,7 +861,9 @@ class ClientCard(QWidget):
         if shown == total:
             self.count_label.setText(call_count_text(total))
         else:
-            self.count_label.setText(self.tr("%1 of %2").replace("%1", str(shown)).replace("%2", call_count_text(total)))
+            self.count_label.setText(
+                self.tr("%1 of %2").replace("%1", str(shown)).replace("%2", call_count_text(total))
+            )
 
     def _refresh_title(self) -> None:
         contact = self._contact
@@ -977,15 +886,15 @@ class ClientCard(QWidget):
             self.call_state_label.hide()
             self.hold_button.hide()
             return
-        state = {"ringing": "ringing", "active": "in_progress", "held": "on_hold"}.get(call.state)
+        state = {CallState.RINGING: "ringing", CallState.ACTIVE: "in_progress",
+                 CallState.HELD: "on_hold"}.get(call.state)
         if state is None:
             self.call_state_label.setText(self.tr("Call ended"))
         else:
             self.call_state_label.setText(self.tr("Current call: %1").replace("%1", status_label(state)))
         self.call_state_label.show()
-        can_hold = call.state in ("active", "held")
-        self.hold_button.setVisible(can_hold)
-        self.hold_button.setText(self.tr("Resume") if call.state == "held" else self.tr("Hold"))
+        self.hold_button.setVisible(CallState(call.state).connected)
+        self.hold_button.setText(self.tr("Resume") if call.state == CallState.HELD else self.tr("Hold"))
         self.hold_button.setEnabled(not self._hold_pending)
 
     def _choose_export_file(self) -> None:

@@ -1,4 +1,4 @@
-"""What every window needs from the application: the core, the Qt bridge, and a task runner."""
+"""What every window needs from the application: the service API, its Qt signals, and a task runner."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QObject, Signal
 
 from app.core.agent import AgentIdentity
-from app.core.engine import Engine
-from app.core.qt_bridge import QtBridge
+from app.core.api import CompanionApi
+from app.core.settings import Settings
+from app.protocol.phones import PhoneNormalizer
+
+from .qt_bridge import QtBridge
 
 log = logging.getLogger("app.ui")
 T = TypeVar("T")
@@ -80,21 +83,23 @@ class TaskRunner(QObject):
 
 @dataclass
 class UiContext:
-    """Handed to every window: the core (store, PBX client, settings), its signals and tasks."""
+    """Handed to every window: the service API, its change signals, background tasks, the settings.
 
-    engine: Engine
+    Windows read data and act only through ``api`` (standalone or a team server's client: they
+    cannot tell). ``settings`` are this computer's own preferences (language, pop-up behaviour,
+    the number rules shown in the settings window).
+    """
+
+    api: CompanionApi
     bridge: QtBridge
     tasks: TaskRunner
-    identity: AgentIdentity
+    settings: Settings
 
     @property
-    def settings(self) -> Any:
-        return self.engine.settings
+    def identity(self) -> AgentIdentity:
+        """Who this agent is, as the API says now (it follows saved settings at once)."""
+        return self.api.identity
 
     @property
-    def store(self) -> Any:
-        return self.engine.store
-
-    @property
-    def normalizer(self) -> Any:
-        return self.engine.normalizer
+    def normalizer(self) -> PhoneNormalizer:
+        return self.api.normalizer

@@ -9,6 +9,7 @@ text block to paste into a ticket. Everything shown or copied passes through
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import platform
@@ -50,7 +51,8 @@ from app.core.settings import Settings, default_log_dir
 from app.protocol.redact import redact
 from app.storage.records import EventRecord
 from app.ui.context import UiContext, user_message
-from app.ui.settings_dialog import key_source, pbx_error_text
+from app.ui.errors import connection_test_error_text
+from app.ui.settings_dialog import key_source
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -66,10 +68,8 @@ def log_file_path() -> Path:
 
 def mask_payload(text: str) -> str:
     """The payload as readable JSON with secrets and link tokens masked."""
-    try:
+    with contextlib.suppress(ValueError, RecursionError):
         text = json.dumps(json.loads(text), ensure_ascii=False, sort_keys=False)
-    except (ValueError, RecursionError):
-        pass
     return redact(text)
 
 
@@ -178,7 +178,7 @@ def diagnostics_text(settings: Settings, health: Health, events: list[MaskedEven
     """The block "Copy diagnostics" puts on the clipboard; masked once more as a whole."""
     lines = ["pbx-companion diagnostics", f"generated: {_time(time.time())}", "", "[versions]"]
     lines += [f"  {name}: {value}" for name, value in versions().items()]
-    lines += ["", "[settings]"] + settings_lines(settings)
+    lines += ["", "[settings]", *settings_lines(settings)]
     lines += ["", "[keys]"]
     for name in ("crm_api_key", "pbx_api_key"):
         lines.append(f"  {name}: {key_source(name) or 'not set'}")
@@ -287,9 +287,9 @@ class DiagnosticsPanel(QWidget):
     def refresh(self) -> None:
         """Reload the events and ask the listener whether it answers."""
         self.refresh_events()
-        server = self.ctx.engine.server
-        self.health.listener_url = server.url if server is not None else ""
-        if server is None:
+        url = self.ctx.api.webhook_url
+        self.health.listener_url = url or ""
+        if url is None:
             self.health.listener_up = False
             self._show_listener()
             return
@@ -298,7 +298,7 @@ class DiagnosticsPanel(QWidget):
             self.health.listener_up = up
             self._show_listener()
 
-        self.ctx.tasks.start(listener_up(server.url), on_done=done)
+        self.ctx.tasks.start(listener_up(url), on_done=done)
 
     def refresh_events(self) -> None:
         def done(records: list[EventRecord]) -> None:
@@ -308,8 +308,7 @@ class DiagnosticsPanel(QWidget):
         def failed(exc: BaseException) -> None:
             self.status.setText(self.tr("Could not read the event log: {error}").format(error=user_message(exc)))
 
-        self.ctx.tasks.start(self.ctx.store.read(lambda s: s.events.recent(EVENT_LIMIT)), on_done=done,
-                             on_error=failed)
+        self.ctx.tasks.start(self.ctx.api.recent_events(EVENT_LIMIT), on_done=done, on_error=failed)
 
     def _show_listener(self) -> None:
         url = self.health.listener_url or self.tr("not running")
@@ -318,21 +317,19 @@ class DiagnosticsPanel(QWidget):
 
     def _show_payload(self, current: QModelIndex, _previous: QModelIndex) -> None:
         text = self.model.masked(current.row()).payload if current.isValid() else ""
-        try:  # already masked: indenting it changes nothing but readability
+        with contextlib.suppress(ValueError, RecursionError):  # already masked: indenting changes only readability
             text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
-        except (ValueError, RecursionError):
-            pass
         self.payload.setPlainText(text)
 
     # -- PBX ---------------------------------------------------------------------------------------
 
     def check_pbx(self) -> None:
-        """``get_domain_user_list`` through the engine's client; shows the result and its time."""
+        """``get_domain_user_list`` through the service API; shows the result and its time."""
         self.check_pbx_button.setEnabled(False)
         self.pbx_label.setText(self.tr("Checking…"))
 
         async def probe() -> int:
-            return len(await self.ctx.engine.pbx.get_domain_user_list())
+            return len(await self.ctx.api.presence.pbx_users())
 
         def done(count: int) -> None:
             self.check_pbx_button.setEnabled(True)
@@ -348,7 +345,7 @@ class DiagnosticsPanel(QWidget):
             self.health.pbx_checked_at = time.time()
             self.health.pbx_text = user_message(exc)
             self.pbx_label.setText(self.tr("Failed at {time}: {error}").format(
-                time=_time(self.health.pbx_checked_at), error=pbx_error_text(exc)))
+                time=_time(self.health.pbx_checked_at), error=connection_test_error_text(exc)))
 
         self.ctx.tasks.start(probe(), on_done=done, on_error=failed)
 

@@ -11,15 +11,12 @@ the agent as one plain sentence instead of a traceback.
 from __future__ import annotations
 
 import logging
-import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
 from PySide6.QtCore import (
     QAbstractTableModel,
-    QCoreApplication,
     QEvent,
     QItemSelectionModel,
     QModelIndex,
@@ -41,37 +38,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.engine import NotConfigured
-from app.pbx.errors import (
-    PbxError,
-    PbxKeyRefused,
-    PbxOutcomeUnknown,
-    PbxProtocolError,
-    PbxRejected,
-    PbxServerError,
-    PbxUnreachable,
-)
-from app.protocol.phones import (
-    MAX_INTERNAL_DIGITS,
-    Phone,
-    PhoneError,
-    PhoneNormalizer,
-    is_phone_link,
-)
+from app.core.api import RecentDial
+from app.core.directory import looks_like_number, search_digits
+from app.protocol.phones import Phone, PhoneError, is_phone_link
 from app.storage import ContactRecord
 
 from .context import UiContext, user_message
+from .errors import display_key, missing_pbx_setting, pbx_error_text, phone_error_text
 from .format import when_text
 
 log = logging.getLogger("app.ui.dialer")
 
+# The error sentences live in .errors; they are re-exported here for windows that still import them from the dialer.
 __all__ = [
+    "DialFeedback",
     "DialService",
     "DialerEntry",
     "DialerListModel",
     "DialerWindow",
     "display_key",
-    "looks_like_number",
     "missing_pbx_setting",
     "pbx_error_text",
     "phone_error_text",
@@ -81,117 +66,6 @@ __all__ = [
 _CLIPBOARD_SCAN_CHARS = 2000
 # Rows the dialer's result list shows at most.
 _MAX_RESULTS = 30
-# Text that is typed as a number rather than a name: digits and separators, or a phone link.
-_NUMBER_LIKE = re.compile(r"[\d\s()+\-./]*\d[\d\s()+\-./]*")
-
-
-# -- plain sentences for errors --------------------------------------------------------------
-
-
-def _lead(action: str) -> str:
-    if action == "make_call":
-        return QCoreApplication.translate("PbxErrors", "Could not place the call")
-    if action == "get_domain_user_list":
-        return QCoreApplication.translate("PbxErrors", "Could not load the PBX users")
-    if action == "switch_call_hold":
-        return QCoreApplication.translate("PbxErrors", "Could not switch hold")
-    return QCoreApplication.translate("PbxErrors", "The PBX request failed")
-
-
-def pbx_error_text(exc: BaseException, action: str = "make_call") -> str:
-    """One translatable sentence for a failed PBX action (``exc`` from the engine or PbxClient).
-
-    Why not ``str(exc)``: the core's messages are English only; these go through Qt's
-    translation and say what the agent can do. ``action`` names what was attempted when the
-    error does not say it (NotConfigured, unexpected errors).
-    """
-    action = getattr(exc, "action", None) or action
-    lead = _lead(action)
-    if isinstance(exc, PbxOutcomeUnknown):
-        if action == "make_call":
-            return QCoreApplication.translate(
-                "PbxErrors",
-                "No reply came from the PBX, so it is not known whether the call was placed: your phone may "
-                "ring. Do not call again until you have checked your phone and the call history.",
-            )
-        if exc.may_have_acted:
-            return QCoreApplication.translate(
-                "PbxErrors", "{0}: no reply came from the PBX, so it may have acted; check the call before trying again."
-            ).format(lead)
-        return QCoreApplication.translate("PbxErrors", "{0}: the PBX did not answer in time; try again later.").format(lead)
-    if isinstance(exc, PbxKeyRefused):
-        return QCoreApplication.translate(
-            "PbxErrors", "{0}: the PBX refused the API key (HTTP {1}). Check the PBX API key in Settings."
-        ).format(lead, exc.status)
-    if isinstance(exc, PbxRejected):
-        if exc.message:
-            return QCoreApplication.translate("PbxErrors", "{0}: the PBX said no: \u201c{1}\u201d.").format(lead, exc.message)
-        if exc.code is not None:
-            return QCoreApplication.translate("PbxErrors", "{0}: the PBX said no (code {1}).").format(lead, exc.code)
-        return QCoreApplication.translate("PbxErrors", "{0}: the PBX said no.").format(lead)
-    if isinstance(exc, PbxUnreachable):
-        where = exc.host or QCoreApplication.translate("PbxErrors", "the configured address")
-        why = f" ({exc.reason})" if exc.reason else ""
-        return QCoreApplication.translate(
-            "PbxErrors", "{0}: the PBX at {1} could not be reached{2}. Check the PBX address and your network connection."
-        ).format(lead, where, why)
-    if isinstance(exc, PbxServerError):
-        if exc.status == 429:
-            return QCoreApplication.translate(
-                "PbxErrors", "{0}: the PBX is receiving too many requests; wait a moment and try again."
-            ).format(lead)
-        return QCoreApplication.translate(
-            "PbxErrors", "{0}: the PBX had a server error (HTTP {1}); try again later."
-        ).format(lead, exc.status)
-    if isinstance(exc, PbxProtocolError):
-        return QCoreApplication.translate(
-            "PbxErrors", "{0}: the PBX's reply was not understood. Check the PBX address in Settings."
-        ).format(lead)
-    if isinstance(exc, NotConfigured):
-        return QCoreApplication.translate("PbxErrors", "{0}: {1}.").format(lead, user_message(exc).rstrip("."))
-    if isinstance(exc, PbxError):
-        return user_message(exc)
-    if isinstance(exc, PhoneError):
-        return phone_error_text(exc)
-    return QCoreApplication.translate("PbxErrors", "{0}: {1}").format(lead, user_message(exc))
-
-
-def phone_error_text(exc: PhoneError) -> str:
-    """Why the typed text cannot be dialed, in plain words."""
-    return QCoreApplication.translate("PbxErrors", "Cannot dial this: {0}.").format(exc.reason)
-
-
-def missing_pbx_setting(ctx: UiContext, *, need_crm_user: bool) -> str | None:
-    """The sentence saying which setting is missing before the PBX can be asked, or None.
-
-    Checked before starting a request so the agent reads what to set up (translatable),
-    not the core's English NotConfigured text.
-    """
-    if not ctx.settings.pbx_url:
-        return QCoreApplication.translate("PbxErrors", "The PBX is not set up: enter the PBX address in Settings.")
-    if not ctx.engine.keys.pbx_api_key:
-        return QCoreApplication.translate("PbxErrors", "The PBX is not set up: enter the PBX API key in Settings.")
-    if need_crm_user and not ctx.settings.crm_user:
-        return QCoreApplication.translate(
-            "PbxErrors", "Click-to-dial is not set up: enter this workstation's CRM user in Settings."
-        )
-    return None
-
-
-def display_key(normalizer: PhoneNormalizer, key: str | None) -> str:
-    """A stored number key ("74951343060", "9022") in the human form ("+7 495 134-30-60")."""
-    if not key:
-        return ""
-    try:
-        phone = normalizer.parse(key if len(key) <= MAX_INTERNAL_DIGITS else "+" + key)
-    except PhoneError:
-        return key
-    return normalizer.display(phone)
-
-
-def _dial_text_of_key(key: str) -> str:
-    """Text that parses back to ``key`` (public numbers need their '+')."""
-    return key if len(key) <= MAX_INTERNAL_DIGITS else "+" + key
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -260,7 +134,7 @@ class DialService(QObject):
             self.dial_failed.emit(missing)
             return False
         self._in_flight.add(phone.key)
-        self._ctx.tasks.start(self._place(phone, text))
+        self._ctx.tasks.start(self._place(phone))
         return True
 
     def find_number(self, text: str) -> str | None:
@@ -288,22 +162,15 @@ class DialService(QObject):
             return False
         return self.dial(number)
 
-    async def _place(self, phone: Phone, text: str) -> None:
+    async def _place(self, phone: Phone) -> None:
         try:
             try:
-                _, dialed, _ = await self._ctx.engine.dial(text)
+                result = await self._ctx.api.calls.dial(phone)  # also writes the dial log, clears missed calls
             except Exception as exc:  # every failure is reported once, none is retried
                 log.warning("make_call to %s failed: %s", phone.key, user_message(exc))
                 self.dial_failed.emit(pbx_error_text(exc, "make_call"))
                 return
-            self.dialing.emit(self._ctx.normalizer.display(phone), dialed)
-            at = time.time()
-
-            def record(session: Any) -> None:
-                session.dials.add(phone.key, dialed, at)
-                session.calls.clear_missed_from(phone.key, at)
-
-            await self._ctx.store.write(record)
+            self.dialing.emit(self._ctx.normalizer.display(phone), result.dialed)
             self.dialed.emit(phone.key)
         finally:
             self._in_flight.discard(phone.key)
@@ -386,21 +253,12 @@ class DialerListModel(QAbstractTableModel):
         }.get(section)
 
 
-def looks_like_number(text: str) -> bool:
-    """Typed as a number (digits and separators, or a phone link), not as a name."""
-    stripped = text.strip()
-    return is_phone_link(stripped) or bool(_NUMBER_LIKE.fullmatch(stripped))
-
-
-def _search_digits(text: str) -> list[str]:
-    """Digit strings to look for inside stored keys: as typed, and without a trunk prefix 8/0."""
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if len(digits) < 3:
-        return []
-    forms = [digits]
-    if digits[0] in "80" and len(digits) > 3:
-        forms.append(digits[1:])
-    return forms
+def _dial_text(key: str) -> str | None:
+    """What :meth:`DialService.dial` gets for a stored number key; None for a key that is no number."""
+    try:
+        return Phone.from_key(key).text
+    except PhoneError:
+        return None
 
 
 class DialerWindow(QWidget):
@@ -494,13 +352,13 @@ class DialerWindow(QWidget):
             phone = self._ctx.normalizer.parse(target)
             self._show_status(self.tr("Asking the PBX to call {0}\u2026").format(self._ctx.normalizer.display(phone)))
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         self.number_edit.setFocus()
 
     # -- internals ---------------------------------------------------------------------------
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             key = event.key()
             if watched is self.number_edit and key in (Qt.Key.Key_Down, Qt.Key.Key_Up):
@@ -570,40 +428,24 @@ class DialerWindow(QWidget):
         normalizer = self._ctx.normalizer
 
         if not text:
-            def recent(session: Any) -> list[tuple[tuple[str, str, float], ContactRecord | None]]:
-                rows = session.dials.recent(_MAX_RESULTS)
-                return [(row, next(iter(session.contacts.find_by_key(row[0])), None)) for row in rows]
-
-            def show_recent(rows: list[tuple[tuple[str, str, float], ContactRecord | None]]) -> None:
+            def show_recent(dials: list[RecentDial]) -> None:
                 if generation != self._generation:
                     return
                 entries = [
-                    DialerEntry(contact.name if contact else "", (contact.company_name or "") if contact else "",
-                                display_key(normalizer, key), _dial_text_of_key(key), at)
-                    for (key, _dialed, at), contact in rows
+                    DialerEntry(dial.contact.name if dial.contact else "",
+                                (dial.contact.company_name or "") if dial.contact else "",
+                                display_key(normalizer, dial.key), dial_text, dial.at)
+                    for dial in dials if (dial_text := _dial_text(dial.key)) is not None
                 ]
                 self._show_entries(entries, recent=True)
 
-            self._ctx.tasks.start(self._ctx.store.read(recent), on_done=show_recent)
+            self._ctx.tasks.start(self._ctx.api.calls.recent_dials(_MAX_RESULTS), on_done=show_recent)
             return
 
+        # which of a found contact's phones matched: the whole key or digits of it
         as_number = looks_like_number(text)
         key = normalizer.try_key(text) if as_number else None
-        digit_forms = _search_digits(text) if as_number and not is_phone_link(text) else []
-
-        def find(session: Any) -> list[ContactRecord]:
-            found: dict[int, ContactRecord] = {}
-            if as_number:
-                if key:
-                    for contact in session.contacts.find_by_key(key):
-                        found.setdefault(contact.id, contact)
-                for digits in digit_forms:
-                    for contact in session.contacts.search_phone(digits, _MAX_RESULTS):
-                        found.setdefault(contact.id, contact)
-            else:
-                for contact in session.contacts.search(text, _MAX_RESULTS):
-                    found.setdefault(contact.id, contact)
-            return list(found.values())
+        digit_forms = search_digits(text) if as_number and not is_phone_link(text) else []
 
         def show_found(contacts: list[ContactRecord]) -> None:
             if generation != self._generation:
@@ -613,11 +455,13 @@ class DialerWindow(QWidget):
                 for phone in contact.phones:
                     if as_number and phone.key != key and not any(d in phone.key for d in digit_forms):
                         continue
-                    entries.append(DialerEntry(contact.name, contact.company_name or "",
-                                               display_key(normalizer, phone.key), _dial_text_of_key(phone.key)))
+                    dial_text = _dial_text(phone.key)
+                    if dial_text is not None:
+                        entries.append(DialerEntry(contact.name, contact.company_name or "",
+                                                   display_key(normalizer, phone.key), dial_text))
             self._show_entries(entries[:_MAX_RESULTS], recent=False)
 
-        self._ctx.tasks.start(self._ctx.store.read(find), on_done=show_found)
+        self._ctx.tasks.start(self._ctx.api.contacts.search(text, _MAX_RESULTS), on_done=show_found)
 
     def _show_entries(self, entries: list[DialerEntry], *, recent: bool) -> None:
         self.model.set_entries(entries, recent=recent)

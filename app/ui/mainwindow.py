@@ -21,7 +21,7 @@ class MainWindow(QMainWindow):
     def __init__(self, actions: ShellActions, has_tray: bool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("pbx-companion")
-        self.actions = actions
+        self.actions = actions  # type: ignore[method-assign,assignment]  # QWidget.actions() is unused here
         self.has_tray = has_tray
         self._words = StatusText(self)
         central = QWidget(self)

@@ -1,7 +1,7 @@
 """Missed calls: the agent's unanswered incoming calls until they call back or dismiss them.
 
 "Missed" is decided by the core's call state machine (an incoming call that ended unanswered
-here and nobody else in its queue answered); this module only lists what the store says,
+here and nobody else in its queue answered); this module only lists what the service API says,
 refreshes when a call becomes missed, and clears entries: Dismiss clears one call, Call back
 dials through :class:`~app.ui.dialer.DialService`, which clears every missed call from that
 number once the PBX accepted the call.
@@ -10,7 +10,6 @@ number once the PBX accepted the call.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,18 +35,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.storage import CallRecord, ContactRecord
+from app.core.api import MAX_MISSED
+from app.protocol.phones import Phone, PhoneError
+from app.storage import CallRecord
 
 from .context import UiContext, user_message
-from .dialer import DialFeedback, DialService, display_key
+from .dialer import DialFeedback, DialService
+from .errors import display_key
 from .format import missed_count_text, phone_text, when_text
 
 log = logging.getLogger("app.ui.missed")
 
 __all__ = ["MissedCall", "MissedCallsModel", "MissedCallsPanel"]
 
-# Most missed calls listed (the badge counts these).
-MAX_MISSED = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +72,18 @@ class MissedCall:
         return self.call.ringing_at or self.call.first_seen
 
 
+def _dial_text(key: str) -> str:
+    """What to dial for a stored number key (an unparseable key goes as typed: the dialer says why)."""
+    try:
+        return Phone.from_key(key).text
+    except PhoneError:
+        return "+" + key
+
+
 class MissedCallsModel(QAbstractTableModel):
     """The missed-call list of this agent (every agent's with ``see_all_calls``).
 
-    Reloads from the store when a call becomes missed (or a listed one changes) and after a
+    Reloads from the service API when a call becomes missed (or a listed one changes) and after a
     call-back was recorded; works without any widget.
 
     Signals:
@@ -147,44 +155,20 @@ class MissedCallsModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
             return None
-        return {self.TIME: self.tr("Time"), self.NUMBER: self.tr("Number"), self.CONTACT: self.tr("Contact")}.get(section)
+        titles = {self.TIME: self.tr("Time"), self.NUMBER: self.tr("Number"), self.CONTACT: self.tr("Contact")}
+        return titles.get(section)
 
     # -- loading ------------------------------------------------------------------------------
 
-    def _see_all(self) -> bool:
-        return bool(self._ctx.settings.see_all_calls or self._ctx.identity.see_all_calls)
-
     async def load(self) -> list[MissedCall]:
-        """Read the missed calls and their contacts from the store (no model change)."""
-        see_all = self._see_all()
-        crm_user = self._ctx.identity.crm_user or self._ctx.settings.crm_user
-        extension = self._ctx.identity.extension or self._ctx.settings.extension
-
-        def read(session: Any) -> list[tuple[CallRecord, ContactRecord | None]]:
-            if see_all:
-                calls = session.calls.missed(None, MAX_MISSED)
-            else:
-                calls = session.calls.missed(crm_user, MAX_MISSED) if crm_user else []
-                if extension:  # a call to my extension that carried no CRM user is mine too
-                    seen = {c.call_id for c in calls}
-                    calls += [c for c in session.calls.missed(None, MAX_MISSED)
-                              if c.domain_user == extension and c.call_id not in seen]
-                    calls.sort(key=lambda c: c.first_seen, reverse=True)
-                    calls = calls[:MAX_MISSED]
-            found: list[tuple[CallRecord, ContactRecord | None]] = []
-            for call in calls:
-                contact = session.contacts.get(call.contact_id) if call.contact_id is not None else None
-                if contact is None and call.other_key:
-                    contact = next(iter(session.contacts.find_by_key(call.other_key)), None)
-                found.append((call, contact))
-            return found
-
-        rows = await self._ctx.store.read(read)
+        """Ask the service API for this agent's missed calls and their contacts (no model change)."""
+        found = await self._ctx.api.calls.missed(MAX_MISSED)
         normalizer = self._ctx.normalizer
         return [
-            MissedCall(call, phone_text(normalizer, call.other_leg),
-                       contact.name if contact else "", (contact.company_name or "") if contact else "")
-            for call, contact in rows
+            MissedCall(entry.call, phone_text(normalizer, entry.call.other_leg),
+                       entry.contact.name if entry.contact else "",
+                       (entry.contact.company_name or "") if entry.contact else "")
+            for entry in found
         ]
 
     def reload(self) -> None:
@@ -199,7 +183,7 @@ class MissedCallsModel(QAbstractTableModel):
         try:
             rows = await self.load()
         except Exception as exc:
-            log.warning("missed calls: could not read the store: %s", exc)
+            log.warning("missed calls: could not read them: %s", exc)
             self.failed.emit(self.tr("Could not read the missed calls: {0}").format(user_message(exc)))
             rows = None
         finally:
@@ -239,17 +223,14 @@ class MissedCallsModel(QAbstractTableModel):
         del self._rows[row]
         self.endRemoveRows()
         self._emit_count()
-        at = time.time()
-
-        def clear(session: Any) -> bool:
-            return session.calls.clear_missed(entry.call_id, at)
 
         def failed(exc: BaseException) -> None:
             log.warning("missed calls: dismiss failed: %s", exc)
             self.failed.emit(self.tr("Could not dismiss the missed call: {0}").format(user_message(exc)))
             self.reload()
 
-        self._ctx.tasks.start(self._ctx.store.write(clear), on_done=lambda _cleared: self.reload(), on_error=failed)
+        self._ctx.tasks.start(self._ctx.api.calls.clear_missed(entry.call_id),
+                              on_done=lambda _cleared: self.reload(), on_error=failed)
         return True
 
     def call_back(self, row: int) -> bool:
@@ -257,7 +238,7 @@ class MissedCallsModel(QAbstractTableModel):
         entry = self.row_at(row)
         if entry is None or self._service is None or not entry.can_call_back:
             return False
-        return self._service.dial(entry.call.other_leg or "+" + (entry.call.other_key or ""))
+        return self._service.dial(entry.call.other_leg or _dial_text(entry.call.other_key or ""))
 
 
 class MissedCallsPanel(QWidget):
@@ -337,7 +318,8 @@ class MissedCallsPanel(QWidget):
         if entry is None:
             return
         if not entry.can_call_back:
-            self.message_label.show_message(self.tr("This caller's number is unknown: there is nothing to call back."), error=True)
+            self.message_label.show_message(
+                self.tr("This caller's number is unknown: there is nothing to call back."), error=True)
             return
         self.message_label.track()
         if self.model.call_back(row):

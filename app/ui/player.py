@@ -13,6 +13,7 @@ to (:func:`quiet_media_url_logging`).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from PySide6.QtCore import QLoggingCategory, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -33,7 +34,7 @@ from .timeline import link_location
 
 log = logging.getLogger("app.ui.player")
 
-# Playback speeds offered (agents skim long calls at 1.5× or 2×).
+# Playback speeds offered (agents skim long calls at 1.5x or 2x speed).
 SPEEDS = (1.0, 1.5, 2.0)
 
 # Qt's FFmpeg backend dumps "Input #0, wav, from 'https://…?token=…'" at info level.
@@ -77,8 +78,8 @@ class RecordingPlayer(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._link: str | None = None
-        self._player = None  # QMediaPlayer, created on the first Play
-        self._audio = None
+        self._player: Any = None  # QMediaPlayer, created on the first Play (QtMultimedia loads then)
+        self._audio: Any = None
         self._source_loaded = False
         self._seeking = False
         self._state = self.NONE
@@ -93,7 +94,7 @@ class RecordingPlayer(QWidget):
         self.time_label = QLabel("0:00 / 0:00")
         self.speed_combo = QComboBox()
         for speed in SPEEDS:
-            self.speed_combo.addItem(f"{speed:g}×", speed)
+            self.speed_combo.addItem(f"{speed:g}\u00d7", speed)  # the multiplication sign: "1.5x"
         self.speed_combo.setToolTip(self.tr("Playback speed"))
         self.speed_combo.currentIndexChanged.connect(self._speed_changed)
         self.open_button = QPushButton(self.tr("Open link"))
@@ -203,7 +204,7 @@ class RecordingPlayer(QWidget):
 
     # -- QtMultimedia ---------------------------------------------------------------------
 
-    def _ensure_player(self):  # type: ignore[no-untyped-def]
+    def _ensure_player(self):
         if self._player is None:
             from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer
 
@@ -252,7 +253,7 @@ class RecordingPlayer(QWidget):
         if self._player is not None:
             self._player.setPlaybackRate(float(self.speed_combo.currentData() or 1.0))
 
-    def _playback_changed(self, state) -> None:  # type: ignore[no-untyped-def]
+    def _playback_changed(self, state) -> None:
         from PySide6.QtMultimedia import QMediaPlayer
 
         if self._state == self.NOT_READY or not self._source_loaded:
@@ -262,7 +263,7 @@ class RecordingPlayer(QWidget):
         elif state == QMediaPlayer.PlaybackState.PausedState:
             self._set_state(self.PAUSED)
 
-    def _media_status_changed(self, status) -> None:  # type: ignore[no-untyped-def]
+    def _media_status_changed(self, status) -> None:
         from PySide6.QtMultimedia import QMediaPlayer
 
         if not self._source_loaded:
@@ -272,7 +273,7 @@ class RecordingPlayer(QWidget):
         elif status == QMediaPlayer.MediaStatus.EndOfMedia:
             self._set_state(self.FINISHED)
 
-    def _error(self, error, text: str) -> None:  # type: ignore[no-untyped-def]
+    def _error(self, error, text: str) -> None:
         from PySide6.QtMultimedia import QMediaPlayer
 
         if error == QMediaPlayer.Error.NoError or not self._source_loaded:

@@ -3,7 +3,7 @@
 An agent is typing into the CRM or a chat when the phone rings, so the pop-up must be there
 at once and must never steal the keyboard: it is a frameless, always-on-top tool window that
 does not accept focus and is shown without activation. Everything it shows comes from the
-local store in one read (no PBX round trip), and it follows the call through the PBX's events
+service API's local directory in one request (no PBX round trip), and it follows the call through the PBX's events
 until the call ends or someone else answers it, then goes away by itself.
 
 :class:`PopupManager` decides whether a call gets a pop-up (see :func:`app.core.agent.wants_popup`),
@@ -21,212 +21,36 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import os
-import struct
 import time
-import wave
 from collections import OrderedDict
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import platformdirs
 import shiboken6
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCursor, QGuiApplication, QScreen
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from app.core.agent import AgentIdentity, wants_popup
-from app.core.calls import ACTIVE, ENDED, HELD, RINGING
-from app.core.settings import APP_NAME
-from app.core.history import merge_history
-from app.storage import CallRecord, PresenceRecord
+from app.core.agent import wants_popup
+from app.core.api import CallerInfo
+from app.core.calls import answered
+from app.storage import CallRecord, CallState, PresenceRecord
 
 from .context import UiContext, user_message
 from .format import duration_text, phone_text, when_text
+from .ringsound import RingSound
 
 log = logging.getLogger("app.ui.popup")
 
-__all__ = ["CallPopup", "CallerInfo", "PopupManager", "RingSound", "read_caller_info", "ring_wav_path", "write_ring_wav"]
+__all__ = ["CallPopup", "PopupManager"]
 
 # Fixed width: pop-ups of one stack line up, and the layout never jumps as texts change.
 POPUP_WIDTH = 400
 # Distance from the screen's edges and between stacked pop-ups, in pixels.
 SCREEN_MARGIN = 16
 STACK_GAP = 8
-# How many earlier calls are counted at most (from the journal and from the CDRs each).
-HISTORY_LIMIT = 100
 # Calls whose missed flag we remember, to tell the tray when it changes.
 MISSED_MEMORY = 2000
 # After a pop-up is shown, build the next spare this much later (not during the first paint).
 SPARE_DELAY_MS = 300
-
-
-# -- what the pop-up shows: read from the store on a storage thread (Qt-free) -----------------
-
-
-@dataclass(slots=True)
-class CallerInfo:
-    """Everything the pop-up shows about the caller, read in one go from the local directory."""
-
-    contact_id: int | None = None
-    name: str | None = None
-    company: str | None = None
-    more_contacts: int = 0          # other contacts with the same number
-    owner_name: str | None = None   # the responsible employee
-    owner_is_me: bool = False
-    earlier_calls: int = 0          # earlier calls with this number (journal and CDRs merged)
-    earlier_capped: bool = False    # there may be more than ``earlier_calls``
-    last_call_at: float | None = None
-
-
-def _same_call(other: CallRecord, call: CallRecord) -> bool:
-    """The call itself, or another leg of it (a queue rings several agents in one session)."""
-    return other.call_id == call.call_id or bool(call.session_id and other.session_id == call.session_id)
-
-
-def read_caller_info(session: Any, call: CallRecord, me: AgentIdentity, my_name: str = "") -> CallerInfo:
-    """Look the caller up (runs on a storage thread, inside ``store.read``).
-
-    The first contact with the number is the one shown (and opened by "Open card"), as the
-    PBX's ``get_contact`` does; the others are counted. The responsible employee is the
-    contact's owner, else its company's, resolved to a CRM user's name (an owner may be a
-    CRM user id or a PBX extension).
-    """
-    info = CallerInfo()
-    key = call.other_key
-    if not key:
-        return info
-    contacts = session.contacts.find_by_key(key)
-    if contacts:
-        first = contacts[0]
-        info.contact_id, info.name, info.company = first.id, first.name, first.company_name
-        info.more_contacts = len(contacts) - 1
-        owner = first.owner_id
-        if not owner and first.company_id is not None:
-            company = session.contacts.get_company(first.company_id)
-            owner = company.owner_id if company is not None else None
-        if owner:
-            user = session.users.get(owner)
-            if user is not None:
-                info.owner_is_me = bool(me.crm_user) and user.id == me.crm_user
-            else:
-                user = session.users.by_extension(owner)
-                info.owner_is_me = owner in {me.crm_user, me.extension} - {""} or (
-                    user is not None and bool(me.crm_user) and user.id == me.crm_user)
-            if user is not None:
-                info.owner_name = user.name
-            elif info.owner_is_me and my_name:
-                info.owner_name = my_name
-            else:
-                info.owner_name = owner
-    calls = [c for c in session.calls.for_number(key, HISTORY_LIMIT) if not _same_call(c, call)]
-    own_cdrs = {call.call_id, call.session_id}
-    cdrs = [r for r in session.cdrs.for_number(key, HISTORY_LIMIT) if r.uniqueid not in own_cdrs]
-    entries = merge_history(calls, cdrs, HISTORY_LIMIT)
-    info.earlier_calls = len(entries)
-    info.earlier_capped = len(entries) >= HISTORY_LIMIT
-    info.last_call_at = entries[0].time if entries else None
-    return info
-
-
-def answered(call: CallRecord) -> bool:
-    return call.answered_at is not None or bool(call.answer_seconds)
-
-
-def answered_here(call: CallRecord, me: AgentIdentity) -> bool:
-    """Is this leg this agent's own (their extension, else their CRM user)? Unknown: yes.
-
-    A supervisor who sees every call gets pop-ups for colleagues' legs too; once a colleague
-    answers, for the supervisor that call was answered elsewhere.
-    """
-    if me.extension and call.domain_user:
-        return call.domain_user == me.extension
-    if me.crm_user and call.crm_user:
-        return call.crm_user == me.crm_user
-    return True
-
-
-def answered_elsewhere(call: CallRecord, me: AgentIdentity) -> bool:
-    return call.answered_elsewhere or (answered(call) and not answered_here(call, me))
-
-
-# -- the ring sound --------------------------------------------------------------------------
-
-
-def write_ring_wav(path: Path, *, rate: int = 22050, seconds: float = 0.6) -> Path:
-    """A short two-tone chirp (~26 KB) generated here: no binary asset to ship or license."""
-    frames = bytearray()
-    count = int(rate * seconds)
-    for i in range(count):
-        t = i / rate
-        tone = 880.0 if (t * 8) % 2 < 1 else 660.0   # alternate every 1/8 s
-        fade = min(1.0, (count - i) / (rate * 0.05), i / (rate * 0.01))  # no clicks at the ends
-        frames += struct.pack("<h", int(0.35 * 32767 * fade * math.sin(2 * math.pi * tone * t)))
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(bytes(frames))
-    return path
-
-
-def ring_wav_path() -> Path:
-    """The ring in this user's cache dir (written once, atomically): no /tmp name to race for."""
-    path = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "ring.wav"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"ring.{os.getpid()}.tmp")
-        write_ring_wav(partial)
-        partial.replace(path)
-    return path
-
-
-class RingSound(QObject):
-    """Plays the ring once per new pop-up, when the agent turned the sound on.
-
-    QtMultimedia (and its FFmpeg libraries) is loaded only on first use, so agents without
-    the sound pay nothing for it. A machine without audio, a missing backend or a broken
-    file only costs the sound: every failure is logged and swallowed.
-    """
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.effect: Any = None
-        self.requested = 0        # how many times a ring was asked for (diagnostics, tests)
-        self._broken = False
-
-    def prepare(self) -> None:
-        """Load the sound ahead of the first call (loading is asynchronous in QSoundEffect)."""
-        if self.effect is not None or self._broken:
-            return
-        try:
-            from PySide6.QtMultimedia import QSoundEffect
-
-            effect = QSoundEffect(self)
-            effect.setSource(QUrl.fromLocalFile(str(ring_wav_path())))
-            effect.setVolume(0.6)
-            self.effect = effect
-        except Exception as exc:  # no QtMultimedia, a read-only cache dir: no sound, never a crash
-            self._broken = True
-            log.warning("the ring sound is not available: %s", exc)
-
-    def play(self) -> None:
-        self.requested += 1
-        try:
-            self.prepare()
-            if self.effect is not None:
-                self.effect.play()
-        except Exception as exc:
-            log.warning("could not play the ring sound: %s", exc)
-
-    def stop(self) -> None:
-        try:
-            if self.effect is not None:
-                self.effect.stop()
-        except Exception as exc:
-            log.warning("could not stop the ring sound: %s", exc)
 
 
 # -- the window ------------------------------------------------------------------------------
@@ -242,7 +66,7 @@ def _set_elided(label: QLabel, text: str, width: int) -> None:
 class CallPopup(QFrame):
     """One call's pop-up. Filled by :class:`PopupManager`; the widgets are public for tests.
 
-    Hold/Resume sends ``switch_call_hold`` through the engine; what the button says follows the
+    Hold/Resume sends ``switch_call_hold`` through the service API; what the button says follows the
     call's state as the PBX reports it (``call_held``/``call_active``), never the click, because
     the PBX may refuse or the agent may toggle hold on the phone itself.
 
@@ -369,7 +193,7 @@ class CallPopup(QFrame):
     def prepare(self) -> None:
         """Do the first-show work now (style, layout, native window, glyphs) instead of at the first call."""
         now = time.time()
-        self.bind(CallRecord(call_id="", state=ACTIVE, first_seen=now, updated_at=now, answered_at=now,
+        self.bind(CallRecord(call_id="", state=CallState.ACTIVE, first_seen=now, updated_at=now, answered_at=now,
                              other_leg="+70000000000", other_key="70000000000", gateway_number="70000000000"),
                   "+7 000 000-00-00")
         self.set_caller(CallerInfo())  # unknown caller: "Create contact" and "Hold" are visible
@@ -442,7 +266,7 @@ class CallPopup(QFrame):
         """A newer state of the same call from the PBX's events."""
         self.call = call
         self._refresh_state()
-        if call.state in (ACTIVE, HELD) and not self.closing:
+        if CallState(call.state).connected and not self.closing:
             if not self.talk_timer.isActive():
                 self.talk_timer.start()
         else:
@@ -469,19 +293,18 @@ class CallPopup(QFrame):
         call = self.call
         if call is None:
             return ""
-        me = self._ctx.identity
-        if answered_elsewhere(call, me):
+        if self._ctx.identity.answered_elsewhere(call):
             return self.tr("Answered elsewhere")
-        if call.state == ENDED:
+        if call.state == CallState.ENDED:
             if call.missed or not answered(call):
                 return self.tr("Missed call")
-            talk = call.answer_seconds
+            talk: float | None = call.answer_seconds
             if talk is None and call.answered_at is not None and call.hangup_at is not None:
                 talk = call.hangup_at - call.answered_at
             return self.tr("Call ended") + (f" · {duration_text(talk)}" if talk is not None else "")
-        if call.state == HELD:
+        if call.state == CallState.HELD:
             return self.tr("On hold")
-        if call.state == ACTIVE:
+        if call.state == CallState.ACTIVE:
             talk = time.time() - call.answered_at if call.answered_at is not None else None
             return self.tr("Answered") + (f" · {duration_text(talk)}" if talk is not None else "")
         return self.tr("Ringing")
@@ -491,11 +314,11 @@ class CallPopup(QFrame):
 
     def _refresh_hold(self) -> None:
         call = self.call
-        can_hold = (call is not None and not self.closing and call.state in (ACTIVE, HELD)
-                    and not answered_elsewhere(call, self._ctx.identity))
+        can_hold = (call is not None and not self.closing and CallState(call.state).connected
+                    and not self._ctx.identity.answered_elsewhere(call))
         self.hold_button.setVisible(can_hold)
         if call is not None:
-            self.hold_button.setText(self.tr("Resume") if call.state == HELD else self.tr("Hold"))
+            self.hold_button.setText(self.tr("Resume") if call.state == CallState.HELD else self.tr("Hold"))
         self.hold_button.setEnabled(not self._hold_pending)
         self._arrange_actions()
 
@@ -529,7 +352,7 @@ class CallPopup(QFrame):
             self.error_label.hide()
             self._relayout()
         self._refresh_hold()
-        self._ctx.tasks.start(self._ctx.engine.hold(call_id),
+        self._ctx.tasks.start(self._ctx.api.calls.hold(call_id),
                               on_done=lambda _reply: self._hold_finished(call_id, None),
                               on_error=lambda exc: self._hold_finished(call_id, exc))
 
@@ -567,7 +390,7 @@ class PopupManager(QObject):
     It listens to ``ctx.bridge`` itself. A call gets a pop-up when it rings for this agent
     (or for anyone when the ``see_all_calls`` setting is on) and the agent takes calls now
     (not on break, not logged out, no do-not-disturb). The agent's state is the latest
-    ``agent_change`` for their extension, read once from the store at start and then followed.
+    ``agent_change`` for their extension, read once from the service API at start and then followed.
 
     ``last_shown_latency`` is the time in seconds from the bridge's ``call_changed`` to the
     pop-up's ``show()`` for the last pop-up shown (the benchmark reads it).
@@ -625,7 +448,8 @@ class PopupManager(QObject):
 
     def ringing_count(self) -> int:
         """Pop-ups of calls still ringing for this agent (the tray's "ringing" state)."""
-        return sum(1 for p in self._popups.values() if p.call is not None and p.call.state == RINGING and not p.closing)
+        return sum(1 for p in self._popups.values()
+                   if p.call is not None and p.call.state == CallState.RINGING and not p.closing)
 
     def close_all(self) -> None:
         for call_id in list(self._order):
@@ -654,11 +478,6 @@ class PopupManager(QObject):
     # -- the agent's state --------------------------------------------------------------------
 
     def _load_presence(self) -> None:
-        me = self._ctx.identity
-
-        def read(session: Any) -> list[PresenceRecord]:
-            return [p for p in session.presence.all() if me.owns_presence(p)]
-
         def loaded(records: list[PresenceRecord]) -> None:
             for record in records:
                 self._set_presence(record)
@@ -668,7 +487,7 @@ class PopupManager(QObject):
             self.presence_loaded = True
             log.warning("could not read this agent's status: %s", user_message(exc))
 
-        self._ctx.tasks.start(self._ctx.store.read(read), on_done=loaded, on_error=failed)
+        self._ctx.tasks.start(self._ctx.api.presence.mine(), on_done=loaded, on_error=failed)
 
     def _on_presence_changed(self, presence: PresenceRecord, event: str) -> None:
         if self._ctx.identity.owns_presence(presence):
@@ -710,7 +529,7 @@ class PopupManager(QObject):
 
     def _follow(self, popup: CallPopup, call: CallRecord) -> None:
         popup.update_call(call)
-        if not popup.closing and (call.state == ENDED or answered_elsewhere(call, self._ctx.identity)):
+        if not popup.closing and (call.state == CallState.ENDED or self._ctx.identity.answered_elsewhere(call)):
             popup.finish()
             linger = max(0.0, float(self._ctx.settings.popup_linger_s))
             if linger == 0:
@@ -745,8 +564,6 @@ class PopupManager(QObject):
         self._spare_timer.start()
 
     def _load_caller(self, call: CallRecord) -> None:
-        me = AgentIdentity(self._ctx.identity.crm_user, self._ctx.identity.extension)
-        name = self._ctx.settings.crm_user_name
         call_id = call.call_id
 
         def loaded(info: CallerInfo) -> None:
@@ -764,8 +581,7 @@ class PopupManager(QObject):
             if popup is not None and shiboken6.isValid(popup):
                 popup.show_error(self.tr("Could not read the local directory: %1").replace("%1", user_message(exc)))
 
-        self._ctx.tasks.start(self._ctx.store.read(lambda s: read_caller_info(s, call, me, name)),
-                              on_done=loaded, on_error=failed)
+        self._ctx.tasks.start(self._ctx.api.contacts.caller(call), on_done=loaded, on_error=failed)
 
     def _on_dismissed(self, call_id: str) -> None:
         self._dismissed[call_id] = None

@@ -11,7 +11,6 @@ only in the CRM mapping, still gets a row: a stale PBX list must not hide a coll
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,10 +38,11 @@ from PySide6.QtWidgets import (
 
 from app.core.agent import AVAILABLE, LOGGED_OUT, ON_BREAK, ON_DEMAND
 from app.protocol.pbx_actions import DomainUser
-from app.storage import CallRecord, CrmUser, PresenceRecord
+from app.storage import CallRecord, CallState, CrmUser, PresenceRecord
 
 from .context import UiContext
-from .dialer import DialFeedback, DialService, missing_pbx_setting, pbx_error_text
+from .dialer import DialFeedback, DialService
+from .errors import missing_pbx_setting, pbx_error_text
 
 log = logging.getLogger("app.ui.presence")
 
@@ -52,10 +52,6 @@ __all__ = ["PresenceFilterProxy", "PresenceModel", "PresencePanel", "PresenceRow
 # registered SIP account and 0 for none. Anything else shows as "unknown (N)".
 REGISTERED = 1
 UNREGISTERED = 0
-# Call states in which the user is busy with the call.
-LIVE_CALL_STATES = frozenset({"ringing", "active", "held"})
-# A call still "live" in the journal but untouched for this long lost its hangup: ignore it.
-STALE_CALL_SECONDS = 4 * 3600
 
 
 @dataclass
@@ -85,8 +81,8 @@ def _extension_order(uid: str) -> tuple[int, int, str]:
 class PresenceModel(QAbstractTableModel):
     """The team table; works without any widget (tests drive it directly).
 
-    With a ``ctx`` it follows the Qt bridge live and can :meth:`refresh` itself from the store
-    and the PBX; without one it is filled through the ``set_*``/``apply_*`` methods.
+    With a ``ctx`` it follows the Qt bridge live and can :meth:`refresh` itself through the
+    service API (local data, then the PBX's list); without one it is filled through the ``set_*``/``apply_*`` methods.
 
     Signals:
         refreshed(): a refresh finished and the PBX list was loaded.
@@ -235,7 +231,7 @@ class PresenceModel(QAbstractTableModel):
     def set_live_calls(self, calls: list[CallRecord]) -> None:
         self._live = {}
         for call in calls:
-            if call.domain_user and call.state in LIVE_CALL_STATES:
+            if call.domain_user and CallState(call.state).live:
                 self._live.setdefault(call.domain_user, set()).add(call.call_id)
         self._rebuild()
 
@@ -251,7 +247,7 @@ class PresenceModel(QAbstractTableModel):
             return
         calls = self._live.setdefault(uid, set())
         before = len(calls)
-        if call.state in LIVE_CALL_STATES:
+        if CallState(call.state).live:
             calls.add(call.call_id)
         else:
             calls.discard(call.call_id)
@@ -302,24 +298,15 @@ class PresenceModel(QAbstractTableModel):
     # -- loading (needs a ctx) ----------------------------------------------------------------
 
     async def load_local(self) -> None:
-        """The CRM mapping, stored presence and calls in progress, from the store."""
+        """The CRM mapping (this agent's own user included), stored presence and calls in progress."""
         assert self._ctx is not None
-        settings = self._ctx.settings
-        since = time.time() - STALE_CALL_SECONDS
-
-        def read(session: Any) -> tuple[list[CrmUser], list[PresenceRecord], list[CallRecord]]:
-            live = [c for c in session.calls.recent(500) if c.state in LIVE_CALL_STATES and c.updated_at >= since]
-            return session.users.list(), session.presence.all(), live
-
-        users, presence, live = await self._ctx.store.read(read)
-        if settings.crm_user and settings.extension and all(u.extension != settings.extension for u in users):
-            if all(u.id != settings.crm_user for u in users):  # this workstation's own user (see get_users)
-                users.append(CrmUser(settings.crm_user, settings.crm_user_name or settings.crm_user, settings.extension))
+        snapshot = await self._ctx.api.presence.team()
+        users = snapshot.users
         self._crm_by_id = {u.id: u for u in users}
         self._crm_by_extension = {u.extension: u for u in users if u.extension}
-        self._presence = {r.user_uid: r for r in presence}
+        self._presence = {r.user_uid: r for r in snapshot.presence}
         self._live = {}
-        for call in live:
+        for call in snapshot.live_calls:
             if call.domain_user:
                 self._live.setdefault(call.domain_user, set()).add(call.call_id)
         self._rebuild()
@@ -327,11 +314,11 @@ class PresenceModel(QAbstractTableModel):
     async def fetch_pbx_users(self) -> None:
         """Ask the PBX for its users; raises the PBX error (the rows are left as they were)."""
         assert self._ctx is not None
-        users = await self._ctx.engine.pbx.get_domain_user_list()
+        users = await self._ctx.api.presence.pbx_users()
         self.set_pbx_users(users)
 
     def refresh(self) -> bool:
-        """Reload from the store, then the PBX list; False when a refresh is already running."""
+        """Reload the local team data, then the PBX list; False when a refresh is already running."""
         if self._ctx is None:
             raise RuntimeError("PresenceModel.refresh needs a UiContext")
         if self._loading:
@@ -345,8 +332,8 @@ class PresenceModel(QAbstractTableModel):
         try:
             try:
                 await self.load_local()
-            except Exception as exc:  # the store failing is rare; say so and keep the rows
-                log.warning("presence: could not read the store: %s", exc)
+            except Exception as exc:  # the local data failing is rare; say so and keep the rows
+                log.warning("presence: could not read the local team data: %s", exc)
                 self.refresh_failed.emit(self.tr("Could not read the local team data: {0}").format(exc))
                 return
             missing = missing_pbx_setting(self._ctx, need_crm_user=False)
@@ -385,7 +372,7 @@ class PresenceFilterProxy(QSortFilterProxyModel):
         assert isinstance(model, PresenceModel)
         return model
 
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         if not self._needle:
             return True
         row = self._source().row_at(source_row)
@@ -394,7 +381,7 @@ class PresenceFilterProxy(QSortFilterProxyModel):
         haystack = (row.extension, row.pbx_name, row.crm_user_name, row.crm_user_id or "")
         return any(self._needle in value.casefold() for value in haystack)
 
-    def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
+    def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
         model = self._source()
         a, b = model.row_at(left.row()), model.row_at(right.row())
         if a is None or b is None or left.column() == PresenceModel.EXTENSION:
@@ -461,12 +448,12 @@ class PresencePanel(QWidget):
         row = self.model.row_at(self.proxy.mapToSource(self.proxy.index(proxy_row, 0)).row())
         return row.extension if row is not None else None
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         if not self._loaded_once:
             self.refresh()
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (watched is self.view and event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent)
                 and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
             self._dial_index(self.view.currentIndex())
@@ -482,7 +469,8 @@ class PresencePanel(QWidget):
         self.message_label.track()
         if self._service.dial(row.extension):
             who = row.pbx_name or row.crm_user_name or row.extension
-            self.message_label.show_message(self.tr("Asking the PBX to call {0} ({1})\u2026").format(who, row.extension))
+            self.message_label.show_message(
+                self.tr("Asking the PBX to call {0} ({1})\u2026").format(who, row.extension))
 
     def _on_refreshed(self) -> None:
         self.message_label.show_message("")

@@ -21,7 +21,7 @@ import PySide6.QtCore  # noqa: F401 - loads shibokensupport.feature, patched bel
 def skip_feature_scan() -> None:
     feature = sys.modules.get("shibokensupport.feature")
     if feature is not None and callable(getattr(feature, "_mod_uses_pyside", None)):
-        feature._mod_uses_pyside = lambda module: False
+        feature._mod_uses_pyside = lambda module: False  # type: ignore[attr-defined]
 
 
 skip_feature_scan()

@@ -54,9 +54,9 @@ from app.core.secrets import (
 )
 from app.core.settings import Settings, SettingsError
 from app.core.settings import settings_path as default_settings_path
-from app.pbx.errors import PbxError, PbxKeyRefused, PbxUnreachable
 from app.protocol.phones import DIAL_FORMATS, PhoneNormalizer
 from app.ui.context import UiContext, user_message
+from app.ui.errors import connection_test_error_text
 
 __all__ = [
     "EXAMPLE_NUMBER",
@@ -70,7 +70,6 @@ __all__ = [
     "key_source",
     "key_state_text",
     "keyring_error_text",
-    "pbx_error_text",
     "settings_from_form",
     "store_keys",
     "url_error",
@@ -161,20 +160,6 @@ def webhook_url_for(settings: Settings) -> str:
 
 def is_loopback_host(host: str) -> bool:
     return host in ("localhost", "::1", "") or host.startswith("127.")
-
-
-def pbx_error_text(exc: BaseException) -> str:
-    """A translated headline for the kind of failure, then the error's own sentence."""
-    detail = user_message(exc)
-    if isinstance(exc, PbxKeyRefused):
-        head = QCoreApplication.translate("Settings", "The PBX refused the API key.")
-    elif isinstance(exc, PbxUnreachable):
-        head = QCoreApplication.translate("Settings", "The PBX could not be reached.")
-    elif isinstance(exc, PbxError):
-        head = QCoreApplication.translate("Settings", "The connection test failed.")
-    else:
-        head = QCoreApplication.translate("Settings", "Cannot test the connection:")
-    return f"{head} {detail}"
 
 
 class WebhookCheckTexts(QObject):
@@ -334,7 +319,7 @@ class SaveOutcome:
 
     @property
     def pbx_changed(self) -> bool:
-        """The PBX address or key changed: the engine's PBX client must be rebuilt."""
+        """The PBX address or key changed: the PBX client behind the service API must be rebuilt."""
         return "pbx_url" in self.changed or PBX_API_KEY in self.keys_stored
 
     @property
@@ -637,6 +622,12 @@ class SettingsDialog(QDialog):
         self._update_dial_preview()
         self._update_webhook_url()
 
+    def follow_settings(self, settings: Settings) -> None:
+        """The app applied saved settings (the shell's ``settings_changed``): show what it really
+        did where that differs from the form, e.g. "Start at login" when the OS refused the entry."""
+        self.start_at_login.setChecked(settings.start_at_login)
+        self.do_not_disturb.setChecked(settings.do_not_disturb)
+
     def form_values(self) -> FormValues:
         return FormValues(
             pbx_url=self.pbx_url.text(), crm_user=self.crm_user.text(), crm_user_name=self.crm_user_name.text(),
@@ -659,10 +650,10 @@ class SettingsDialog(QDialog):
             label.setText(text)
             label.setVisible(bool(text))
         for name in errors:  # bring the first tab with an error to the front
-            label = self._errors.get(name)
-            if label is not None:
+            first = self._errors.get(name)
+            if first is not None:
                 for i in range(self.tabs.count()):
-                    if self.tabs.widget(i).isAncestorOf(label):
+                    if self.tabs.widget(i).isAncestorOf(first):  # type: ignore[union-attr]
                         self.tabs.setCurrentIndex(i)
                         return
 
@@ -721,13 +712,14 @@ class SettingsDialog(QDialog):
     def current_webhook_url(self) -> str:
         """The running listener's URL while the form matches it, else the URL after a restart."""
         form = self.form_values()
-        server = self.ctx.engine.server
+        listening = self.ctx.api.webhook_url
         running = self._running
-        ports = {str(running.port), str(server.port) if server is not None else ""}
+        listening_port = urlsplit(listening).port if listening is not None else None
+        ports = {str(running.port), str(listening_port) if listening_port is not None else ""}
         same = (form.host.strip() == running.host and form.port.strip() in ports
                 and form.tls_cert.strip() == running.tls_cert and form.tls_key.strip() == running.tls_key)
-        if server is not None and same:
-            return server.url
+        if listening is not None and same:
+            return listening
         port = form.port.strip()
         probe = dataclasses.replace(running, host=form.host.strip(), port=int(port) if port.isdigit() else 0,
                                     tls_cert=form.tls_cert.strip(), tls_key=form.tls_key.strip())
@@ -737,7 +729,7 @@ class SettingsDialog(QDialog):
         url = self.current_webhook_url()
         self.webhook_url.setText(url)
         notes = []
-        if self.ctx.engine.server is None or url != self.ctx.engine.server.url:
+        if url != self.ctx.api.webhook_url:
             notes.append(self.tr("This URL applies after the app restarts."))
         host = urlsplit(url).hostname or ""
         if is_loopback_host(host):
@@ -777,14 +769,14 @@ class SettingsDialog(QDialog):
 
         def failed(exc: BaseException) -> None:
             self.test_button.setEnabled(True)
-            self.test_result.setText(pbx_error_text(exc))
+            self.test_result.setText(connection_test_error_text(exc))
 
         self.ctx.tasks.start(probe_pbx(url, key), on_done=done, on_error=failed)
 
     def webhook_self_test(self) -> None:
         """Post ``test`` and an authenticated ``get_users`` to the running listener."""
-        server = self.ctx.engine.server
-        if server is None:
+        listening = self.ctx.api.webhook_url
+        if listening is None:
             self.selftest_result.setText(self.tr("The listener is not running."))
             return
         self.selftest_button.setEnabled(False)
@@ -798,4 +790,4 @@ class SettingsDialog(QDialog):
             self.selftest_button.setEnabled(True)
             self.selftest_result.setText(user_message(exc))
 
-        self.ctx.tasks.start(webhook_self_test(server.url, self._crm_key_for_test()), on_done=done, on_error=failed)
+        self.ctx.tasks.start(webhook_self_test(listening, self._crm_key_for_test()), on_done=done, on_error=failed)

@@ -3,19 +3,16 @@
 The card opens clients with 10,000 calls and more, so the work per row is kept small and
 out of the GUI thread where possible:
 
-* :func:`load_timeline` runs on a storage reader thread (inside one ``store.read``): two
-  lean queries (plain tuples, only the columns shown) and the notes, merged into
-  :class:`TimelineRow` objects there;
+* the rows come from the service API (standalone: :func:`app.core.timeline.load_timeline` on a
+  storage reader thread, two lean queries of plain tuples and the notes, merged there);
 * :class:`TimelineModel` formats a row's texts only when a view first asks for them (the
   visible rows), and caches them on the row;
 * sorting is one Python ``list.sort`` in :meth:`TimelineModel.sort`; the filter proxy hands
   sorting to it instead of comparing rows through ``data()`` (n·log n calls into Python);
 * views use fixed row heights (see :func:`configure_view`), so Qt never measures rows.
 
-Merging follows :func:`app.core.history.merge_history`: a CDR and the journal row of the
-same call (linked by ``cdr_uniqueid``, or the CDR's uniqueid being the call's ``call_id``) are
-one entry. A queue rings several agents with one client call: journal rows of one session
-without a CDR yet are shown once, with the best outcome among the legs.
+The rows, their statuses and the merge are Qt-free (:mod:`app.core.timeline`); the service
+API builds them (on a storage thread when standalone) and this module shows them.
 """
 
 from __future__ import annotations
@@ -23,9 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from operator import attrgetter
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,27 +36,26 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
+from app.core.timeline import (
+    ANSWERED,
+    ANSWERED_ELSEWHERE,
+    BUSY,
+    IN_PROGRESS,
+    MISSED,
+    NO_ANSWER,
+    ON_HOLD,
+    RINGING,
+    TimelineRow,
+    adopt_call,
+    fold_leg,
+    row_from_call,
+    row_time,
+)
 from app.protocol import events as ev
-from app.protocol.phones import MAX_INTERNAL_DIGITS, PhoneNormalizer
+from app.protocol.phones import PhoneNormalizer
 from app.storage import CallRecord
 
 from .format import duration_text, phone_text, when_text
-
-# -- statuses ---------------------------------------------------------------------------------
-
-ANSWERED = "answered"
-MISSED = "missed"
-NO_ANSWER = "no_answer"
-BUSY = "busy"
-ANSWERED_ELSEWHERE = "answered_elsewhere"
-RINGING = "ringing"
-IN_PROGRESS = "in_progress"
-ON_HOLD = "on_hold"
-
-# Which leg of a queue call speaks for the client call: the best outcome wins.
-_STATUS_RANK = {ANSWERED: 7, ON_HOLD: 6, IN_PROGRESS: 5, RINGING: 4, ANSWERED_ELSEWHERE: 3, BUSY: 2,
-                NO_ANSWER: 1, MISSED: 0}
-_LIVE = frozenset({RINGING, IN_PROGRESS, ON_HOLD})
 
 
 def status_label(status: str) -> str:
@@ -98,214 +92,6 @@ def link_location(link: str | None) -> str:
     return f"{parts.hostname or ''}{parts.path}"
 
 
-# -- rows -------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True, eq=False)
-class TimelineRow:
-    """One client call as the timeline shows it.
-
-    ``ref`` is the key of its note and outcome (the CDR's uniqueid, else the journal's
-    call_id). ``texts`` caches the formatted cells; whoever changes a field sets it to None.
-    """
-
-    ref: str
-    time: float
-    direction: int | None
-    number: str | None
-    duration: int | None
-    billsec: int | None
-    status: str
-    link: str | None = None
-    uniqueid: str | None = None
-    call_id: str | None = None
-    session_id: str | None = None
-    note: str = ""
-    outcome: str = ""
-    texts: list[str] | None = None
-
-    @property
-    def live(self) -> bool:
-        return self.status in _LIVE
-
-
-def _looks_external(text: str | None) -> bool:
-    return bool(text) and sum(ch.isdigit() for ch in text) > MAX_INTERNAL_DIGITS  # type: ignore[union-attr]
-
-
-def cdr_status(direction: int | None, billsec: int | None, cause: str | None) -> str:
-    if billsec:
-        return ANSWERED
-    if cause == "USER_BUSY":
-        return BUSY
-    return MISSED if direction == ev.DIRECTION_INCOMING else NO_ANSWER
-
-
-def row_from_cdr_values(uniqueid: str, dt: float | None, src: str | None, dst: str | None,
-                        direction: int | None, duration: int | None, billsec: int | None,
-                        link: str | None, cause: str | None) -> TimelineRow:
-    """A row from a CDR's fields (in ``CDR_TIMELINE_COLUMNS`` order)."""
-    if direction == ev.DIRECTION_INCOMING:
-        number = src
-    elif direction == ev.DIRECTION_OUTGOING:
-        number = dst
-    else:
-        number = src if _looks_external(src) or not _looks_external(dst) else dst
-    return TimelineRow(uniqueid, float(dt or 0.0), direction, number, duration, billsec,
-                       cdr_status(direction, billsec, cause), link or None, uniqueid)
-
-
-def row_from_cdr(data: dict[str, Any]) -> TimelineRow:
-    """A row from a CDR dict (``CdrRow.data`` or ``CdrRecord.wire_dict()``)."""
-    return row_from_cdr_values(str(data["uniqueid"]), data.get("dt"), data.get("src"), data.get("dst"),
-                               data.get("direction"), data.get("duration"), data.get("billsec"),
-                               data.get("link"), data.get("bridge_hangup_cause"))
-
-
-def call_status(state: str, direction: int | None, answered: bool, missed: bool, elsewhere: bool) -> str:
-    if state == "ringing":
-        return RINGING
-    if state == "held":
-        return ON_HOLD
-    if state == "active":
-        return IN_PROGRESS
-    if missed:
-        return MISSED
-    if answered:
-        return ANSWERED
-    if elsewhere:
-        return ANSWERED_ELSEWHERE
-    return MISSED if direction == ev.DIRECTION_INCOMING else NO_ANSWER
-
-
-def row_from_call_values(call_id: str, session_id: str | None, direction: int | None, other_leg: str | None,
-                         state: str, at: float, answered_at: float | None, hangup_at: float | None,
-                         answer_seconds: int | None, missed: Any, elsewhere: Any) -> TimelineRow:
-    """A row from a journal call (``CALL_TIMELINE_COLUMNS`` order, without ``cdr_uniqueid``)."""
-    answered = answered_at is not None or bool(answer_seconds)
-    status = call_status(state, direction, answered, bool(missed), bool(elsewhere))
-    duration = None if hangup_at is None else max(0, round(hangup_at - at))
-    return TimelineRow(call_id, at, direction, other_leg, duration, answer_seconds, status,
-                       call_id=call_id, session_id=session_id)
-
-
-def row_from_call(call: CallRecord) -> TimelineRow:
-    return row_from_call_values(call.call_id, call.session_id, call.direction, call.other_leg, call.state,
-                                call.ringing_at or call.first_seen, call.answered_at, call.hangup_at,
-                                call.answer_seconds, call.missed, call.answered_elsewhere)
-
-
-def _adopt_call(cdr_row: TimelineRow, call_row: TimelineRow) -> None:
-    """The journal knows what a CDR cannot: answered by a colleague, or missed here."""
-    cdr_row.call_id = call_row.call_id
-    cdr_row.session_id = call_row.session_id
-    if call_row.status in (MISSED, ANSWERED_ELSEWHERE) and cdr_row.status != ANSWERED:
-        cdr_row.status = call_row.status
-    if cdr_row.direction is None:
-        cdr_row.direction = call_row.direction
-    cdr_row.texts = None
-
-
-def _fold_leg(row: TimelineRow, leg: TimelineRow) -> None:
-    """A queue's other leg of the same client call: keep the earliest time and the best outcome."""
-    if _STATUS_RANK[leg.status] > _STATUS_RANK[row.status]:
-        row.status, row.billsec, row.duration = leg.status, leg.billsec, leg.duration
-        row.call_id, row.ref = leg.call_id, leg.ref
-    row.time = min(row.time, leg.time)
-    row.texts = None
-
-
-def merge_rows(calls: Iterable[Sequence[Any]], cdrs: Iterable[Sequence[Any]]) -> list[TimelineRow]:
-    """Journal tuples (``CALL_TIMELINE_COLUMNS``) and CDR tuples (``CDR_TIMELINE_COLUMNS``) → rows, newest first.
-
-    The hot loop of opening a card (two passes over 10,000 tuples): the common cases are
-    inlined; a journal call that its CDR already shows creates no row object at all.
-    """
-    incoming, outgoing = ev.DIRECTION_INCOMING, ev.DIRECTION_OUTGOING
-    by_uniqueid: dict[str, TimelineRow] = {}
-    rows: list[TimelineRow] = []
-    append = rows.append
-    for uniqueid, dt, src, dst, direction, duration, billsec, link, cause in cdrs:
-        if uniqueid in by_uniqueid:
-            continue
-        if direction == incoming:
-            number = src
-        elif direction == outgoing:
-            number = dst
-        else:
-            number = src if _looks_external(src) or not _looks_external(dst) else dst
-        if billsec:
-            status = ANSWERED
-        elif cause == "USER_BUSY":
-            status = BUSY
-        else:
-            status = MISSED if direction == incoming else NO_ANSWER
-        row = TimelineRow(uniqueid, float(dt or 0.0), direction, number, duration, billsec, status, link or None,
-                          uniqueid)
-        by_uniqueid[uniqueid] = row
-        append(row)
-    sessions: dict[str, TimelineRow] = {}
-    for values in calls:
-        call_id, session_id, cdr_uniqueid = values[0], values[1], values[11]
-        linked = (by_uniqueid.get(cdr_uniqueid) if cdr_uniqueid else None) or by_uniqueid.get(call_id)
-        if linked is not None:
-            if linked.call_id is None:
-                linked.call_id = call_id
-                linked.session_id = session_id
-                if linked.direction is None:
-                    linked.direction = values[2]
-                if values[9] and linked.status != ANSWERED:  # missed here
-                    linked.status = MISSED
-                elif (values[10] and linked.status != ANSWERED and values[6] is None
-                      and not values[8]):  # a colleague took it
-                    linked.status = ANSWERED_ELSEWHERE
-            continue  # or another leg of a call its CDR already shows
-        row = row_from_call_values(*values[:11])
-        if session_id:
-            first = sessions.get(session_id)
-            if first is not None:
-                _fold_leg(first, row)
-                continue
-            sessions[session_id] = row
-        append(row)
-    rows.sort(key=_by_time, reverse=True)
-    return rows
-
-
-def note_refs(rows: Iterable[TimelineRow]) -> list[str]:
-    """Every key a row's note may be stored under (a note taken live is keyed by the call_id)."""
-    refs: list[str] = []
-    for row in rows:
-        refs.append(row.ref)
-        if row.call_id and row.call_id != row.ref:
-            refs.append(row.call_id)
-    return refs
-
-
-def apply_notes(rows: Iterable[TimelineRow], notes: dict[str, tuple[str, str]]) -> None:
-    if not notes:
-        return
-    for row in rows:
-        found = notes.get(row.ref) or (notes.get(row.call_id) if row.call_id else None)
-        if found is not None:
-            row.note, row.outcome = found
-            row.texts = None
-
-
-def load_timeline(session: Any, keys: Sequence[str], limit: int = 100_000) -> list[TimelineRow]:
-    """A client's rows with their notes; runs inside ``store.read`` (a storage thread)."""
-    rows = merge_rows(session.calls.timeline_rows(keys, limit), session.cdrs.timeline_rows(keys, limit))
-    apply_notes(rows, session.notes.many(note_refs(rows)))
-    return rows
-
-
-def _time_key(row: TimelineRow) -> float:
-    return row.time
-
-
-_by_time = attrgetter("time")
-
-
 # -- the model --------------------------------------------------------------------------------
 
 
@@ -339,13 +125,13 @@ class TimelineModel(QAbstractTableModel):
 
     # -- Qt model API ---------------------------------------------------------------------
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802,B008
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802,B008
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self.COLUMN_COUNT
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
+    def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self._headers[section] if 0 <= section < self.COLUMN_COUNT else None
@@ -410,7 +196,7 @@ class TimelineModel(QAbstractTableModel):
             return lambda r: r.link is not None
         if column == self.COL_NOTE:
             return lambda r: (r.outcome.casefold(), r.note.casefold())
-        return _time_key
+        return row_time
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Sort in Python (fast for 10,000 rows); ties stay newest first."""
@@ -434,9 +220,9 @@ class TimelineModel(QAbstractTableModel):
     def _sort_rows(self, rows: list[TimelineRow]) -> None:
         descending = self._sort_order == Qt.SortOrder.DescendingOrder
         if self._sort_column == self.COL_TIME:
-            rows.sort(key=_time_key, reverse=descending)
+            rows.sort(key=row_time, reverse=descending)
             return
-        rows.sort(key=_time_key, reverse=True)
+        rows.sort(key=row_time, reverse=True)
         rows.sort(key=self._key(self._sort_column), reverse=descending)
 
     @property
@@ -528,7 +314,7 @@ class TimelineModel(QAbstractTableModel):
         journal.number = cdr.number or journal.number
         if journal.direction is None:
             journal.direction = cdr.direction
-        _adopt_call(journal, seen_live)
+        adopt_call(journal, seen_live)
         if cdr.note or cdr.outcome:
             journal.note, journal.outcome = cdr.note, cdr.outcome
         self._by_uniqueid[journal.uniqueid] = journal  # type: ignore[index]
@@ -548,7 +334,7 @@ class TimelineModel(QAbstractTableModel):
             return
         if row.uniqueid is not None:  # the CDR speaks for the call; the journal adds what it knows
             if row.call_id is None or row.call_id == call.call_id:
-                _adopt_call(row, fresh)
+                adopt_call(row, fresh)
                 self._changed(row)
             return
         if row.call_id == call.call_id:
@@ -557,7 +343,7 @@ class TimelineModel(QAbstractTableModel):
             row.number = fresh.number or row.number
             row.texts = None
         else:
-            _fold_leg(row, fresh)
+            fold_leg(row, fresh)
         self._by_call.setdefault(call.call_id, row)
         self._changed(row)
 
@@ -636,7 +422,7 @@ class TimelineFilterProxy(QSortFilterProxyModel):
             apply()
             self.invalidateFilter()
 
-    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         direction, start, end = self._direction, self._start, self._end
         if direction is None and start is None and end is None:
             return True

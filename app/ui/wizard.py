@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QGuiApplication
@@ -38,11 +39,11 @@ from app.core.settings import Settings, SettingsError
 from app.core.settings import settings_path as default_settings_path
 from app.protocol.pbx_actions import DomainUser
 from app.ui.context import UiContext, user_message
+from app.ui.errors import connection_test_error_text
 from app.ui.settings_dialog import (
     KeyEdit,
     is_loopback_host,
     keyring_error_text,
-    pbx_error_text,
     store_keys,
     url_error,
     webhook_url_for,
@@ -131,7 +132,7 @@ class PbxPage(QWizardPage):
     def api_key(self) -> str | None:
         return self.key.typed() or get_key(PBX_API_KEY)
 
-    def validatePage(self) -> bool:  # noqa: N802 - Qt's name
+    def validatePage(self) -> bool:
         url = self.url.text().strip()
         message = url_error(url) if url else self.tr("Enter the PBX address.")
         if not message and not self.api_key():
@@ -152,7 +153,7 @@ class PbxPage(QWizardPage):
 
         def failed(exc: BaseException) -> None:
             self.test_button.setEnabled(True)
-            self.result.setText(pbx_error_text(exc))
+            self.result.setText(connection_test_error_text(exc))
 
         self._wizard.ctx.tasks.start(probe_pbx(self.url.text().strip(), self.api_key() or ""),
                                      on_done=done, on_error=failed)
@@ -185,12 +186,12 @@ class CrmPage(QWizardPage):
         self.error = _label(self, "crm_page_error", error=True)
         form.addRow(self.error)
 
-    def initializePage(self) -> None:  # noqa: N802 - Qt's name
-        server = self._wizard.ctx.engine.server
+    def initializePage(self) -> None:
+        listening = self._wizard.ctx.api.webhook_url
         settings = self._wizard.ctx.settings
-        if server is not None:
-            url = server.url
-            host = server.host
+        if listening is not None:
+            url = listening
+            host = urlsplit(listening).hostname or ""
         else:
             url, host = webhook_url_for(settings), settings.host
         self.url.setText(url)
@@ -205,7 +206,7 @@ class CrmPage(QWizardPage):
     def api_key(self) -> str | None:
         return self.key.typed() or get_key(CRM_API_KEY)
 
-    def validatePage(self) -> bool:  # noqa: N802 - Qt's name
+    def validatePage(self) -> bool:
         message = "" if self.api_key() else self.tr("Enter the CRM API key from the PBX.")
         self.error.setText(message)
         return not message
@@ -245,7 +246,7 @@ class AgentPage(QWizardPage):
         self.error = _label(self, "agent_page_error", error=True)
         form.addRow(self.error)
 
-    def initializePage(self) -> None:  # noqa: N802 - Qt's name
+    def initializePage(self) -> None:
         settings = self._wizard.ctx.settings
         if not self.crm_user.text():
             self.crm_user.setText(settings.crm_user)
@@ -275,7 +276,7 @@ class AgentPage(QWizardPage):
 
         def failed(exc: BaseException) -> None:
             self.load_button.setEnabled(True)
-            self.result.setText(pbx_error_text(exc))
+            self.result.setText(connection_test_error_text(exc))
 
         self._wizard.ctx.tasks.start(probe_pbx(url, key), on_done=done, on_error=failed)
 
@@ -293,7 +294,7 @@ class AgentPage(QWizardPage):
         if not self.crm_user_name.text().strip():
             self.crm_user_name.setText(str(model.data(index, PbxUserListModel.NAME_ROLE) or ""))
 
-    def validatePage(self) -> bool:  # noqa: N802 - Qt's name
+    def validatePage(self) -> bool:
         extension = self.extension.text().strip()
         message = ""
         if not self.crm_user.text().strip():
@@ -318,7 +319,7 @@ class DonePage(QWizardPage):
         layout.addWidget(self.error)
         layout.addStretch(1)
 
-    def initializePage(self) -> None:  # noqa: N802 - Qt's name
+    def initializePage(self) -> None:
         w = self._wizard
         self.summary.setText(self.tr(
             "PBX: {url}\nCRM user: {user} {name}\nExtension: {extension}\n\n"

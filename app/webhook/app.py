@@ -42,7 +42,8 @@ class WebhookConfig:
     max_body: int = MAX_BODY
 
     def __repr__(self) -> str:
-        return f"WebhookConfig(crm_api_key={'set' if self.crm_api_key else 'unset'}, contact_deadline={self.contact_deadline})"
+        key = "set" if self.crm_api_key else "unset"
+        return f"WebhookConfig(crm_api_key={key}, contact_deadline={self.contact_deadline})"
 
 
 BACKEND = web.AppKey("backend", WebhookBackend)
@@ -153,7 +154,7 @@ def _has_lone_surrogate(data: Any) -> bool:
     return False
 
 
-def _authorize(request: web.Request, action: str) -> None:
+def _authorize(request: web.Request, action: str | None) -> None:
     app = request.app
     limiter = app[LIMITER]
     remote = _remote(request)
@@ -200,7 +201,8 @@ async def handle_webhook(request: web.Request) -> web.Response:
         return await _dispatch(request, envelope, raw)
     except BadRequest as exc:
         if exc.status not in (401,):
-            log.info("answered %d to %s from %s: %s", exc.status, exc.action or action or "?", _remote(request), exc.message)
+            log.info("answered %d to %s from %s: %s", exc.status, exc.action or action or "?", _remote(request),
+                     exc.message)
         response = _error(exc.status, exc.message, exc.action or action, exc.headers)
         if exc.status in (408, 413):  # don't keep reading a body we refused
             response.force_close()

@@ -54,7 +54,9 @@ async def measure(database: Path) -> dict[str, float]:
 
     store = Store(database)
     try:
-        keys = await store.read(lambda s: [r[0] for r in s.conn.execute("SELECT key FROM phones ORDER BY random() LIMIT 2000")])
+        keys = await store.read(
+            lambda s: [r[0] for r in s.conn.execute("SELECT key FROM phones ORDER BY random() LIMIT 2000")]
+        )
         message = {"action": "get_contact", "obj": "UserCRM", "action_id": "x1",
                    "params": {"phone": keys[0][1:], "e164_phone": keys[0]}}
         raw = json.dumps(message).encode()
@@ -86,7 +88,9 @@ async def measure(database: Path) -> dict[str, float]:
                 await nothing()
 
         bare_await = await _per_call_async(nothing, 20000)
-        out["asyncio.timeout() block (serve uses two per get_contact)"] = await _per_call_async(in_timeout, 20000) - bare_await
+        out["asyncio.timeout() block (serve uses two per get_contact)"] = (
+            await _per_call_async(in_timeout, 20000) - bare_await
+        )
         out["asyncio.wait_for() instead (a task each; used before)"] = await _per_call_async(
             lambda: asyncio.wait_for(nothing(), 10), 20000) - bare_await
         out["reply list + json.dumps + web.Response"] = _per_call(
@@ -102,8 +106,9 @@ async def measure(database: Path) -> dict[str, float]:
             lambda: ev.CallEvent.model_validate(Envelope.model_validate(event).body), n)
         import logging
 
-        record = logging.LogRecord("app.events", logging.INFO, __file__, 1, "%s", ("call_ringing call=c1 other=+74952523060 "
-                                   "user=9022 crm_user=3 line=74951343060",), None)
+        record = logging.LogRecord("app.events", logging.INFO, __file__, 1, "%s",
+                                   ("call_ringing call=c1 other=+74952523060 user=9022 crm_user=3 line=74951343060",),
+                                   None)
         flt = RedactingFilter()
         fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         out["event: redacting filter + format of its log line"] = _per_call(

@@ -192,7 +192,7 @@ def measure_start(work: Path, runs: int) -> dict[str, list[dict[str, float]]]:
     pbx.start_in_thread()
     results: dict[str, list[dict[str, float]]] = {name: [] for name in CANDIDATES}
     try:
-        for name, executable in CANDIDATES.items():
+        for executable in CANDIDATES.values():
             start_once(executable, work, pbx)  # uncounted: the page cache, the dev tree's .pyc files
         for run in range(runs):
             for name, executable in CANDIDATES.items():

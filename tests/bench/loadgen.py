@@ -18,6 +18,7 @@ microsecond. The lateness that remains is reported as ``send_lag``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import selectors
@@ -103,7 +104,8 @@ class Runner:
         self.waiting: list[int] = []  # requests due while MAX_CONNECTIONS were busy
         with open(spec["requests_file"], encoding="utf-8") as f:
             items = [json.loads(line) for line in f if line.strip()]
-        self.bodies = [json.dumps(item["message"], ensure_ascii=False, separators=(",", ":")).encode() for item in items]
+        self.bodies = [json.dumps(item["message"], ensure_ascii=False, separators=(",", ":")).encode()
+                       for item in items]
         self.expect = [item.get("expect") for item in items]
         self.requests = [build_request(self.host, self.port, spec.get("path", "/webhook"), body,
                                        spec.get("authorization")) for body in self.bodies]
@@ -204,17 +206,17 @@ class Runner:
 
         self.loop.call_at(start, tick)
         drain = float(self.spec.get("drain_timeout", 10.0))
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(finished, (count / rate) + drain + 1.0)
-        except TimeoutError:
-            pass
         unanswered = sum(1 for i in range(count) if status[i] == 0)
         ok = [i for i in range(count) if status[i] == 200]
         lat = [(recv[i] - sched[i]) * 1000 for i in ok]
         service = [(recv[i] - sent[i]) * 1000 for i in ok]
         lag = [(sent[i] - sched[i]) * 1000 for i in range(count) if sent[i]]
         last = max((recv[i] for i in ok), default=start)
-        samples = {"latency_samples": lat, "service_samples": service, "lag_samples": lag} if self.spec.get("samples") else {}
+        samples = (
+            {"latency_samples": lat, "service_samples": service, "lag_samples": lag} if self.spec.get("samples") else {}
+        )
         return {
             **samples,
             "mode": "open", "rate": rate, "requests": count, "ok": len(ok),

@@ -271,7 +271,10 @@ def contact_requests(path: Path, dataset: datagen.Dataset, count: int, seed: int
 
 def event_requests(path: Path, dataset: datagen.Dataset, count: int, seed: int) -> None:
     with open(path, "w", encoding="utf-8") as out:
-        out.writelines(json.dumps({"message": message}, ensure_ascii=False, separators=(",", ":")) + "\n" for message in datagen.event_stream(count, dataset.known_keys, seed, prefix=f"b{seed}-{uuid.uuid4().hex[:6]}"))
+        messages = datagen.event_stream(count, dataset.known_keys, seed, prefix=f"b{seed}-{uuid.uuid4().hex[:6]}")
+        out.writelines(
+            json.dumps({"message": message}, ensure_ascii=False, separators=(",", ":")) + "\n" for message in messages
+        )
 
 
 def measure_contacts(work: Path, env: dict[str, str], data_dir: Path, dataset: datagen.Dataset, plan: Plan,
@@ -334,7 +337,9 @@ def merge_slices(parts: list[dict[str, Any]]) -> dict[str, Any]:
     from .loadgen import percentiles
 
     runs = [p["run"] for p in parts]
-    run: dict[str, Any] = {key: sum(r[key] for r in runs) for key in ("requests", "ok", "wrong", "errors", "unanswered")}
+    run: dict[str, Any] = {
+        key: sum(r[key] for r in runs) for key in ("requests", "ok", "wrong", "errors", "unanswered")
+    }
     for kind in ("latency", "service", "lag"):
         samples = [x for r in runs for x in r.pop(f"{kind}_samples")]
         run["send_lag_ms" if kind == "lag" else f"{kind}_ms"] = percentiles(samples)
@@ -342,7 +347,7 @@ def merge_slices(parts: list[dict[str, Any]]) -> dict[str, Any]:
     run["slices_p99_ms"] = [r["latency_ms"]["p99"] for r in runs]
     elapsed = sum(r["elapsed_s"] for r in runs)
     run["achieved_rate"] = run["ok"] / max(1e-9, elapsed)
-    others = sum(p["others_cores"] * r["elapsed_s"] for p, r in zip(parts, runs)) / max(1e-9, elapsed)
+    others = sum(p["others_cores"] * r["elapsed_s"] for p, r in zip(parts, runs, strict=True)) / max(1e-9, elapsed)
     return {"run": run, "server_cpu_s": sum(p["server_cpu_s"] for p in parts), "others_cores": others,
             "loadgen_cpu_s": sum(p["loadgen_cpu_s"] for p in parts)}
 
@@ -512,11 +517,12 @@ def report(results: dict[str, Any], quick: bool) -> str:
     if c:
         body += [
             "", f"### get_contact, open loop at {CONTACT_RATE} requests/s", "",
-            f"{plan['contact_s']:g} s measured per server (in {ROUNDS} slices taken in turn, the servers running side by "
-            f"side) after {plan['contact_warmup_s']:g} s of warm-up; latency in ms from each "
+            f"{plan['contact_s']:g} s measured per server (in {ROUNDS} slices taken in turn, the servers running "
+            f"side by side) after {plan['contact_warmup_s']:g} s of warm-up; latency in ms from each "
             "request's *scheduled* send time (no coordinated omission); ~10 % of the numbers are unknown.",
             "",
-            "| server | requests | ok | wrong | p50 | p90 | p99 | max | send lag p99 | server CPU/request | other load |",
+            "| server | requests | ok | wrong | p50 | p90 | p99 | max | send lag p99 | server CPU/request "
+            "| other load |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         titles = {"bare": "bare aiohttp, constant reply", "sqlite_ref": "reference: sync SQLite lookup in handler",
@@ -535,11 +541,12 @@ def report(results: dict[str, Any], quick: bool) -> str:
         if "bare" in c:
             bare = c["bare"]["run"]
             notes = []
-            for name in order[2:] + ["sqlite_ref"]:
+            for name in [*order[2:], "sqlite_ref"]:
                 if name in c:
                     run = c[name]["run"]
                     notes.append(f"{titles[name]}: **{run['latency_ms']['p50'] / bare['latency_ms']['p50']:.2f}×** "
-                                 f"(from the actual send time: {run['service_ms']['p50'] / bare['service_ms']['p50']:.2f}×)")
+                                 "(from the actual send time: "
+                                 f"{run['service_ms']['p50'] / bare['service_ms']['p50']:.2f}×)")
             if notes:
                 body += ["", "p50 relative to the bare handler: " + "; ".join(notes) + "."]
         spread = [f"{titles[n]} " + " / ".join(f"{v:.2f}" for v in c[n]["run"]["slices_p50_ms"])
@@ -552,7 +559,8 @@ def report(results: dict[str, Any], quick: bool) -> str:
                 ratio = run["latency_ms"]["p50"] / c["bare"]["run"]["latency_ms"]["p50"]
                 checks.append(("get_contact p50 vs bare handler", f"≤ {TARGETS['contact_ratio']}×", f"{ratio:.2f}×",
                                ratio <= TARGETS["contact_ratio"]))
-            checks.append(("get_contact p99", f"≤ {TARGETS['contact_p99_ms']:g} ms", f"{run['latency_ms']['p99']:.2f} ms",
+            checks.append(("get_contact p99", f"≤ {TARGETS['contact_p99_ms']:g} ms",
+                           f"{run['latency_ms']['p99']:.2f} ms",
                            run["latency_ms"]["p99"] <= TARGETS["contact_p99_ms"] and run["ok"] == run["requests"]
                            and not run.get("wrong")))
 
@@ -573,14 +581,17 @@ def report(results: dict[str, Any], quick: bool) -> str:
             f"{e['open']['others_cores']:.2f} cores |",
             f"| closed loop, {CLOSED_CONCURRENCY} senders, {plan['closed_s']:g} s | {cl['requests']} | {cl['ok']} | "
             f"{cl['errors']} | **{cl['achieved_rate']:.0f}/s** | {_ms(cl['latency_ms']['p50'])} | "
-            f"{_ms(cl['latency_ms']['p99'])} | {_ms(cl['latency_ms']['max'])} | {_per_request_us(e['closed']):.0f} µs | "
+            f"{_ms(cl['latency_ms']['p99'])} | {_ms(cl['latency_ms']['max'])} | "
+            f"{_per_request_us(e['closed']):.0f} µs | "
             f"{e['closed']['others_cores']:.2f} cores |",
             "",
             f"Acknowledged in all event runs: {e['acked_total']}; rows the event log gained: {e['stored_total']}"
-            f"{' (equal: nothing acknowledged is missing)' if e['acked_total'] == e['stored_total'] else ' (**differ**)'}.",
+            + (" (equal: nothing acknowledged is missing)." if e["acked_total"] == e["stored_total"]
+               else " (**differ**)."),
         ]
         checks += [
-            (f"event ack rate at {EVENT_RATE}/s offered", f"≥ {TARGETS['event_rate']:g}/s", f"{o['achieved_rate']:.0f}/s",
+            (f"event ack rate at {EVENT_RATE}/s offered", f"≥ {TARGETS['event_rate']:g}/s",
+             f"{o['achieved_rate']:.0f}/s",
              lost == 0 and o["achieved_rate"] >= TARGETS["event_rate"] * 0.98),
             ("event ack p99", f"≤ {TARGETS['event_p99_ms']:g} ms", f"{_ms(o['latency_ms']['p99'])} ms",
              o["latency_ms"]["p99"] is not None and o["latency_ms"]["p99"] <= TARGETS["event_p99_ms"]),
@@ -602,11 +613,15 @@ def report(results: dict[str, Any], quick: bool) -> str:
             body.append(
                 f"`pbx-companion contacts import` of a {imp['rows']:,}-row CSV ({imp['phones']:,} numbers, "
                 f"{imp['csv_mib']:.1f} MiB, `;`-separated with a BOM, Russian headers, mixed number spellings) into an "
-                f"empty data dir, end to end as a subprocess: **{imp['elapsed_s']:.1f} s = {imp['rows_per_s']:,.0f} rows/s** "
-                f"(CPU {imp['cpu_s']:.1f} s in the importer and its workers; other load {imp['others_cores']:.2f} cores; "
-                f"exit {imp['exit']}; {imp.get('contacts_in_db', '?')} contacts and {imp.get('phones_in_db', '?')} phones "
+                "empty data dir, end to end as a subprocess: "
+                f"**{imp['elapsed_s']:.1f} s = {imp['rows_per_s']:,.0f} rows/s** "
+                f"(CPU {imp['cpu_s']:.1f} s in the importer and its workers; "
+                f"other load {imp['others_cores']:.2f} cores; "
+                f"exit {imp['exit']}; {imp.get('contacts_in_db', '?')} contacts and "
+                f"{imp.get('phones_in_db', '?')} phones "
                 f"stored; it printed `{imp['summary'][0]}`).")
-            checks.append(("contacts import", f"≥ {TARGETS['import_rows_s']:,.0f} rows/s", f"{imp['rows_per_s']:,.0f} rows/s",
+            checks.append(("contacts import", f"≥ {TARGETS['import_rows_s']:,.0f} rows/s",
+                           f"{imp['rows_per_s']:,.0f} rows/s",
                            imp["exit"] == 0 and imp["rows_per_s"] >= TARGETS["import_rows_s"]))
 
     rss = results["rss"]
@@ -623,7 +638,8 @@ def report(results: dict[str, Any], quick: bool) -> str:
                 body.append(f"| {title} | {rss[key]:.1f} MiB{uss} |")
         if "serve_empty_idle_mib" in rss:
             checks.append(("serve idle RSS, empty data dir", f"≤ {TARGETS['idle_rss_mib']:g} MiB",
-                           f"{rss['serve_empty_idle_mib']:.1f} MiB", rss["serve_empty_idle_mib"] <= TARGETS["idle_rss_mib"]))
+                           f"{rss['serve_empty_idle_mib']:.1f} MiB",
+                           rss["serve_empty_idle_mib"] <= TARGETS["idle_rss_mib"]))
 
     summary = ["", "### Summary", "", "| measurement | target | result | verdict |", "|---|---|---:|---|"]
     summary += [f"| {a} | {b} | {r} | {_verdict(v)} |" for a, b, r, v in checks]
@@ -642,7 +658,8 @@ def main(argv: list[str] | None = None) -> int:
     doc = parser.add_mutually_exclusive_group()
     doc.add_argument("--doc", dest="doc", action="store_true", default=None, help="rewrite docs/performance.md")
     doc.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/performance.md")
-    parser.add_argument("--profile", action="store_true", help="also run serve under cProfile and print the top functions")
+    parser.add_argument("--profile", action="store_true",
+                        help="also run serve under cProfile and print the top functions")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (data, logs, profiles)")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--only", help=f"comma-separated phases to run ({','.join(PHASES)}); implies --no-doc")
@@ -651,7 +668,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-root", help="get_contact: also run `serve` from these checkouts (comma-separated), "
                                                "side by side; implies --no-doc")
     parser.add_argument("--wait-quiet", type=float, default=60.0, metavar="SECONDS",
-                        help="before each phase wait up to this long for other processes to go quiet (default 60; 0: never)")
+                        help="before each phase wait up to this long for other processes to go quiet "
+                             "(default 60; 0: never)")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
     QUIET_WAIT["limit_s"] = args.wait_quiet

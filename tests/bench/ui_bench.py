@@ -239,7 +239,8 @@ def prepare_data(data_dir: Path, plan: Plan) -> dict[str, Any]:
             for user_id, extension in datagen.TEAM:
                 session.users.upsert(CrmUser(user_id, f"Сотрудник {user_id}", extension))
             session.users.upsert(CrmUser(CRM_USER, AGENT_NAME, EXTENSION))
-            phones = [PhoneRecord(k, n, label) for k, n, label in zip(keys, CLIENT_NUMBERS, ("work", "mobile"))]
+            phones = [PhoneRecord(k, n, label)
+                      for k, n, label in zip(keys, CLIENT_NUMBERS, ("work", "mobile"), strict=True)]
             return session.contacts.save(ContactRecord(
                 None, "Иванов Иван Петрович", company_id=session.contacts.company_id("ООО «Ромашка»", CRM_USER),
                 owner_id=CRM_USER, email="ivanov@example.ru", note="Постоянный клиент", phones=phones))
@@ -444,7 +445,8 @@ def _child(args: argparse.Namespace) -> int:
         results["rss_after_gc_mib"] = me.memory_info().rss / 2**20
 
     async def card_session(companion: Any, done: asyncio.Event) -> None:
-        from app.ui.timeline import TimelineModel, load_timeline
+        from app.core.timeline import load_timeline
+        from app.ui.timeline import TimelineModel
 
         runs: list[dict[str, Any]] = []
         for run in range(args.runs):
@@ -453,7 +455,7 @@ def _child(args: argparse.Namespace) -> int:
             if profiler is not None and run == args.runs - 1:
                 profiler.enable()
             rec["t0"] = time.monotonic()
-            card = companion.open_card(args.contact_id, "")
+            card = companion.shell.open_card(args.contact_id, "")
             rec["built"] = time.monotonic()
             viewport = card.timeline_view.viewport()
 
@@ -488,16 +490,18 @@ def _child(args: argparse.Namespace) -> int:
             runs.append(rec)
             await asyncio.sleep(0.4)
         # where the time goes: the store read (SQL + merge + notes, on a storage thread) and set_rows
-        contact = await companion.ctx.store.read(lambda s: s.contacts.get(args.contact_id))
+        contact = await companion.ctx.api.engine.store.read(lambda s: s.contacts.get(args.contact_id))
         keys = [p.key for p in contact.phones]
         read_ms, sql_ms, set_rows_ms = [], [], []
         rows: list[Any] = []
         for _ in range(5):
             t = time.perf_counter()
-            rows = await companion.ctx.store.read(lambda s: load_timeline(s, keys))
+            rows = await companion.ctx.api.engine.store.read(lambda s: load_timeline(s, keys))
             read_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            await companion.ctx.store.read(lambda s: (s.calls.timeline_rows(keys), s.cdrs.timeline_rows(keys)))
+            await companion.ctx.api.engine.store.read(
+                lambda s: (s.calls.timeline_rows(keys), s.cdrs.timeline_rows(keys))
+            )
             sql_ms.append((time.perf_counter() - t) * 1000)
             model = TimelineModel(companion.ctx.normalizer)
             t = time.perf_counter()
@@ -949,8 +953,8 @@ before, modules, t = rss(), set(sys.modules), time.perf_counter()
 keys = secrets.load_keys()
 import keyring
 loaded = sorted({m.split(".")[0] for m in set(sys.modules) - modules})
-print(json.dumps({"ms": (time.perf_counter() - t) * 1000, "mib": rss() - before, "backend": type(keyring.get_keyring()).__module__,
-                  "packages": loaded}))
+print(json.dumps({"ms": (time.perf_counter() - t) * 1000, "mib": rss() - before,
+                  "backend": type(keyring.get_keyring()).__module__, "packages": loaded}))
 """
 
 
@@ -1031,7 +1035,8 @@ def measure_start(work: Path, env: dict[str, str], base: Path, plan: Plan, xvfb:
         "interpreter_s": median(interp),
         "imports_s": _med("imports_s", core_first), "qapp_s": _med("qapp_s", core_first),
         "rss_imports_mib": _med("rss_imports_mib", core_first), "rss_qapp_mib": _med("rss_qapp_mib", core_first),
-        "qt_first_imports_s": _med("imports_s", qt_first), "qt_first_rss_imports_mib": _med("rss_imports_mib", qt_first),
+        "qt_first_imports_s": _med("imports_s", qt_first),
+        "qt_first_rss_imports_mib": _med("rss_imports_mib", qt_first),
         "keyring": keyring,
     }
 
@@ -1132,7 +1137,8 @@ def report(results: dict[str, Any], quick: bool) -> str:
                        f"{fmt(median(popup['first_values']))} ms (worst {fmt(first['max'])})",
                        None if first["max"] is None else first["max"] <= goal["popup_ms"]))
         checks.append((f"pop-up painted after the ack, {popup['paced']['n']} calls: p50 / p99 / max",
-                       f"≤ {goal['popup_ms']:.0f} ms", f"{fmt(paced['p50'])} / {fmt(paced['p99'])} / {fmt(paced['max'])} ms",
+                       f"≤ {goal['popup_ms']:.0f} ms",
+                       f"{fmt(paced['p50'])} / {fmt(paced['p99'])} / {fmt(paced['max'])} ms",
                        None if paced["p99"] is None else paced["p99"] <= goal["popup_ms"]))
     if popup:
         crashes = popup.get("crashes") or []
@@ -1169,8 +1175,9 @@ def report(results: dict[str, Any], quick: bool) -> str:
     soak = results.get("soak")
     if soak:
         checks.append((f"the real `python -m app` takes {soak['planned']} calls in a row (~0.1 s each)", "no crash",
-                       f"{soak['calls']} calls, " + ("still running" if soak["alive"] else
-                                                     f"**aborted** (exit {soak['returncode']}): `{soak['fatal'][:90]}`"),
+                       f"{soak['calls']} calls, "
+                       + ("still running" if soak["alive"]
+                          else f"**aborted** (exit {soak['returncode']}): `{soak['fatal'][:90]}`"),
                        soak["alive"] and soak["calls"] == soak["planned"]))
     lines += ["### Summary", "", "| measurement | goal | result | verdict |", "|---|---|---:|---|"]
     lines += [f"| {a} | {b} | {r} | {verdict(v)} |" for a, b, r, v in checks]
@@ -1208,7 +1215,8 @@ def report(results: dict[str, Any], quick: bool) -> str:
                       f"{p['other_cores']:.2f} cores")
         lines += [
             row("first call of a fresh app (one per process)", p["first"], f"≤ {fresh_load}"),
-            row(f"paced, one every {plan['pace_s']} s (the first included)", p["paced"], f"{p['other_cores']:.2f} cores"),
+            row(f"paced, one every {plan['pace_s']} s (the first included)", p["paced"],
+                f"{p['other_cores']:.2f} cores"),
             row("bursts: first of 3 calls rung back to back", p["burst_first"], "same run"),
             row("bursts: 2nd and 3rd (no spare pop-up ready yet)", p["burst_next"], "same run"),
         ]
@@ -1400,7 +1408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.ui_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls and runs; prints only")
     doc = parser.add_mutually_exclusive_group()
-    doc.add_argument("--doc", dest="doc", action="store_true", default=None, help="rewrite our section of docs/performance.md")
+    doc.add_argument("--doc", dest="doc", action="store_true", default=None,
+                     help="rewrite our section of docs/performance.md")
     doc.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/performance.md")
     parser.add_argument("--only", help=f"comma-separated parts ({','.join(PARTS)}); implies --no-doc")
     parser.add_argument("--profile", action="store_true", help="cProfile the app during the pop-up run and a card open")
@@ -1448,7 +1457,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_settings(home, pbx_url)
         env = child_env(home, xvfb.display)
-        say(f"writing {plan.directory:,} contacts and a client with {plan.card_calls:,} calls through the store API ...")
+        say(f"writing {plan.directory:,} contacts and a client with {plan.card_calls:,} calls "
+            "through the store API ...")
         base = work / "base"
         data = prepare_data(base, plan)
         results["data"] = {k: v for k, v in data.items() if k in ("contact_id", "load_s", "contacts")}

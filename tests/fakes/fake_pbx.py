@@ -37,7 +37,9 @@ from typing import Any
 from aiohttp import web
 
 PATH = "/integration/usercrm/"
-MODES = frozenset({"ok", "http500", "http504", "html", "garbage", "hang", "reject", "http400", "flaky", "ratelimit", "drop"})
+MODES = frozenset(
+    {"ok", "http500", "http504", "html", "garbage", "hang", "reject", "http400", "flaky", "ratelimit", "drop"}
+)
 
 _NON_DIGITS = re.compile(r"\D")
 

@@ -116,7 +116,9 @@ class TrayProcess:
             if match := LISTENING.search(self.output()):
                 return match.group(1)
             if self.proc.poll() is not None:
-                raise AssertionError(f"the bundle exited with {self.proc.returncode} before it listened:\n{self.output()}")
+                raise AssertionError(
+                    f"the bundle exited with {self.proc.returncode} before it listened:\n{self.output()}"
+                )
             time.sleep(0.02)
         raise AssertionError(f"the bundle did not listen within {START_TIMEOUT} s:\n{self.output()}")
 

@@ -138,7 +138,7 @@ class ServeProcess:
             self._log_file.close()
             self._log_file = None
 
-    def __enter__(self) -> "ServeProcess":
+    def __enter__(self) -> ServeProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

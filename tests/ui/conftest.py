@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
-import aiohttp  # noqa: E402
-import PySide6.QtWidgets  # noqa: E402,F401  - PySide6 before qasync
-import pytest  # noqa: E402
-import qasync  # noqa: E402
+import aiohttp
+import PySide6.QtWidgets  # noqa: F401  - PySide6 before qasync
+import pytest
+import qasync
 
-from tests.support import canary  # noqa: E402
-from tests.support.webhook import post  # noqa: E402
+from tests.support import canary
+from tests.support.webhook import post
 
 T = TypeVar("T")
 
@@ -105,14 +105,14 @@ def ui_engine(qloop, settings) -> Iterator[Any]:
 @pytest.fixture
 def ctx(ui_engine, qloop) -> Iterator[Any]:
     """A UiContext around the running engine (what the application object builds)."""
-    from app.core.agent import AgentIdentity
-    from app.core.qt_bridge import QtBridge
+    from app.core.standalone import StandaloneApi
     from app.ui.context import TaskRunner, UiContext
+    from app.ui.qt_bridge import QtBridge
 
-    settings = ui_engine.settings
-    bridge = QtBridge(ui_engine.bus)
+    api = StandaloneApi(ui_engine)
+    bridge = QtBridge(api.events)
     tasks = TaskRunner(qloop)
-    context = UiContext(ui_engine, bridge, tasks, AgentIdentity(settings.crm_user, settings.extension))
+    context = UiContext(api, bridge, tasks, ui_engine.settings)
     yield context
     run(qloop, tasks.cancel_all())
     bridge.close()

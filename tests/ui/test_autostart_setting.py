@@ -54,9 +54,8 @@ def start_app(qapp, qloop, settings, fake_pbx, config_home) -> Iterator[Callable
 
     def start(autostart_arguments: tuple[str, ...] = (), settings_path: Path | None = None) -> Any:
         async def build() -> Any:
-            app = CompanionApp(qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
-            app.autostart_arguments = autostart_arguments
-            app.settings_path = settings_path
+            app = CompanionApp(qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY), settings_path=settings_path,
+                               autostart_arguments=autostart_arguments)
             await app.start()
             return app
 
@@ -68,14 +67,14 @@ def start_app(qapp, qloop, settings, fake_pbx, config_home) -> Iterator[Callable
     for app in started:
         if not app.engine.store._closed:
             run(qloop, app.shutdown())
-        for window in app.windows.values():
+        for window in app.shell.windows.values():
             window.deleteLater()
 
 
 def open_start_at_login(app: Any) -> Any:
     """The settings window from the tray menu, on the tab with "Start at login"."""
     app.actions.settings.trigger()
-    dialog = app.windows["settings"]
+    dialog = app.shell.windows["settings"]
     dialog.tabs.setCurrentIndex(dialog.tabs.indexOf(dialog.start_at_login.parentWidget()))
     assert dialog.start_at_login.isVisible()
     return dialog
@@ -165,7 +164,7 @@ def test_a_failure_says_why_and_leaves_the_box_unticked(start_app, qtbot, qloop,
     click_start_at_login(qtbot, dialog)
     save(qtbot, qloop, app, dialog)
 
-    notice = app.main_window.statusBar().currentMessage()
+    notice = app.shell.main_window.statusBar().currentMessage()
     assert notice.startswith("Start at login: The autostart entry ")
     assert notice.endswith(f"{config_home / 'autostart'} is a file, not a folder")
     assert not dialog.start_at_login.isChecked()

@@ -59,7 +59,7 @@ def add_team(ctx, qloop) -> None:
         session.users.upsert(CrmUser("3", "Agent Three", "9022"))
         session.users.upsert(CrmUser("7", "Maria Seven", "9077"))
 
-    run(qloop, ctx.store.write(write))
+    run(qloop, ctx.api.engine.store.write(write))
 
 
 def save_contact(ctx, qloop, name: str = "Ivan Petrov", *, company: str | None = "Romashka LLC",
@@ -73,7 +73,7 @@ def save_contact(ctx, qloop, name: str = "Ivan Petrov", *, company: str | None =
         return session.contacts.save(ContactRecord(None, name, company_id=company_id, owner_id=owner, email=email,
                                                    note=note, phones=records))
 
-    return run(qloop, ctx.store.write(write))
+    return run(qloop, ctx.api.engine.store.write(write))
 
 
 def open_card(qtbot, ctx, qloop, contact_id: int | None = None, number: str | None = None,
@@ -211,7 +211,7 @@ def test_edits_are_saved_and_shown_when_the_card_is_opened_again(qtbot, ctx, qlo
     assert again.form.note_edit.toPlainText() == "Call after 10"
     assert [(r.number(), r.label()) for r in again.form.phone_rows()] == [
         (CLIENT, "office"), ("8 (812) 123-45-67", "home")]
-    stored = run(qloop, ctx.store.read(lambda s: s.contacts.get(contact_id)))
+    stored = run(qloop, ctx.api.engine.store.read(lambda s: s.contacts.get(contact_id)))
     assert [p.key for p in stored.phones] == ["74952523060", "78121234567"]
     assert stored.owner_id == "7"
 
@@ -223,7 +223,7 @@ def test_an_unknown_owner_id_is_kept_when_saving(qtbot, ctx, qloop):
     assert card.form.owner_combo.currentText() == "Unknown employee (1004)"
     card.save_button.click()
     wait_until(qloop, lambda: card.save_status_label.text() == "Saved.")
-    assert run(qloop, ctx.store.read(lambda s: s.contacts.get(contact_id))).owner_id == "1004"
+    assert run(qloop, ctx.api.engine.store.read(lambda s: s.contacts.get(contact_id))).owner_id == "1004"
 
 
 def test_a_missing_name_and_a_bad_number_are_shown_inline_and_nothing_is_lost(qtbot, ctx, qloop):
@@ -246,7 +246,7 @@ def test_a_missing_name_and_a_bad_number_are_shown_inline_and_nothing_is_lost(qt
     assert card.save_status_label.text() == "Not saved: see the errors above."
     # what was typed stays, and nothing reached the store
     assert form.phone_rows()[1].number() == "134-30-60" and form.note_edit.toPlainText() == "typed and not to be lost"
-    stored = run(qloop, ctx.store.read(lambda s: s.contacts.get(contact_id)))
+    stored = run(qloop, ctx.api.engine.store.read(lambda s: s.contacts.get(contact_id)))
     assert stored.name == "Ivan Petrov" and stored.note == "Prefers mornings"
 
     form.name_edit.setText("Ivan Petrov")
@@ -255,7 +255,7 @@ def test_a_missing_name_and_a_bad_number_are_shown_inline_and_nothing_is_lost(qt
     card.save_button.click()
     wait_until(qloop, lambda: card.save_status_label.text() == "Saved.")
     assert not form.error_label.isVisible()
-    stored = run(qloop, ctx.store.read(lambda s: s.contacts.get(contact_id)))
+    stored = run(qloop, ctx.api.engine.store.read(lambda s: s.contacts.get(contact_id)))
     assert stored.note == "typed and not to be lost"
 
 
@@ -292,7 +292,7 @@ def test_create_contact_from_an_unknown_number_links_its_earlier_calls(qtbot, ct
         return ([session.calls.get(c).contact_id for c in ("old-1", "old-2", "now-1")],
                 session.cdrs.get("old-2").contact_id)
 
-    call_links, cdr_link = run(qloop, ctx.store.read(links))
+    call_links, cdr_link = run(qloop, ctx.api.engine.store.read(links))
     assert call_links == [contact_id] * 3 and cdr_link == contact_id
     assert [r.call_id for r in shown_rows(card)] == ["now-1", "old-2", "old-1"]
     # the card now follows the contact: the call goes on, and shows here
@@ -404,7 +404,7 @@ def test_load_older_calls_pages_through_the_pbx_with_progress_then_the_count(qtb
     assert [r["offset"] for r in get_cdr] == [0, 100, 200]
     assert {"+74952523060", "74952523060"} <= set(get_cdr[0]["params"]["src_or_dst_list"])
     # stored: the next card has them without asking the PBX
-    assert run(qloop, ctx.store.read(lambda s: s.cdrs.count())) == 250
+    assert run(qloop, ctx.api.engine.store.read(lambda s: s.cdrs.count())) == 250
     again = open_card(qtbot, ctx, qloop, contact_id)
     assert again.timeline_model.rowCount() == 250
     assert len(pbx.requests) == 3
@@ -469,7 +469,7 @@ def test_a_note_and_outcome_are_saved_and_shown_after_reopening(qtbot, ctx, qloo
 def test_export_csv_writes_the_shown_calls_without_link_tokens(qtbot, ctx, qloop, send, tmp_path):
     contact_id = save_contact(ctx, qloop)
     client_history(send)
-    run(qloop, ctx.store.write(lambda s: s.notes.set("ans-1", "Agreed", "Sale", time.time())))
+    run(qloop, ctx.api.engine.store.write(lambda s: s.notes.set("ans-1", "Agreed", "Sale", time.time())))
     card = open_card(qtbot, ctx, qloop, contact_id)
     target = tmp_path / "calls.csv"
     card.export_csv(target)

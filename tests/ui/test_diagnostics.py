@@ -62,7 +62,7 @@ def test_events_are_shown_and_copied_with_the_link_token_masked(panel, send, qlo
         assert heading in copied
     assert "crm_user = '3'" in copied and "extension = '9022'" in copied
     assert "crm_api_key: environment" in copied  # where the key comes from, never the key
-    assert f"listener: {panel.ctx.engine.server.url} (up)" in copied
+    assert f"listener: {panel.ctx.api.engine.server.url} (up)" in copied
     assert str(log_file_path()) in copied
 
 

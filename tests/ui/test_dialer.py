@@ -58,7 +58,7 @@ def add_contact(ctx, name: str, company: str | None, *raws: str) -> int:
         phones = [PhoneRecord(ctx.normalizer.key(raw), raw) for raw in raws]
         return session.contacts.save(ContactRecord(id=None, name=name, company_id=company_id, phones=phones))
 
-    return ctx.store.write_sync(write)
+    return ctx.api.engine.store.write_sync(write)
 
 
 # -- DialService -----------------------------------------------------------------------------
@@ -116,7 +116,7 @@ def test_the_pbx_refusing_shows_its_own_message_and_records_nothing(qloop, ctx, 
     ]
     assert said.dialing == [] and said.dialed == []
     assert len(make_calls(pbx)) == 1
-    assert ctx.store.read_sync(lambda s: s.dials.recent()) == []
+    assert ctx.api.engine.store.read_sync(lambda s: s.dials.recent()) == []
 
 
 def test_no_answer_from_the_pbx_warns_the_phone_may_ring_and_is_never_resent(qloop, ui_engine, pbx, service, said):
@@ -194,12 +194,13 @@ def test_calling_back_records_the_number_and_clears_its_missed_calls(qloop, ctx,
     for call_id in ("cb-1", "cb-2"):
         send(envelope("call_ringing", call_body(call_id, other_leg="+74952523060")))
         send(envelope("call_hangup", call_body(call_id, other_leg="+74952523060", variable_answersec="0")))
-    assert len(ctx.store.read_sync(lambda s: s.calls.missed("3"))) == 2
+    assert len(ctx.api.engine.store.read_sync(lambda s: s.calls.missed("3"))) == 2
     service.dial("8 (495) 252-30-60")
     wait_until(qloop, lambda: said.dialed)
     assert said.dialed == ["74952523060"]
-    assert ctx.store.read_sync(lambda s: s.calls.missed("3")) == []
-    assert [(k, d) for k, d, _ in ctx.store.read_sync(lambda s: s.dials.recent())] == [("74952523060", "84952523060")]
+    assert ctx.api.engine.store.read_sync(lambda s: s.calls.missed("3")) == []
+    recent = ctx.api.engine.store.read_sync(lambda s: s.dials.recent())
+    assert [(k, d) for k, d, _ in recent] == [("74952523060", "84952523060")]
 
 
 # -- DialerWindow ----------------------------------------------------------------------------

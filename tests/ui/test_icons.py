@@ -163,7 +163,7 @@ def contrasting_share(image: Image.Image, panel: str, ratio: float = 3.0) -> flo
             continue
         glyph += 1
         f = a / 255
-        shown = tuple(c * f + p * (1 - f) for c, p in zip((r, g, b), back_rgb))
+        shown = tuple(c * f + p * (1 - f) for c, p in zip((r, g, b), back_rgb, strict=True))
         lighter, darker = sorted((_luminance(shown), back_lum), reverse=True)
         contrasting += (lighter + 0.05) / (darker + 0.05) >= ratio
     assert glyph > TRAY_SIZE**2 * 0.2, "the icon is almost empty"
@@ -232,7 +232,7 @@ def test_a_missing_tray_picture_is_a_clear_error(qapp, tmp_path, monkeypatch):
     """An installation without the tray PNGs (the bundle's resources under sys._MEIPASS) says which file."""
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     monkeypatch.setattr(icons, "_pictures", {})
-    with pytest.raises(FileNotFoundError, match="idle-22.png"):
+    with pytest.raises(FileNotFoundError, match=r"idle-22\.png"):
         icons.state_pixmap(icons.IDLE, 0, 22)
 
 

@@ -53,7 +53,8 @@ def missed_call(send, call_id: str, other_leg: str = CALLER, **kw: Any) -> None:
 
 
 def table(model: MissedCallsModel) -> list[tuple[str, str]]:
-    return [(model.data(model.index(r, M.NUMBER)), model.data(model.index(r, M.CONTACT))) for r in range(model.rowCount())]
+    return [(model.data(model.index(r, M.NUMBER)), model.data(model.index(r, M.CONTACT)))
+            for r in range(model.rowCount())]
 
 
 def add_contact(ctx, name: str, company: str | None, raw: str) -> int:
@@ -62,7 +63,7 @@ def add_contact(ctx, name: str, company: str | None, raw: str) -> int:
         phone = PhoneRecord(ctx.normalizer.key(raw), raw)
         return session.contacts.save(ContactRecord(id=None, name=name, company_id=company_id, phones=[phone]))
 
-    return ctx.store.write_sync(write)
+    return ctx.api.engine.store.write_sync(write)
 
 
 # -- the model --------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def test_dismiss_removes_one_row_and_it_stays_gone(qloop, ctx, send, service, mo
     assert model.rowCount() == 1  # at once, before the store answered
     assert model.counted.counts[-1] == 1
     wait_until(qloop, lambda: ctx.tasks.pending == 0)
-    assert newest not in {c.call_id for c in ctx.store.read_sync(lambda s: s.calls.missed("3"))}
+    assert newest not in {c.call_id for c in ctx.api.engine.store.read_sync(lambda s: s.calls.missed("3"))}
     fresh = MissedCallsModel(ctx, service)
     fresh.reload()
     wait_until(qloop, lambda: fresh.rowCount() == 1)

@@ -124,7 +124,7 @@ def save_contact(ctx, qloop, name: str, *, company: str | None = None, owner: st
         return session.contacts.save(ContactRecord(None, name, company_id=company_id, owner_id=owner,
                                                    phones=[PhoneRecord(key, number)]))
 
-    return run(qloop, ctx.store.write(write))
+    return run(qloop, ctx.api.engine.store.write(write))
 
 
 # -- what the pop-up shows -------------------------------------------------------------------
@@ -153,7 +153,7 @@ def test_a_known_caller_shows_name_company_owner_line_and_earlier_calls(ctx, man
     assert popup.company_label.text() == "ACME Ltd"
     assert popup.owner_label.text() == "Responsible: Agent Three (you)"
     assert popup.line_label.text() == f"Line: {LINE_SHOWN}"
-    last = run(qloop, ctx.store.read(lambda s: s.calls.get("e3"))).ringing_at
+    last = run(qloop, ctx.api.engine.store.read(lambda s: s.calls.get("e3"))).ringing_at
     assert popup.history_label.text().startswith("3 earlier call")  # "(s)" until the English .qm exists
     assert popup.history_label.text().endswith(", last today " + datetime.fromtimestamp(last).strftime("%H:%M"))
     assert not popup.create_contact_button.isVisible()
@@ -166,7 +166,7 @@ def test_a_known_caller_shows_name_company_owner_line_and_earlier_calls(ctx, man
 
 
 def test_several_contacts_with_the_number_show_the_first_and_a_count(ctx, manager, send, qloop):
-    run(qloop, ctx.store.write(lambda s: s.users.upsert(CrmUser("5", "Boris Colleague", "9030"))))
+    run(qloop, ctx.api.engine.store.write(lambda s: s.users.upsert(CrmUser("5", "Boris Colleague", "9030"))))
     save_contact(ctx, qloop, "Ivan Petrov", company="ACME Ltd", owner="5")
     save_contact(ctx, qloop, "Maria Petrova")
     save_contact(ctx, qloop, "Reception")
@@ -393,7 +393,7 @@ def test_no_ring_sound_when_the_setting_is_off(ctx, manager, send, qloop):
 
 @pytest.mark.qt_log_ignore(".*")  # no audio device on a build machine: the backend complains
 def test_the_ring_sound_plays_when_on_and_a_missing_audio_device_breaks_nothing(ctx, make_manager, send, qloop):
-    from app.ui.popup import ring_wav_path
+    from app.ui.ringsound import ring_wav_path
 
     ctx.settings.ring_sound = True
     manager = make_manager()
@@ -407,7 +407,7 @@ def test_the_ring_sound_plays_when_on_and_a_missing_audio_device_breaks_nothing(
 
 
 def test_the_generated_ring_is_a_short_small_wav(tmp_path):
-    from app.ui.popup import write_ring_wav
+    from app.ui.ringsound import write_ring_wav
 
     path = write_ring_wav(tmp_path / "ring.wav")
     with wave.open(str(path)) as sound:

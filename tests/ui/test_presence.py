@@ -92,7 +92,7 @@ def test_sip_registration_reads_as_words(qloop, send, model):
 
 
 def test_pbx_list_crm_mapping_and_presence_merge_into_one_row_per_extension(qloop, ctx, send, pbx, model):
-    ctx.store.write_sync(lambda s: s.users.upsert(CrmUser("12", "Manager Rita", "1111")))
+    ctx.api.engine.store.write_sync(lambda s: s.users.upsert(CrmUser("12", "Manager Rita", "1111")))
     registration(send, "555", 1, crm_user="40")  # not in the PBX list, CRM user unknown locally
     agent(send, "1111", -1, "В работе")
     registration(send, "777", 0)
@@ -118,7 +118,9 @@ def test_a_failed_refresh_keeps_the_list_and_says_why(qloop, ui_engine, pbx, mod
     assert model.extensions() == ["777", "1111", "9022"]
     pbx.mode = "reject"
     pbx.reject_message = "integration disabled"
-    assert refreshed(qloop, model) == ["Could not load the PBX users: the PBX said no: \u201cintegration disabled\u201d."]
+    assert refreshed(qloop, model) == [
+        "Could not load the PBX users: the PBX said no: \u201cintegration disabled\u201d."
+    ]
     assert model.extensions() == ["777", "1111", "9022"]
     assert model.text("777", M.NAME) == "Иванов"
     ui_engine.settings.pbx_url = ""
@@ -212,7 +214,9 @@ def test_refresh_errors_are_shown_in_the_panel_and_the_list_stays(qloop, panel, 
     pbx.reject_message = "integration disabled"
     QTest.mouseClick(panel.refresh_button, Qt.MouseButton.LeftButton)
     wait_until(qloop, lambda: "said no" in panel.message_label.text())
-    assert panel.message_label.text() == "Could not load the PBX users: the PBX said no: \u201cintegration disabled\u201d."
+    assert panel.message_label.text() == (
+        "Could not load the PBX users: the PBX said no: \u201cintegration disabled\u201d."
+    )
     assert panel.refresh_button.isEnabled()
     assert shown(panel) == ["777", "1111", "9022"]
     pbx.mode = "ok"

@@ -279,7 +279,7 @@ def test_test_connection_against_the_pbx(dialog, qloop, qtbot, fake_pbx) -> None
     assert dialog.test_result.text() == "Connected: 2 PBX users"
     assert fake_pbx.actions() == ["get_domain_user_list"] and fake_pbx.authorized == [True]
     # the probe used the URL in the form, not the engine's (which has none)
-    assert dialog.ctx.engine.settings.pbx_url == ""
+    assert dialog.ctx.api.engine.settings.pbx_url == ""
 
 
 def test_test_connection_with_a_wrong_key_says_so(dialog, qloop, qtbot, fake_pbx) -> None:
@@ -399,7 +399,9 @@ def test_wizard_walks_to_a_saved_setup(keyring_only, wizard, qloop, qtbot, fake_
 
     assert len(finished) == 1 and not wizard.isVisible()
     saved = finished[0]
-    assert (saved.pbx_url, saved.crm_user, saved.crm_user_name, saved.extension) == (fake_pbx.url, "3", "Петров", "1111")
+    assert (saved.pbx_url, saved.crm_user, saved.crm_user_name, saved.extension) == (
+        fake_pbx.url, "3", "Петров", "1111"
+    )
     assert Settings.load(settings_file, environ={}) == saved
     text = settings_file.read_text(encoding="utf-8")
     assert all(secret not in text for secret in SECRETS)

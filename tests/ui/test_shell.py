@@ -14,7 +14,6 @@ from tests.support import canary
 from tests.support.webhook import call_body, envelope
 from tests.ui.conftest import run, settle, wait_until
 
-
 pytestmark = pytest.mark.usefixtures("english")
 
 
@@ -50,8 +49,8 @@ def _post(qloop, url, message):
 
 
 def test_without_a_tray_the_main_window_is_shown_with_the_tray_actions(companion):
-    assert companion.tray is None  # offscreen: no system tray
-    window = companion.main_window
+    assert companion.shell.tray is None  # offscreen: no system tray
+    window = companion.shell.main_window
     assert window.isVisible()
     labels = [b.defaultAction().text() for b in window.buttons]
     for action in (companion.actions.dialer, companion.actions.dial_clipboard, companion.actions.settings,
@@ -65,10 +64,10 @@ def test_status_follows_a_ringing_call_then_counts_it_missed(companion, qloop):
     status, _ = _post(qloop, url, envelope("call_ringing", call_body("shell-1")))
     assert status == 200
     wait_until(qloop, lambda: companion.status.ringing == 1)
-    assert "ringing" in companion.main_window.status_label.text()
+    assert "ringing" in companion.shell.main_window.status_label.text()
     _post(qloop, url, envelope("call_hangup", call_body("shell-1")))
     wait_until(qloop, lambda: companion.status.missed == 1 and companion.status.ringing == 0)
-    assert "1 missed call" in companion.main_window.status_label.text()
+    assert "1 missed call" in companion.shell.main_window.status_label.text()
 
 
 def test_a_forwarded_tel_link_is_dialed_once(companion, qloop, fake_pbx):
@@ -110,8 +109,8 @@ def test_a_taken_port_leaves_the_app_running_and_says_offline(qapp, qloop, setti
     app = run(qloop, build())
     try:
         assert not app.status.listener_up
-        assert app.main_window.isVisible()
-        assert "Offline" in app.main_window.status_label.text()
+        assert app.shell.main_window.isVisible()
+        assert "Offline" in app.shell.main_window.status_label.text()
     finally:
         run(qloop, app.shutdown())
         blocker.close()

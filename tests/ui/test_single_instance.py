@@ -131,7 +131,8 @@ def test_keys_from_the_keyring_are_read_outside_the_tray_process(tmp_path, fake_
     fake_pbx.api_key = pbx_key
     store = tmp_path / "keyring.json"
     store.write_text(json.dumps({"pbx-companion/crm_api_key": crm_key, "pbx-companion/pbx_api_key": pbx_key}))
-    env = {k: v for k, v in _env(fake_pbx).items() if not k.startswith("PBX_COMPANION_") or k.endswith(("PBX_URL", "CRM_USER"))}
+    env = {k: v for k, v in _env(fake_pbx).items()
+           if not k.startswith("PBX_COMPANION_") or k.endswith(("PBX_URL", "CRM_USER"))}
     env.update(PYTHON_KEYRING_BACKEND="tests.support.file_keyring.FileKeyring", **{FILE_VARIABLE: str(store)},
                PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     app, url = _start(tmp_path / "data", env, "-X", "importtime")

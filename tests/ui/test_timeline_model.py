@@ -9,6 +9,7 @@ import time
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 
+from app.core.timeline import TimelineRow, apply_notes, merge_rows, note_refs, row_from_cdr
 from app.protocol.phones import PhoneNormalizer
 from app.storage import CallRecord
 from app.ui.timeline import (
@@ -16,11 +17,6 @@ from app.ui.timeline import (
     MISSED,
     TimelineFilterProxy,
     TimelineModel,
-    TimelineRow,
-    apply_notes,
-    merge_rows,
-    note_refs,
-    row_from_cdr,
     timeline_csv,
 )
 

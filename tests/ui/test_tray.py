@@ -8,7 +8,6 @@ from PySide6.QtGui import QImage
 from app.ui import icons
 from app.ui.tray import ShellActions, Status, StatusText, TrayController, icon_state
 
-
 pytestmark = pytest.mark.usefixtures("english")
 
 

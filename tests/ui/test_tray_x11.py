@@ -202,7 +202,9 @@ def test_a_click_on_the_icon_opens_the_main_window(desktop, tray_app):
         seen.extend(tray_app.maps.mapped_titles())
         return MAIN_WINDOW_TITLE in seen
 
-    assert wait_for(main_window_mapped, 5.0), tray_app.explain(f"no main window after a left click on the icon (windows mapped: {seen})")
+    assert wait_for(main_window_mapped, 5.0), tray_app.explain(
+        f"no main window after a left click on the icon (windows mapped: {seen})"
+    )
 
 
 def test_a_missed_call_changes_the_icon(desktop, tray_app):

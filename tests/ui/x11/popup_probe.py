@@ -57,13 +57,13 @@ def rect(r: Any) -> list[int]:
 async def probe(args: argparse.Namespace, xserver: XServer) -> dict[str, Any]:
     import aiohttp
 
-    from app.core.agent import AgentIdentity
     from app.core.engine import Engine
-    from app.core.qt_bridge import QtBridge
     from app.core.secrets import Keys
     from app.core.settings import Settings
+    from app.core.standalone import StandaloneApi
     from app.ui.context import TaskRunner, UiContext
     from app.ui.popup import PopupManager
+    from app.ui.qt_bridge import QtBridge
     from tests.support.webhook import call_body, envelope, post
 
     app = QApplication.instance()
@@ -72,9 +72,10 @@ async def probe(args: argparse.Namespace, xserver: XServer) -> dict[str, Any]:
                         extension="9022", popup_linger_s=0.0).validate()
     engine = Engine(settings, Keys(os.environ["PBX_COMPANION_CRM_API_KEY"], os.environ["PBX_COMPANION_PBX_API_KEY"]))
     url = await engine.start()
-    bridge = QtBridge(engine.bus)
+    api = StandaloneApi(engine)
+    bridge = QtBridge(api.events)
     tasks = TaskRunner(asyncio.get_running_loop())
-    ctx = UiContext(engine, bridge, tasks, AgentIdentity(settings.crm_user, settings.extension))
+    ctx = UiContext(api, bridge, tasks, settings)
     manager = PopupManager(ctx)
     session = aiohttp.ClientSession()
     result: dict[str, Any] = {"xtest": xserver.has_xtest, "calls": []}
@@ -116,11 +117,11 @@ async def probe(args: argparse.Namespace, xserver: XServer) -> dict[str, Any]:
             call_id = f"x11-{index}"
             if x is not None:
                 QCursor.setPos(x, y)
-                await wait_for(lambda: QCursor.pos() == QPoint(x, y), 2.0)
+                await wait_for(lambda x=x, y=y: QCursor.pos() == QPoint(x, y), 2.0)
             posted = time.perf_counter()
             status, _ = await post(session, url, envelope("call_ringing", call_body(call_id)))
             acked = time.perf_counter()
-            ok = await wait_for(lambda: manager.popup(call_id) is not None
+            ok = await wait_for(lambda call_id=call_id: manager.popup(call_id) is not None
                                 and manager.popup(call_id).windowHandle() is not None
                                 and manager.popup(call_id).windowHandle().isExposed())
             exposed = time.perf_counter()
@@ -130,7 +131,7 @@ async def probe(args: argparse.Namespace, xserver: XServer) -> dict[str, Any]:
             if popup is None:
                 result["calls"].append(record)
                 continue
-            await wait_for(lambda: popup.info is not None, 2.0)
+            await wait_for(lambda popup=popup: popup.info is not None, 2.0)
             await asyncio.sleep(0.2)  # time for any focus change the window system might make
             screen = popup.screen()
             cursor_screen = QGuiApplication.screenAt(QCursor.pos())
@@ -175,7 +176,7 @@ async def probe(args: argparse.Namespace, xserver: XServer) -> dict[str, Any]:
                 result["line_text"] = line_edit.text()
             result["calls"].append(record)
             await post(session, url, envelope("call_hangup", call_body(call_id)))
-            await wait_for(lambda: manager.popup(call_id) is None, 2.0)
+            await wait_for(lambda call_id=call_id: manager.popup(call_id) is None, 2.0)
         result["screens"] = [{"name": s.name(), "geometry": rect(s.geometry())} for s in QGuiApplication.screens()]
         result["final"] = where_is_focus(None)
     finally:

@@ -504,17 +504,17 @@ class Scene:
         QCursor.setPos(area.center())
 
         # -- the main window (no tray under Xvfb): missed calls and the team ---------------------
-        from app.main import MISSED_PANEL, TEAM_PANEL
+        from app.ui.shell import MISSED_PANEL, TEAM_PANEL
 
-        main = app.main_window
+        main = app.shell.main_window
         main.move(area.x() + 40, area.y() + 40)
-        missed = app.missed_panel
+        missed = app.shell.missed_panel
         await self.wait_for(lambda: missed.model.count == 3, "three missed calls")
-        app.show_main_window(TEAM_PANEL)
-        await self.wait_for(lambda: app.presence_panel.model.rowCount() == len(PBX_USERS)
-                            and not app.presence_panel.model.loading, "the team panel")
-        await self.grab("presence", app.presence_panel)
-        app.show_main_window(MISSED_PANEL)
+        app.shell.show_main_window(TEAM_PANEL)
+        await self.wait_for(lambda: app.shell.presence_panel.model.rowCount() == len(PBX_USERS)
+                            and not app.shell.presence_panel.model.loading, "the team panel")
+        await self.grab("presence", app.shell.presence_panel)
+        app.shell.show_main_window(MISSED_PANEL)
         missed.view.selectRow(0)
         await self.grab("missed", missed)
 
@@ -559,7 +559,7 @@ class Scene:
 
         # -- the dialer: a typed number, its preview, the contacts with it, the notice -----------
         if self.wanted("dialer"):
-            dialer = app.open_dialer()
+            dialer = app.shell.open_dialer()
             dialer.move(area.x() + 60, area.y() + 60)
             dialer.number_edit.setText("8 (495) 252-30-60")
             await self.wait_for(lambda: dialer.model.rowCount() == 2, "the dialer's search results")
@@ -570,7 +570,7 @@ class Scene:
 
         # -- settings: "Test connection", then the listener's tab with the webhook self-test -----
         if self.wanted("settings") or self.wanted("settings-listener"):
-            dialog = app.open_settings()
+            dialog = app.shell.open_settings()
             dialog.move(area.x() + 80, area.y() + 40)
             dialog.test_connection()
             await self.wait_for(lambda: dialog.test_button.isEnabled(), "the connection test")
@@ -583,7 +583,7 @@ class Scene:
 
         # -- diagnostics: PBX checked, the newest CDR's payload (its link token masked) ----------
         if self.wanted("diagnostics"):
-            panel = app.open_diagnostics()
+            panel = app.shell.open_diagnostics()
             panel.move(area.x() + 40, area.y() + 40)
             await self.wait_for(lambda: panel.events_loaded > 0 and panel.health.listener_up is not None,
                                 "the diagnostics")

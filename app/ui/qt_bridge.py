@@ -1,6 +1,6 @@
 """The one Qt adapter: turns event-bus messages into Qt signals.
 
-qasync runs asyncio on the Qt thread, so bus callbacks already run on the GUI thread and the
+qasync runs asyncio on the Qt thread, so event callbacks already run on the GUI thread and the
 signals can be emitted directly; widgets never subscribe to the bus themselves.
 """
 
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from .bus import BusMessage, CallChanged, CdrAdded, EventBus, PresenceChanged
+from app.core.api import EventsApi
+from app.core.bus import BusMessage, CallChanged, CdrAdded, PresenceChanged
 
 
 class QtBridge(QObject):
-    """Re-emits the core's :class:`EventBus` messages for widgets.
+    """Re-emits the service API's change events (:class:`~app.core.api.EventsApi`) for widgets.
 
     Signals:
         call_changed(CallRecord, str): a call's folded state changed; the str is the PBX action.
@@ -24,9 +25,9 @@ class QtBridge(QObject):
     presence_changed = Signal(object, str)
     cdr_added = Signal(object)
 
-    def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
+    def __init__(self, events: EventsApi, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._disconnect = bus.connect(self._on_message)
+        self._disconnect = events.connect(self._on_message)
 
     def _on_message(self, message: BusMessage) -> None:
         if isinstance(message, CallChanged):

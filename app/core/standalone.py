@@ -1,0 +1,328 @@
+"""The service API when this computer is the webhook: every call runs on the local :class:`Engine`.
+
+Each read is one ``store.read`` and each change one ``store.write`` (one transaction), run on a
+storage thread; the rules that used to live in windows (which contact a caller is, whose missed
+call it is, what saving a contact links) live here, below the UI, where a team server runs them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.protocol.cdr import CdrRecord
+from app.protocol.pbx_actions import DomainUser
+from app.protocol.phones import Phone, PhoneError, PhoneNormalizer, cdr_search_forms, is_phone_link
+from app.storage import CallRecord, ContactRecord, CrmUser, EventRecord, PresenceRecord, Session
+
+from .agent import AgentIdentity
+from .api import (
+    MAX_MISSED,
+    CallerInfo,
+    CallsApi,
+    CardData,
+    ContactDraft,
+    ContactsApi,
+    DialResult,
+    EventsApi,
+    HistoryApi,
+    MissedCall,
+    PbxPage,
+    PresenceApi,
+    RecentDial,
+    SetupProblem,
+    TeamSnapshot,
+)
+from .bus import BusMessage, Subscription
+from .directory import looks_like_number, read_caller_info, search_digits
+from .history import HistoryEntry, merge_history
+from .timeline import TimelineRow, load_timeline
+
+if TYPE_CHECKING:
+    from .contacts_io import ImportSummary
+    from .engine import Engine
+
+#: Records per ``get_cdr`` page when walking the PBX's history.
+PBX_PAGE_SIZE = 100
+#: Calls read to find the ones still in progress for the team panel.
+RECENT_CALLS_SCANNED = 500
+#: A call in progress with no event for this long is not shown as live (a lost hangup).
+STALE_CALL_SECONDS = 4 * 3600.0
+
+
+class _Contacts:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def find_by_number(self, key: str) -> list[ContactRecord]:
+        return await self._engine.store.read(lambda s: s.contacts.find_by_key(key))
+
+    async def search(self, text: str, limit: int) -> list[ContactRecord]:
+        text = text.strip()
+        as_number = looks_like_number(text)
+        key = self._engine.normalizer.try_key(text) if as_number else None
+        digit_forms = search_digits(text) if as_number and not is_phone_link(text) else []
+
+        def find(session: Session) -> list[ContactRecord]:
+            found: dict[int | None, ContactRecord] = {}
+            if as_number:
+                if key:
+                    for contact in session.contacts.find_by_key(key):
+                        found.setdefault(contact.id, contact)
+                for digits in digit_forms:
+                    for contact in session.contacts.search_phone(digits, limit):
+                        found.setdefault(contact.id, contact)
+            else:
+                for contact in session.contacts.search(text, limit):
+                    found.setdefault(contact.id, contact)
+            return list(found.values())
+
+        return await self._engine.store.read(find)
+
+    async def get(self, contact_id: int) -> ContactRecord | None:
+        return await self._engine.store.read(lambda s: s.contacts.get(contact_id))
+
+    async def save(self, draft: ContactDraft, *, contact_id: int | None, call_id: str | None = None) -> int:
+        def write(session: Session) -> int:
+            existing = session.contacts.get(contact_id) if contact_id is not None else None
+            company_id = session.contacts.company_id(draft.company) if draft.company else None
+            record = ContactRecord(
+                id=existing.id if existing is not None else None, name=draft.name, company_id=company_id,
+                owner_id=draft.owner_id, email=draft.email or None, note=draft.note or None,
+                extra=existing.extra if existing is not None else {}, phones=draft.phones,
+            )
+            new_id = session.contacts.save(record)
+            session.contacts.set_phones(new_id, draft.phones)
+            for phone in draft.phones:
+                session.calls.link_contact(phone.key, new_id)
+                session.cdrs.link_contact(phone.key, new_id)
+            if call_id:
+                call = session.calls.get(call_id)
+                if call is not None and call.contact_id is None:
+                    call.contact_id = new_id
+                    session.calls.save(call)
+            return new_id
+
+        return await self._engine.store.write(write)
+
+    async def caller(self, call: CallRecord) -> CallerInfo:
+        me, my_name = self._engine.identity, self._engine.settings.crm_user_name
+        return await self._engine.store.read(lambda s: read_caller_info(s, call, me, my_name))
+
+    async def card(self, contact_id: int | None, key: str | None, call_id: str | None) -> CardData:
+        def read(session: Session) -> CardData:
+            contact = session.contacts.get(contact_id) if contact_id is not None else None
+            if contact is None and contact_id is None and key:
+                found = session.contacts.find_by_key(key)
+                contact = found[0] if found else None
+            keys = [p.key for p in contact.phones] if contact is not None else ([key] if key else [])
+            if contact is None and contact_id is not None and key:
+                keys = [key]
+            call = session.calls.get(call_id) if call_id else None
+            return CardData(contact, session.users.list(), keys, load_timeline(session, keys), call)
+
+        return await self._engine.store.read(read)
+
+    async def import_file(self, path: Path, progress: Callable[[int, int], Any] | None = None) -> ImportSummary:
+        from .contacts_io import import_contacts
+
+        engine = self._engine
+        return await asyncio.to_thread(import_contacts, engine.store, path, engine.normalizer, progress=progress)
+
+    async def export_file(self, path: Path, fmt: str) -> int:
+        from .contacts_io import export_contacts
+
+        def export() -> int:
+            with open(path, "w", encoding="utf-8", newline="") as out:
+                return export_contacts(self._engine.store, out, fmt)
+
+        return await asyncio.to_thread(export)
+
+
+class _History:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def timeline(self, keys: Sequence[str]) -> list[TimelineRow]:
+        return await self._engine.store.read(lambda s: load_timeline(s, list(keys)))
+
+    async def entries(self, number: str, limit: int) -> list[HistoryEntry]:
+        key = self._engine.normalizer.key(number)
+
+        def read(session: Session) -> list[HistoryEntry]:
+            return merge_history(session.calls.for_number(key, limit), session.cdrs.for_number(key, limit), limit)
+
+        return await self._engine.store.read(read)
+
+    async def pbx_pages(self, keys: Sequence[str], *, max_records: int | None = None) -> AsyncIterator[PbxPage]:
+        engine = self._engine
+        phones = []
+        for key in sorted(set(keys)):
+            try:
+                phones.append(Phone.from_key(key))
+            except PhoneError:
+                continue
+        if not phones:
+            return
+        pbx = engine.pbx
+        async for page in pbx.iter_cdr_pages(numbers=cdr_search_forms(engine.normalizer, phones), newest_first=True,
+                                             page_size=PBX_PAGE_SIZE, max_records=max_records):
+            at = time.time()
+            records = [record.wire_dict() for record in page]
+
+            def keep(session: Session, page: list[CdrRecord] = page, records: list[dict[str, Any]] = records,
+                     at: float = at) -> dict[str, tuple[str, str]]:
+                for record in page:
+                    engine.ingestor.store_cdr(session, record, at, source="pbx")
+                return session.notes.many([str(r["uniqueid"]) for r in records])
+
+            notes = await engine.store.write(keep)
+            yield PbxPage(records, notes)
+
+    async def recording_link(self, uniqueid: str) -> str | None:
+        def read(session: Session) -> str | None:
+            stored = session.cdrs.get(uniqueid)
+            return None if stored is None else stored.data.get("link")
+
+        return await self._engine.store.read(read)
+
+
+class _Calls:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def setup_problem(self, *, need_crm_user: bool) -> SetupProblem | None:
+        engine = self._engine
+        if not engine.settings.pbx_url:
+            return SetupProblem.PBX_URL
+        if not engine.keys.pbx_api_key:
+            return SetupProblem.PBX_KEY
+        if need_crm_user and not engine.settings.crm_user:
+            return SetupProblem.CRM_USER
+        return None
+
+    async def dial(self, phone: Phone) -> DialResult:
+        engine = self._engine
+        dialed = await engine.dial(phone)
+        at = time.time()
+
+        def record(session: Session) -> None:
+            session.dials.add(phone.key, dialed, at)
+            session.calls.clear_missed_from(phone.key, at)
+
+        await engine.store.write(record)
+        return DialResult(phone, dialed)
+
+    async def hold(self, call_id: str) -> None:
+        await self._engine.hold(call_id)
+
+    async def missed(self, limit: int = MAX_MISSED) -> list[MissedCall]:
+        me = self._engine.identity
+
+        def read(session: Session) -> list[MissedCall]:
+            # the store narrows by CRM user; calls to my extension that carried none are mine too
+            calls = session.calls.missed(None if me.see_all_calls or me.extension else me.crm_user or None, limit)
+            if not me.see_all_calls and me.extension and me.crm_user:
+                seen = {c.call_id for c in calls}
+                calls += [c for c in session.calls.missed(me.crm_user, limit) if c.call_id not in seen]
+                calls.sort(key=lambda c: c.first_seen, reverse=True)
+            found = []
+            for call in calls:
+                if not me.is_mine(call):
+                    continue
+                contact = session.contacts.get(call.contact_id) if call.contact_id is not None else None
+                if contact is None and call.other_key:
+                    contact = next(iter(session.contacts.find_by_key(call.other_key)), None)
+                found.append(MissedCall(call, contact))
+                if len(found) >= limit:
+                    break
+            return found
+
+        if not (me.see_all_calls or me.crm_user or me.extension):
+            return []
+        return await self._engine.store.read(read)
+
+    async def clear_missed(self, call_id: str) -> bool:
+        at = time.time()
+        return await self._engine.store.write(lambda s: s.calls.clear_missed(call_id, at))
+
+    async def recent_dials(self, limit: int) -> list[RecentDial]:
+        def read(session: Session) -> list[RecentDial]:
+            return [RecentDial(key, dialed, at, next(iter(session.contacts.find_by_key(key)), None))
+                    for key, dialed, at in session.dials.recent(limit)]
+
+        return await self._engine.store.read(read)
+
+    async def set_note(self, ref: str, note: str, outcome: str) -> None:
+        at = time.time()
+        await self._engine.store.write(lambda s: s.notes.set(ref, note, outcome, at))
+
+
+class _Presence:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def team(self) -> TeamSnapshot:
+        engine = self._engine
+        since = time.time() - STALE_CALL_SECONDS
+
+        def read(session: Session) -> TeamSnapshot:
+            live = [c for c in session.calls.recent(RECENT_CALLS_SCANNED)
+                    if c.state.live and c.updated_at >= since]
+            return TeamSnapshot(session.users.list(), session.presence.all(), live)
+
+        snapshot = await engine.store.read(read)
+        s, users = engine.settings, snapshot.users
+        # this workstation's own user, as get_users lists it, when the team table does not map it
+        if s.crm_user and s.extension and all(u.extension != s.extension and u.id != s.crm_user for u in users):
+            users.append(CrmUser(s.crm_user, s.crm_user_name or s.crm_user, s.extension))
+        return snapshot
+
+    async def mine(self) -> list[PresenceRecord]:
+        me = self._engine.identity
+        return await self._engine.store.read(lambda s: [p for p in s.presence.all() if me.owns_presence(p)])
+
+    async def pbx_users(self) -> list[DomainUser]:
+        return await self._engine.pbx.get_domain_user_list()
+
+
+class _Events:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def connect(self, callback: Callable[[BusMessage], Any]) -> Callable[[], None]:
+        return self._engine.bus.connect(callback)
+
+    def subscribe(self, maxsize: int = 1000) -> Subscription:
+        return self._engine.bus.subscribe(maxsize)
+
+
+class StandaloneApi:
+    """:class:`~app.core.api.CompanionApi` over the local engine (this process is the webhook)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.contacts: ContactsApi = _Contacts(engine)
+        self.history: HistoryApi = _History(engine)
+        self.calls: CallsApi = _Calls(engine)
+        self.presence: PresenceApi = _Presence(engine)
+        self.events: EventsApi = _Events(engine)
+
+    @property
+    def identity(self) -> AgentIdentity:
+        return self.engine.identity
+
+    @property
+    def normalizer(self) -> PhoneNormalizer:
+        return self.engine.normalizer
+
+    @property
+    def webhook_url(self) -> str | None:
+        server = self.engine.server
+        return server.url if server is not None else None
+
+    async def recent_events(self, limit: int) -> list[EventRecord]:
+        return await self.engine.store.read(lambda s: s.events.recent(limit))

@@ -1,0 +1,198 @@
+"""The windows of the tray app: which exist, opening them, and telling the agent things.
+
+:class:`~app.main.CompanionApp` composes the app and owns the shutdown order; this module owns the
+window registry. Windows are built when first opened (the agent may never open most of them), one
+of each kind but client cards (one per client). With a system tray the tray icon is the app's face;
+without one (bare X, GNOME without AppIndicator) the main window is, with the same actions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QSystemTrayIcon, QWidget
+
+from .context import UiContext
+from .tray import ShellActions, Status
+
+if TYPE_CHECKING:
+    from app.core.settings import Settings
+
+    from .dialer import DialService
+    from .mainwindow import MainWindow
+    from .missed import MissedCallsModel, MissedCallsPanel
+    from .presence import PresencePanel
+    from .tray import TrayController
+
+log = logging.getLogger("app.ui.shell")
+
+# Tabs of the main window that the tray menu opens directly.
+MISSED_PANEL = "missed"
+TEAM_PANEL = "team"
+# How long a notice stays in the main window's status bar (ms).
+NOTICE_MS = 15000
+
+
+class Shell(QObject):
+    """The tray icon or main window, and every other window, built on first use.
+
+    Signals:
+        settings_changed(Settings): settings were saved and applied; open windows that show
+            settings follow it (the app emits it through :meth:`apply_settings_to_windows`).
+    """
+
+    settings_changed = Signal(object)
+
+    def __init__(self, ctx: UiContext, actions: ShellActions, status: Status, dial_service: DialService,
+                 missed_model: MissedCallsModel, settings_path: Path | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.actions = actions
+        self.status = status
+        self.dial_service = dial_service
+        self.missed_model = missed_model
+        self.settings_path = settings_path
+        self.has_tray = QSystemTrayIcon.isSystemTrayAvailable()
+        self.tray: TrayController | None = None
+        self.main_window: MainWindow | None = None
+        self.missed_panel: MissedCallsPanel | None = None
+        self.presence_panel: PresencePanel | None = None
+        self.windows: dict[str, Any] = {}
+        self.cards: list[Any] = []
+        self.on_settings_saved: Callable[[Settings], None] = lambda settings: None
+
+    def build(self) -> None:
+        """The tray icon, or without a tray the main window (it is then the app's face)."""
+        if self.has_tray:
+            from .tray import TrayController
+
+            self.tray = TrayController(self.actions, self)
+            self.tray.activated.connect(self.show_main_window)
+        else:
+            self.build_main_window()
+        a = self.actions
+        a.dialer.triggered.connect(self.open_dialer)
+        a.missed.triggered.connect(lambda: self.show_main_window(MISSED_PANEL))
+        a.presence.triggered.connect(lambda: self.show_main_window(TEAM_PANEL))
+        a.settings.triggered.connect(self.open_settings)
+        a.diagnostics.triggered.connect(self.open_diagnostics)
+        self.settings_changed.connect(self._follow_settings)
+
+    def show(self) -> None:
+        if self.tray is not None:
+            self.tray.show()
+        elif self.main_window is not None:
+            self.main_window.show()
+
+    def hide_all(self) -> None:
+        """Hide the tray icon and every window (the first step of quitting)."""
+        if self.tray is not None:
+            self.tray.hide()
+        for window in [*self.windows.values(), *self.cards, self.main_window]:
+            if window is not None:
+                window.hide()
+
+    # -- telling the agent ----------------------------------------------------------------------
+
+    def notify(self, message: str) -> None:
+        """A short notice: the tray balloon when there is a tray, else the main window's status bar."""
+        log.info("notice: %s", message)
+        if self.tray is not None and QSystemTrayIcon.supportsMessages():
+            self.tray.icon.showMessage("pbx-companion", message)
+        if self.main_window is not None:
+            self.main_window.statusBar().showMessage(message, NOTICE_MS)
+
+    def publish_status(self) -> None:
+        if self.tray is not None:
+            self.tray.update(self.status)
+        if self.main_window is not None:
+            self.main_window.update_status(self.status)
+
+    def _follow_settings(self, settings: Settings) -> None:
+        a = self.actions.do_not_disturb
+        a.blockSignals(True)
+        a.setChecked(settings.do_not_disturb)
+        a.blockSignals(False)
+
+    # -- windows --------------------------------------------------------------------------------
+
+    def build_main_window(self) -> MainWindow:
+        """The main window with the missed-calls and team panels (once)."""
+        if self.main_window is None:
+            from .mainwindow import MainWindow
+            from .missed import MissedCallsPanel
+            from .presence import PresencePanel
+
+            self.main_window = MainWindow(self.actions, self.has_tray)
+            self.missed_panel = MissedCallsPanel(self.ctx, self.dial_service, self.missed_model)
+            self.presence_panel = PresencePanel(self.ctx, self.dial_service)
+            self.main_window.add_panel(self.missed_panel, self.tr("Missed calls"))
+            self.main_window.add_panel(self.presence_panel, self.tr("Team"))
+            self.main_window.update_status(self.status)
+        return self.main_window
+
+    def show_main_window(self, panel: str = "") -> None:
+        """Show (building it if needed) the main window, on the ``MISSED_PANEL`` or ``TEAM_PANEL`` tab."""
+        window = self.build_main_window()
+        if panel:
+            tab = self.missed_panel if panel == MISSED_PANEL else self.presence_panel
+            if tab is not None:
+                window.tabs.setCurrentWidget(tab)
+        window.showNormal()
+        window.raise_()
+        window.activateWindow()
+
+    def _window(self, name: str, factory: Callable[[], QWidget]) -> Any:
+        window = self.windows.get(name)
+        if window is None:
+            window = self.windows[name] = factory()
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        return window
+
+    def open_dialer(self) -> Any:
+        from .dialer import DialerWindow
+
+        return self._window("dialer", lambda: DialerWindow(self.ctx, self.dial_service))
+
+    def open_settings(self) -> Any:
+        from .settings_dialog import SettingsDialog
+
+        def build() -> QWidget:
+            dialog = SettingsDialog(self.ctx, settings_path=self.settings_path)
+            dialog.settings_saved.connect(self.on_settings_saved)
+            self.settings_changed.connect(dialog.follow_settings)
+            return dialog
+
+        return self._window("settings", build)
+
+    def open_diagnostics(self) -> Any:
+        from .diagnostics import DiagnosticsPanel
+
+        return self._window("diagnostics", lambda: DiagnosticsPanel(self.ctx))
+
+    def open_first_run(self) -> Any:
+        from .wizard import FirstRunWizard
+
+        def build() -> QWidget:
+            wizard = FirstRunWizard(self.ctx, settings_path=self.settings_path)
+            wizard.finished_setup.connect(self.on_settings_saved)
+            return wizard
+
+        return self._window("wizard", build)
+
+    def open_card(self, contact_id: int, number: str, call_id: str = "") -> Any:
+        from .card import ClientCard
+
+        card = ClientCard(self.ctx, contact_id or None, number or None, call_id or None)
+        card.dial_requested.connect(self.dial_service.dial)
+        card.destroyed.connect(lambda *_: self.cards.remove(card) if card in self.cards else None)
+        self.cards.append(card)
+        card.show()
+        card.raise_()
+        return card
