@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -21,6 +21,7 @@ import pytest
 import qasync
 
 from tests.support import canary
+from tests.support.qtloop import run
 from tests.support.webhook import post
 
 T = TypeVar("T")
@@ -51,27 +52,6 @@ def qloop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
     loop = _TestLoop(qapp, already_running=False)
     yield loop
     loop.close()
-
-
-def run(loop: asyncio.AbstractEventLoop, coro: Awaitable[T], timeout: float = 10.0) -> T:
-    """Run a coroutine to completion on the qasync loop (Qt events are processed meanwhile)."""
-    return loop.run_until_complete(asyncio.wait_for(coro, timeout))
-
-
-def wait_until(loop: asyncio.AbstractEventLoop, predicate: Callable[[], Any], timeout: float = 3.0) -> None:
-    """Run the loop (asyncio tasks and Qt events) until ``predicate()`` is true."""
-    async def poll() -> None:
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() > deadline:
-                raise AssertionError(f"condition not met within {timeout} s")
-            await asyncio.sleep(0.005)
-
-    loop.run_until_complete(poll())
-
-
-def settle(loop: asyncio.AbstractEventLoop, seconds: float = 0.05) -> None:
-    loop.run_until_complete(asyncio.sleep(seconds))
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from app.core.secrets import Keys
 from app.ui.i18n import install_translators
 from app.ui.settings_dialog import SettingsDialog
 from tests.support import canary
-from tests.ui.conftest import run, wait_until
+from tests.support.qtloop import run, wait_until
 
 pytestmark = [pytest.mark.usefixtures("english"),
               pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")]

@@ -1,7 +1,7 @@
 """The Qt bridge delivers the core's events as signals, after the webhook acknowledged them."""
 
+from tests.support.qtloop import wait_until
 from tests.support.webhook import call_body, envelope
-from tests.ui.conftest import wait_until
 
 
 def test_a_ringing_event_reaches_qt_as_a_signal(ctx, send, qloop):

@@ -26,8 +26,8 @@ from app.ui.player import RecordingPlayer
 from app.ui.timeline import TimelineModel
 from tests.fakes.fake_pbx import make_cdr
 from tests.support import canary
+from tests.support.qtloop import run, settle, wait_until
 from tests.support.webhook import call_body, cdr_body, envelope
-from tests.ui.conftest import run, settle, wait_until
 
 M = TimelineModel
 CLIENT = "+74952523060"

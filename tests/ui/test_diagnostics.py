@@ -13,8 +13,8 @@ from app.storage.records import EventRecord
 from app.ui.diagnostics import DiagnosticsPanel, EventLogModel, log_file_path, mask_payload
 from tests.fakes.fake_pbx import FakePbx
 from tests.support import canary
+from tests.support.qtloop import run, wait_until
 from tests.support.webhook import call_body, cdr_body, envelope
-from tests.ui.conftest import run, wait_until
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 

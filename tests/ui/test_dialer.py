@@ -19,8 +19,8 @@ from app.storage import ContactRecord, PhoneRecord
 from app.ui.dialer import DialerListModel, DialerWindow, DialService
 from tests.fakes.fake_pbx import FakePbx, refused_url
 from tests.support import canary
+from tests.support.qtloop import run, settle, wait_until
 from tests.support.webhook import call_body, envelope
-from tests.ui.conftest import run, settle, wait_until
 
 # The offscreen platform cannot resize a shown window when its size hints change (xcb can).
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")

@@ -14,8 +14,8 @@ from PySide6.QtTest import QTest
 from app.storage import ContactRecord, PhoneRecord
 from app.ui.dialer import DialService
 from app.ui.missed import MissedCallsModel, MissedCallsPanel
+from tests.support.qtloop import settle, wait_until
 from tests.support.webhook import call_body, envelope
-from tests.ui.conftest import settle, wait_until
 
 # The offscreen platform cannot resize a shown window when its size hints change (xcb can).
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")

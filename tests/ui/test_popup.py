@@ -19,8 +19,8 @@ from PySide6.QtGui import QGuiApplication
 
 from app.storage import ContactRecord, CrmUser, PhoneRecord
 from tests.support import canary
+from tests.support.qtloop import run, settle, wait_until
 from tests.support.webhook import call_body, cdr_body, envelope
-from tests.ui.conftest import run, settle, wait_until
 
 #: Offscreen has no window stacking: Qt asks it to raise() every Qt.Tool window it shows.
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support raise")

@@ -18,8 +18,8 @@ from app.core.agent import base_status_label
 from app.storage import CrmUser
 from app.ui.dialer import DialService
 from app.ui.presence import PresenceModel, PresencePanel
+from tests.support.qtloop import wait_until
 from tests.support.webhook import call_body, envelope
-from tests.ui.conftest import wait_until
 
 # The offscreen platform cannot resize a shown window when its size hints change (xcb can).
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")

@@ -14,7 +14,7 @@ import sys
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from tests.ui.conftest import settle
+from tests.support.qtloop import settle
 
 CALLS = 1000
 

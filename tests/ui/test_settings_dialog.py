@@ -22,7 +22,7 @@ from app.ui.settings_dialog import FormValues, SettingsDialog, settings_from_for
 from app.ui.wizard import FirstRunWizard, needs_first_run
 from tests.fakes.fake_pbx import refused_url
 from tests.support import canary
-from tests.ui.conftest import run, wait_until
+from tests.support.qtloop import run, wait_until
 
 # the offscreen platform cannot resize native windows; Qt says so when a dialog lays itself out
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")

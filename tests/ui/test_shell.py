@@ -11,8 +11,8 @@ import pytest
 
 from app.core.secrets import Keys
 from tests.support import canary
+from tests.support.qtloop import run, settle, wait_until
 from tests.support.webhook import call_body, envelope
-from tests.ui.conftest import run, settle, wait_until
 
 pytestmark = pytest.mark.usefixtures("english")
 
