@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
@@ -24,7 +24,6 @@ from tests.support import canary
 from tests.support.qtloop import run
 from tests.support.webhook import post
 
-T = TypeVar("T")
 
 
 class _TestLoop(qasync.QEventLoop):
