@@ -25,7 +25,6 @@ from tests.support.qtloop import run
 from tests.support.webhook import post
 
 
-
 class _TestLoop(qasync.QEventLoop):
     """qasync's ``run_until_complete`` processes Qt events once more after the loop stopped,
     with no running loop set: a task stepped there (e.g. the engine's maintenance task waking
