@@ -123,7 +123,7 @@ class CompanionApp(QObject):
         self.missed_model = MissedCallsModel(self.ctx, self.dial_service, self)
         self.shell = Shell(self.ctx, self.actions, self.status, self.dial_service, self.missed_model,
                            settings_path, self)
-        self.shell.on_settings_saved = self.apply_settings
+        self.shell.settings_saved.connect(self.apply_settings)
         # Start at login: the --config/--data-dir this app was started with go into its entry.
         self.autostart = autostart_for_platform()
         self.autostart_command = launch_command(autostart_arguments)

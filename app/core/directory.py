@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.protocol.phones import PhoneNormalizer, is_phone_link
@@ -100,6 +101,28 @@ def contact_list(rows: list[tuple[int, str, int | None, str | None, str | None, 
             entry["owner_id"] = owner
         contacts.append(entry)
     return companies + contacts
+
+
+@dataclass(frozen=True, slots=True)
+class NumberQuery:
+    """What a search text asks for: a number (whole key or digits of keys), else a name or company."""
+
+    text: str
+    as_number: bool
+    key: str | None
+    digit_forms: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, normalizer: PhoneNormalizer, text: str) -> NumberQuery:
+        text = text.strip()
+        as_number = looks_like_number(text)
+        key = normalizer.try_key(text) if as_number else None
+        digits = tuple(search_digits(text)) if as_number and not is_phone_link(text) else ()
+        return cls(text, as_number, key, digits)
+
+    def matches(self, phone_key: str) -> bool:
+        """Does a found contact's number match (a name search matches every number)?"""
+        return not self.as_number or phone_key == self.key or any(d in phone_key for d in self.digit_forms)
 
 
 def looks_like_number(text: str) -> bool:

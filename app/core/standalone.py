@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.protocol.cdr import CdrRecord
 from app.protocol.pbx_actions import DomainUser
-from app.protocol.phones import Phone, PhoneError, PhoneNormalizer, cdr_search_forms, is_phone_link
+from app.protocol.phones import Phone, PhoneError, PhoneNormalizer, cdr_search_forms
 from app.storage import CallRecord, ContactRecord, CrmUser, EventRecord, PresenceRecord, Session
 
 from .agent import AgentIdentity
@@ -37,7 +37,7 @@ from .api import (
     TeamSnapshot,
 )
 from .bus import BusMessage, Subscription
-from .directory import looks_like_number, read_caller_info, search_digits
+from .directory import NumberQuery, read_caller_info
 from .history import HistoryEntry, merge_history
 from .timeline import TimelineRow, load_timeline
 
@@ -61,22 +61,19 @@ class _Contacts:
         return await self._engine.store.read(lambda s: s.contacts.find_by_key(key))
 
     async def search(self, text: str, limit: int) -> list[ContactRecord]:
-        text = text.strip()
-        as_number = looks_like_number(text)
-        key = self._engine.normalizer.try_key(text) if as_number else None
-        digit_forms = search_digits(text) if as_number and not is_phone_link(text) else []
+        query = NumberQuery.parse(self._engine.normalizer, text)
 
         def find(session: Session) -> list[ContactRecord]:
             found: dict[int | None, ContactRecord] = {}
-            if as_number:
-                if key:
-                    for contact in session.contacts.find_by_key(key):
+            if query.as_number:
+                if query.key:
+                    for contact in session.contacts.find_by_key(query.key):
                         found.setdefault(contact.id, contact)
-                for digits in digit_forms:
+                for digits in query.digit_forms:
                     for contact in session.contacts.search_phone(digits, limit):
                         found.setdefault(contact.id, contact)
             else:
-                for contact in session.contacts.search(text, limit):
+                for contact in session.contacts.search(query.text, limit):
                     found.setdefault(contact.id, contact)
             return list(found.values())
 
@@ -223,12 +220,16 @@ class _Calls:
         me = self._engine.identity
 
         def read(session: Session) -> list[MissedCall]:
-            # the store narrows by CRM user; calls to my extension that carried none are mine too
-            calls = session.calls.missed(None if me.see_all_calls or me.extension else me.crm_user or None, limit)
-            if not me.see_all_calls and me.extension and me.crm_user:
+            # the store narrows by CRM user; a call to my extension may carry none, so those are
+            # read unnarrowed; is_mine is the rule either way
+            if me.see_all_calls or me.extension:
+                calls = session.calls.missed(None, limit)
+            else:
+                calls = []
+            if not me.see_all_calls and me.crm_user:
                 seen = {c.call_id for c in calls}
                 calls += [c for c in session.calls.missed(me.crm_user, limit) if c.call_id not in seen]
-                calls.sort(key=lambda c: c.first_seen, reverse=True)
+            calls.sort(key=lambda c: c.first_seen, reverse=True)
             found = []
             for call in calls:
                 if not me.is_mine(call):

@@ -39,8 +39,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.api import RecentDial
-from app.core.directory import looks_like_number, search_digits
-from app.protocol.phones import Phone, PhoneError, is_phone_link
+from app.core.directory import NumberQuery, looks_like_number
+from app.protocol.phones import Phone, PhoneError
 from app.storage import ContactRecord
 
 from .context import UiContext, user_message
@@ -49,18 +49,7 @@ from .format import when_text
 
 log = logging.getLogger("app.ui.dialer")
 
-# The error sentences live in .errors; they are re-exported here for windows that still import them from the dialer.
-__all__ = [
-    "DialFeedback",
-    "DialService",
-    "DialerEntry",
-    "DialerListModel",
-    "DialerWindow",
-    "display_key",
-    "missing_pbx_setting",
-    "pbx_error_text",
-    "phone_error_text",
-]
+__all__ = ["DialFeedback", "DialService", "DialerEntry", "DialerListModel", "DialerWindow"]
 
 # Longest clipboard text searched for a number (a whole copied page is not worth parsing).
 _CLIPBOARD_SCAN_CHARS = 2000
@@ -442,10 +431,7 @@ class DialerWindow(QWidget):
             self._ctx.tasks.start(self._ctx.api.calls.recent_dials(_MAX_RESULTS), on_done=show_recent)
             return
 
-        # which of a found contact's phones matched: the whole key or digits of it
-        as_number = looks_like_number(text)
-        key = normalizer.try_key(text) if as_number else None
-        digit_forms = search_digits(text) if as_number and not is_phone_link(text) else []
+        query = NumberQuery.parse(normalizer, text)  # which of a found contact's phones matched
 
         def show_found(contacts: list[ContactRecord]) -> None:
             if generation != self._generation:
@@ -453,7 +439,7 @@ class DialerWindow(QWidget):
             entries: list[DialerEntry] = []
             for contact in contacts:
                 for phone in contact.phones:
-                    if as_number and phone.key != key and not any(d in phone.key for d in digit_forms):
+                    if not query.matches(phone.key):
                         continue
                     dial_text = _dial_text(phone.key)
                     if dial_text is not None:

@@ -41,10 +41,13 @@ class Shell(QObject):
     """The tray icon or main window, and every other window, built on first use.
 
     Signals:
-        settings_changed(Settings): settings were saved and applied; open windows that show
-            settings follow it (the app emits it through :meth:`apply_settings_to_windows`).
+        settings_saved(Settings): the settings window or the first-run wizard saved settings; the
+            application applies them.
+        settings_changed(Settings): the application applied saved settings; open windows that
+            show settings follow it.
     """
 
+    settings_saved = Signal(object)
     settings_changed = Signal(object)
 
     def __init__(self, ctx: UiContext, actions: ShellActions, status: Status, dial_service: DialService,
@@ -63,7 +66,6 @@ class Shell(QObject):
         self.presence_panel: PresencePanel | None = None
         self.windows: dict[str, Any] = {}
         self.cards: list[Any] = []
-        self.on_settings_saved: Callable[[Settings], None] = lambda settings: None
 
     def build(self) -> None:
         """The tray icon, or without a tray the main window (it is then the app's face)."""
@@ -165,7 +167,7 @@ class Shell(QObject):
 
         def build() -> QWidget:
             dialog = SettingsDialog(self.ctx, settings_path=self.settings_path)
-            dialog.settings_saved.connect(self.on_settings_saved)
+            dialog.settings_saved.connect(self.settings_saved)
             self.settings_changed.connect(dialog.follow_settings)
             return dialog
 
@@ -181,7 +183,7 @@ class Shell(QObject):
 
         def build() -> QWidget:
             wizard = FirstRunWizard(self.ctx, settings_path=self.settings_path)
-            wizard.finished_setup.connect(self.on_settings_saved)
+            wizard.finished_setup.connect(self.settings_saved)
             return wizard
 
         return self._window("wizard", build)
