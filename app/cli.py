@@ -52,7 +52,19 @@ def _engine(args: argparse.Namespace) -> Any:
     from app.core.engine import Engine
     from app.core.secrets import load_keys
 
-    return Engine(_load_settings(args), load_keys())
+    settings = _load_settings(args)
+    return Engine(settings, load_keys(), database=_database(args, settings))
+
+
+def _database(args: argparse.Namespace, settings: Any) -> Any:
+    """``--database``, else ``PBX_COMPANION_DATABASE_URL``, else the SQLite file of the settings."""
+    return settings.database(getattr(args, "database", None))
+
+
+def _open_store(args: argparse.Namespace, settings: Any) -> Any:
+    from app.storage import open_store
+
+    return open_store(_database(args, settings))
 
 
 def _with_engine(args: argparse.Namespace, work: Callable[[Any], Any]) -> Any:
@@ -92,7 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             url = await engine.start()
             print(f"pbx-companion {__version__}: webhook listening on {url}", flush=True)
-            print(f"database: {engine.store.path}", flush=True)
+            print(f"database: {engine.store.location}", flush=True)
             await stop.wait()
             log.info("stopping")
         finally:
@@ -107,13 +119,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_contacts_import(args: argparse.Namespace) -> int:
     from app.core.contacts_io import import_contacts
-    from app.storage import Store
-
     settings = _load_settings(args)
     path = Path(args.file)
     if not path.is_file():
         raise CliError(f"no such file: {path}")
-    store = Store(settings.database_path)
+    store = _open_store(args, settings)
     try:
         from tqdm import tqdm
 
@@ -139,9 +149,7 @@ def cmd_contacts_import(args: argparse.Namespace) -> int:
 
 def cmd_contacts_export(args: argparse.Namespace) -> int:
     from app.core.contacts_io import export_contacts
-    from app.storage import Store
-
-    store = Store(_load_settings(args).database_path)
+    store = _open_store(args, _load_settings(args))
     try:
         if args.output in (None, "-"):
             count = export_contacts(store, sys.stdout, args.format)
@@ -387,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="directory of the database (default: the per-user data dir)")
     common.add_argument("--config", help="settings file (default: settings.toml in the per-user config dir)")
+    common.add_argument("--database", metavar="URL",
+                        help="a team server's PostgreSQL database, postgresql://user@host/dbname (default:"
+                             " $PBX_COMPANION_DATABASE_URL, else the SQLite file in the data dir)")
 
     parser = argparse.ArgumentParser(
         prog="pbx-companion",

@@ -19,7 +19,7 @@ from app.core.contacts_io import (
     import_contacts,
 )
 from app.protocol.phones import PhoneNormalizer
-from app.storage import ContactRecord, CrmUser, PhoneRecord, Store
+from app.storage import ContactRecord, CrmUser, PhoneRecord, SqliteStore, Store
 
 MOSCOW = "74951343060"
 MOBILE = "79066800404"
@@ -28,7 +28,7 @@ OTHER = "78123456789"
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "db.sqlite3")
+    store = SqliteStore(tmp_path / "db.sqlite3")
     try:
         yield store
     finally:
@@ -558,7 +558,7 @@ def test_export_then_import_round_trips(store, normalizer, tmp_path, team, fmt):
     exported = tmp_path / f"export.{fmt}"
     exported.write_text(out.getvalue(), encoding="utf-8", newline="")
 
-    other = Store(tmp_path / "other.sqlite3")
+    other = SqliteStore(tmp_path / "other.sqlite3")
     try:
         other.write_sync(lambda s: [s.users.upsert(u) for u in team])
         again = import_contacts(other, exported, normalizer)
@@ -620,7 +620,7 @@ def test_big_files_parse_numbers_in_worker_processes(store, normalizer, tmp_path
         real_init(self, normalizer, workers)
 
     monkeypatch.setattr(contacts_io._PhoneParser, "__init__", spy)
-    other = Store(tmp_path / "other.sqlite3")
+    other = SqliteStore(tmp_path / "other.sqlite3")
     try:
         parallel = import_contacts(other, path, normalizer, batch_size=700)
         assert started == [1]
@@ -662,7 +662,7 @@ def test_vcard_export_of_odd_labels(store, normalizer, tmp_path):
     out = io.StringIO(newline="")
     export_contacts(store, out, "vcard")
     exported = write(tmp_path, out.getvalue(), name="export.vcf")
-    other = Store(tmp_path / "other.sqlite3")
+    other = SqliteStore(tmp_path / "other.sqlite3")
     try:
         assert import_contacts(other, exported, normalizer).imported == 1
         (contact,) = all_contacts(other)

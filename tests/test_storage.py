@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.protocol.cdr import CDR_FIELDS, CdrRecord
-from app.storage import ContactRecord, CrmUser, PhoneRecord, StorageError, Store
+from app.storage import ContactRecord, CrmUser, PhoneRecord, SqliteStore, StorageError, Store
 from app.storage.migrations import MIGRATIONS
 from app.storage.sqlite import BUSY_TIMEOUT_MS
 
@@ -28,7 +28,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(db_path: Path) -> Iterator[Store]:
-    s = Store(db_path)
+    s = SqliteStore(db_path)
     yield s
     s.close()
 
@@ -56,7 +56,7 @@ def contact(
 # -- the file ---------------------------------------------------------------------------------
 
 def test_a_new_file_is_created_with_the_durable_settings(db_path: Path):
-    store = Store(db_path)
+    store = SqliteStore(db_path)
     try:
         for run in (store.write_sync, store.read_sync):  # the writer and a reader connection alike
             assert run(lambda s: pragma(s, "journal_mode")) == "wal"
@@ -82,10 +82,10 @@ def test_foreign_keys_are_enforced(store: Store):
 
 
 def test_reopening_keeps_the_data_and_does_not_migrate_again(db_path: Path):
-    first = Store(db_path)
+    first = SqliteStore(db_path)
     contact_id = first.write_sync(lambda s: s.contacts.save(contact("Anna", ("74951112233", "+74951112233"))))
     first.close()
-    second = Store(db_path)  # re-running migration 1 would fail on CREATE TABLE and raise here
+    second = SqliteStore(db_path)  # re-running migration 1 would fail on CREATE TABLE and raise here
     try:
         assert second.read_sync(lambda s: pragma(s, "user_version")) == len(MIGRATIONS)
         found = second.read_sync(lambda s: s.contacts.get(contact_id))
@@ -97,8 +97,8 @@ def test_reopening_keeps_the_data_and_does_not_migrate_again(db_path: Path):
 
 OPEN_AND_WRITE = """
 import sys
-from app.storage import CrmUser, Store
-store = Store(sys.argv[1])
+from app.storage import CrmUser, SqliteStore
+store = SqliteStore(sys.argv[1])
 store.write_sync(lambda s: s.users.upsert(CrmUser(sys.argv[2], "user " + sys.argv[2])))
 store.close()
 """
@@ -126,7 +126,7 @@ def test_a_file_from_a_newer_version_is_refused_and_left_alone(db_path: Path):
     conn.commit()
     conn.close()
     with pytest.raises(StorageError, match="newer"):
-        Store(db_path)
+        SqliteStore(db_path)
     assert raw(db_path, "PRAGMA user_version") == len(MIGRATIONS) + 1
     assert raw(db_path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'contacts'") == 0
 
@@ -135,7 +135,7 @@ def test_a_file_that_is_not_a_database_is_a_storage_error(db_path: Path):
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"this is not an SQLite file, just some text " * 100)
     with pytest.raises(StorageError):
-        Store(db_path)
+        SqliteStore(db_path)
 
 
 def test_a_failing_write_leaves_nothing_behind_and_the_store_keeps_working(store: Store):
@@ -322,7 +322,7 @@ def test_crm_users_upsert_remove_and_an_extension_moving_to_another_user(store: 
 # -- concurrency and closing --------------------------------------------------------------------
 
 async def test_many_reads_and_writes_from_the_event_loop_at_once(db_path: Path):
-    store = Store(db_path)
+    store = SqliteStore(db_path)
     try:
         async def write(i: int) -> int:
             return await store.write(lambda s: s.contacts.save(contact(f"c{i}", (f"7495{i:07d}", str(i)))))
@@ -344,7 +344,7 @@ async def test_many_reads_and_writes_from_the_event_loop_at_once(db_path: Path):
 
 async def test_a_failing_write_among_concurrent_ones_takes_back_only_itself(db_path: Path):
     """Writes that arrive together may share a commit; one that fails must not take the others along."""
-    store = Store(db_path)
+    store = SqliteStore(db_path)
     try:
         def good(i: int) -> Any:
             return store.write(lambda s: s.contacts.save(contact(f"good{i}", (f"7495{i:07d}", str(i)))))
@@ -366,7 +366,7 @@ async def test_a_failing_write_among_concurrent_ones_takes_back_only_itself(db_p
 
 
 def test_after_close_the_file_is_consistent_and_complete(db_path: Path):
-    store = Store(db_path)
+    store = SqliteStore(db_path)
     store.write_sync(lambda s: s.contacts.save(contact("Anna", ("74951112233", "+74951112233"))))
     store.write_sync(lambda s: s.events.record("k", "user_change", "1", "{}", 1.0))
     store.close()
@@ -383,7 +383,7 @@ def test_after_close_the_file_is_consistent_and_complete(db_path: Path):
 def test_an_inline_read_answers_in_place(tmp_path):
     from app.storage import ContactRecord, PhoneRecord
 
-    store = Store(tmp_path / "inline.sqlite3")
+    store = SqliteStore(tmp_path / "inline.sqlite3")
     try:
         petrov = ContactRecord(None, "Petrov", phones=[PhoneRecord("74951343060", "+7 495 134-30-60")])
         store.write_sync(lambda s: s.contacts.save(petrov))
@@ -396,7 +396,7 @@ def test_an_inline_read_answers_in_place(tmp_path):
 def test_an_inline_read_over_its_budget_is_refused_and_the_store_stays_usable(tmp_path):
     from app.storage import InlineReadRefused
 
-    store = Store(tmp_path / "inline.sqlite3")
+    store = SqliteStore(tmp_path / "inline.sqlite3")
     endless = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)"
                " SELECT COUNT(*) FROM n WHERE i < 50000000")
     try:

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from app.pbx import PbxClient
@@ -19,7 +20,7 @@ from app.protocol.envelope import Envelope
 from app.protocol.phones import Phone, PhoneNormalizer
 from app.protocol.redact import register_secret
 from app.protocol.webhook_actions import GetContactParams
-from app.storage import CrmUser, Session, Store
+from app.storage import CrmUser, Session, Store, open_store
 from app.webhook import WebhookConfig, WebhookServer, create_app
 from app.webhook.server import tls_context
 
@@ -41,12 +42,13 @@ PRUNE_INTERVAL = 3600.0
 class Engine:
     """One instance per process. Build it, ``await start()``, ``await stop()``."""
 
-    def __init__(self, settings: Settings, keys: Keys) -> None:
+    def __init__(self, settings: Settings, keys: Keys, *, database: str | Path | None = None) -> None:
+        """``database``: a ``postgresql://`` URL or an SQLite path (default: :meth:`Settings.database`)."""
         self.settings = settings
         self.keys = keys
         register_secret(keys.crm_api_key)
         register_secret(keys.pbx_api_key)
-        self.store = Store(settings.database_path)
+        self.store: Store = open_store(database or settings.database())
         self.bus = EventBus()
         self.directory = DirectoryService(self.store, lambda: self.normalizer, lambda: self.own_user)
         self.ingestor = EventIngestor(self.store, self.bus, lambda: self.normalizer)

@@ -17,7 +17,7 @@ from app.protocol.cdr import CdrRecord
 from app.protocol.envelope import Envelope
 from app.protocol.events import AgentChange, CallEvent, HoldEvent, UserChange
 from app.protocol.phones import PhoneError, PhoneNormalizer
-from app.storage import Session, StorageError, Store
+from app.storage import Session, StorageError, Store, is_database_error
 from app.webhook.backend import BackendUnavailable
 
 from .bus import BusMessage, CallChanged, CdrAdded, EventBus, PresenceChanged
@@ -65,8 +65,8 @@ class EventIngestor:
             messages = await self.store.write(work)
         except (StorageError, OSError) as exc:
             raise BackendUnavailable(str(exc)) from exc
-        except Exception as exc:  # sqlite3.Error and friends: the event is not stored, say so
-            if type(exc).__module__ == "sqlite3":
+        except Exception as exc:  # the driver's own errors: the event is not stored, say so
+            if is_database_error(exc):
                 raise BackendUnavailable(f"{type(exc).__name__}: {exc}") from exc
             raise
         if messages is None:

@@ -22,6 +22,8 @@ from app.protocol.phones import DIAL_FORMATS, PhoneNormalizer
 APP_NAME = "pbx-companion"
 ENV_PBX_URL = "PBX_COMPANION_PBX_URL"
 ENV_CRM_USER = "PBX_COMPANION_CRM_USER"
+#: a team server's PostgreSQL database (never a setting in the file: the URL may hold a password)
+ENV_DATABASE_URL = "PBX_COMPANION_DATABASE_URL"
 DEFAULT_PORT = 8765
 
 
@@ -102,6 +104,12 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_path / "pbx-companion.sqlite3"
+
+    def database(self, override: str | None = None, *, environ: Mapping[str, str] | None = None) -> str | Path:
+        """Where the data lives: ``override`` (``--database``), else ``PBX_COMPANION_DATABASE_URL``,
+        else the SQLite file in the data directory."""
+        env: Mapping[str, str] = os.environ if environ is None else environ
+        return override or env.get(ENV_DATABASE_URL, "").strip() or self.database_path
 
     def phone_normalizer(self) -> PhoneNormalizer:
         """The normaliser of these number settings; one shared instance per (region, dial format),

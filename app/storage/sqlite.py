@@ -1,61 +1,28 @@
-"""The SQLite backend: connection handling, threads, and every repository's SQL.
+"""The SQLite backend, the embedded default: one file, WAL, ``synchronous=FULL``.
 
-SQLite calls block, so they do not run on the event loop: one writer thread owns the only
-writing connection (SQLite serialises writers anyway) and a small pool of reader threads
-each own a read connection (WAL lets them read while the writer commits). The one exception
-is :meth:`Store.read_inline`, a bounded first attempt for the PBX's live-call lookup.
-
-Group commit: the ``synchronous=FULL`` commit (an fsync) dominates a small write, so the
-writer takes every write queued while it was busy and runs them in one transaction, each
-inside its own savepoint (a failing one is rolled back alone and raises to its caller only),
-then commits once; every caller resumes after that commit. A lone write runs exactly as
-before, in a transaction of its own.
+One writer connection (SQLite serialises writers anyway) and one read connection per reader
+thread (WAL lets them read while the writer commits); :meth:`SqliteStore.read_inline` answers
+``get_contact`` in place. The schema is versioned in ``PRAGMA user_version``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import builtins
 import contextlib
-import json
 import sqlite3
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from app.protocol.cdr import CDR_FIELDS, CdrRecord
-
+from .connection import SqliteConnection
 from .migrations import MIGRATIONS
-from .records import (
-    CallRecord,
-    CallState,
-    CdrRow,
-    CompanyRecord,
-    ContactRecord,
-    CrmUser,
-    EventRecord,
-    HoldPeriod,
-    PhoneRecord,
-    PresenceRecord,
-)
+from .repositories import Session
+from .store import InlineReadRefused, StorageError, Store, newer_schema
 
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
-#: Most writes committed together (bounds the wait of the last one in a burst).
-MAX_GROUP_COMMIT = 128
-
-
-class StorageError(RuntimeError):
-    """The database cannot be opened or written (disk full, permissions, a newer schema)."""
-
-
-class InlineReadRefused(StorageError):
-    """:meth:`Store.read_inline` gave up (over its budget, or the file was locked): use :meth:`Store.read`."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -90,25 +57,11 @@ def _statements(script: str) -> Iterator[str]:
             buffer = ""
 
 
-def _inserted_id(cursor: sqlite3.Cursor) -> int:
-    """The rowid the INSERT just run on ``cursor`` made (``lastrowid`` is None only before any INSERT)."""
-    rowid = cursor.lastrowid
-    if rowid is None:
-        raise StorageError("the INSERT made no row")
-    return rowid
-
-
-def _newer_schema(version: int) -> StorageError:
-    return StorageError(
-        f"the database was written by a newer pbx-companion (schema {version}, this one knows {len(MIGRATIONS)})"
-    )
-
-
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to the latest version; returns the version now in the file."""
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
-        raise _newer_schema(version)
+        raise newer_schema(version, len(MIGRATIONS))
     if version == len(MIGRATIONS):
         return version
     # Read the version again under the write lock: several processes opening a new file at once
@@ -118,7 +71,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise _newer_schema(version)
+            raise newer_schema(version, len(MIGRATIONS))
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             for statement in _statements(script):
                 conn.execute(statement)
@@ -131,64 +84,38 @@ def migrate(conn: sqlite3.Connection) -> int:
     return len(MIGRATIONS)
 
 
-class Store:
-    """The application's database: open once, share everywhere, close at shutdown."""
+class SqliteStore(Store):
+    """The database in one SQLite file (created, and migrated, on first open)."""
+
+    driver_errors = (sqlite3.Error,)
 
     def __init__(self, path: Path, *, readers: int = 2) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._write_conn = _connect(self.path)
+            raw = _connect(self.path)
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open the database {self.path}: {exc}") from exc
         try:
-            migrate(self._write_conn)
+            migrate(raw)
         except BaseException as exc:
-            self._write_conn.close()
+            raw.close()
             if isinstance(exc, sqlite3.Error):
                 raise StorageError(f"cannot open the database {self.path}: {exc}") from exc
             raise
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
-        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="store-reader")
+        super().__init__(readers=readers)
+        self._write_conn = SqliteConnection(raw)
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
         self._read_conns_lock = threading.Lock()
         self._inline_conn: sqlite3.Connection | None = None
-        self._queued: deque[tuple[Callable[[Session], Any], Future[Any]]] = deque()
-        self._queued_lock = threading.Lock()
-        self._closed = False
 
-    # -- running work on the storage threads ---------------------------------------------
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
-    async def read(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn(session)`` on a reader thread (never blocks the event loop)."""
-        return await asyncio.get_running_loop().run_in_executor(self._readers, self._run_read, fn)
-
-    async def write(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn(session)`` in one transaction on the writer thread; committed when this returns."""
-        return await asyncio.wrap_future(self._submit_write(fn))
-
-    def read_sync(self, fn: Callable[[Session], T]) -> T:
-        """Blocking :meth:`read` for command-line use outside an event loop."""
-        return self._readers.submit(self._run_read, fn).result()
-
-    def write_sync(self, fn: Callable[[Session], T]) -> T:
-        """Blocking :meth:`write` for command-line use outside an event loop."""
-        return self._submit_write(fn).result()
-
-    def _submit_write(self, fn: Callable[[Session], T]) -> Future[T]:
-        """Queue ``fn`` for the writer; one drain task per write, a drain takes all that is queued."""
-        future: Future[T] = Future()
-        job = (fn, future)
-        with self._queued_lock:
-            self._queued.append(job)
-        try:
-            self._writer.submit(self._drain_writes)
-        except RuntimeError:  # closed: refused like any executor after shutdown
-            with self._queued_lock:
-                self._queued.remove(job)
-            raise
-        return future
+    def _writer_connection(self) -> SqliteConnection:
+        return self._write_conn
 
     def read_inline(self, fn: Callable[[Session], T], budget: float = 0.005) -> T:
         """Run a small read right here, on the caller's (the event loop's) thread, or refuse.
@@ -210,115 +137,27 @@ class Store:
         deadline = time.monotonic() + budget
         conn.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
         try:
-            return fn(Session(conn))
+            return fn(Session(SqliteConnection(conn)))
         except sqlite3.OperationalError as exc:  # interrupted, or the database is locked
             raise InlineReadRefused(str(exc)) from exc
         finally:
             conn.set_progress_handler(None, 0)
 
-    def _read_conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+    def _read_conn(self) -> SqliteConnection:
+        conn: SqliteConnection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
-            conn.execute("PRAGMA query_only = ON")
-            self._local.conn = conn
+            raw = _connect(self.path)
+            raw.execute("PRAGMA query_only = ON")
+            conn = self._local.conn = SqliteConnection(raw)
             with self._read_conns_lock:
-                self._read_conns.append(conn)
+                self._read_conns.append(raw)
         return conn
 
     def _run_read(self, fn: Callable[[Session], T]) -> T:
         return fn(Session(self._read_conn()))
 
-    def _drain_writes(self) -> None:
-        with self._queued_lock:
-            jobs = [self._queued.popleft() for _ in range(min(len(self._queued), MAX_GROUP_COMMIT))]
-        jobs = [(fn, future) for fn, future in jobs if future.set_running_or_notify_cancel()]
-        if len(jobs) == 1:
-            self._run_alone(*jobs[0])
-        elif jobs:
-            try:
-                self._run_group(jobs)
-            except BaseException as exc:  # a broken connection: nobody may wait forever
-                try:
-                    if self._write_conn.in_transaction:
-                        self._write_conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                for _, future in jobs:
-                    if not future.done():
-                        future.set_exception(exc)
-
-    def _run_alone(self, fn: Callable[[Session], Any], future: Future[Any]) -> None:
-        try:
-            result = self._run_write(fn)
-        except BaseException as exc:
-            future.set_exception(exc)
-        else:
-            future.set_result(result)
-
-    def _run_group(self, jobs: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
-        """Several queued writes in one transaction, each in a savepoint, one commit for all."""
-        conn = self._write_conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            for _, future in jobs:
-                future.set_exception(StorageError(f"cannot write to the database: {exc}"))
-            return
-        done: list[tuple[Future[Any], Any]] = []
-        for index, (fn, future) in enumerate(jobs):
-            conn.execute("SAVEPOINT store_write")
-            try:
-                result = fn(Session(conn))
-                conn.execute("RELEASE store_write")
-            except BaseException as exc:
-                if conn.in_transaction:  # undo this write alone; the others go on
-                    conn.execute("ROLLBACK TO store_write")
-                    conn.execute("RELEASE store_write")
-                    future.set_exception(exc)
-                    continue
-                # SQLite rolled the whole transaction back (disk full, I/O error): the writes
-                # before this one are lost too; the ones after it run alone, as without grouping.
-                future.set_exception(exc)
-                for earlier, _ in done:
-                    earlier.set_exception(StorageError(f"cannot write to the database: {exc}"))
-                for later in jobs[index + 1:]:
-                    self._run_alone(*later)
-                return
-            done.append((future, result))
-        try:
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for future, _ in done:
-                future.set_exception(exc)
-            return
-        for future, result in done:
-            future.set_result(result)
-
-    def _run_write(self, fn: Callable[[Session], T]) -> T:
-        conn = self._write_conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot write to the database: {exc}") from exc
-        try:
-            result = fn(Session(conn))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return result
-
-    def close(self) -> None:
-        """Finish pending work, checkpoint the WAL and close every connection."""
-        if self._closed:
-            return
-        self._closed = True
-        self._writer.shutdown(wait=True)
-        self._readers.shutdown(wait=True)
+    def _close_connections(self) -> None:
+        """Close the readers, then checkpoint the WAL into the file and close the writer."""
         with self._read_conns_lock:
             for conn in self._read_conns:
                 conn.close()
@@ -329,623 +168,7 @@ class Store:
         # another process may hold the WAL; SQLite checkpoints later
         with contextlib.suppress(sqlite3.Error):
             self._write_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._write_conn.close()
-
-    async def aclose(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.close)
+        self._write_conn.raw.close()
 
     def integrity_check(self) -> str:
         return self.read_sync(lambda s: str(s.conn.execute("PRAGMA integrity_check").fetchone()[0]))
-
-
-class Session:
-    """The repositories bound to one connection (and, for writes, one transaction)."""
-
-    __slots__ = ("calls", "cdrs", "conn", "contacts", "dials", "events", "notes", "presence", "users")
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.users = CrmUserRepository(conn)
-        self.contacts = ContactRepository(conn)
-        self.calls = CallRepository(conn)
-        self.cdrs = CdrRepository(conn)
-        self.presence = PresenceRepository(conn)
-        self.events = EventLogRepository(conn)
-        self.notes = NoteRepository(conn)
-        self.dials = DialLogRepository(conn)
-
-
-class _Repository:
-    __slots__ = ("conn",)
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def _tuples_for_keys(self, select: str, keys: Sequence[str], order_by: str, limit: int) -> list[tuple[Any, ...]]:
-        """``select`` over the rows whose ``other_key`` is one of ``keys``, as plain tuples (no
-        ``sqlite3.Row``: a timeline reads 10,000 of them at once)."""
-        if not keys:
-            return []
-        cursor = self.conn.cursor()
-        cursor.row_factory = None
-        marks = ",".join("?" * len(keys))
-        return cursor.execute(f"{select} WHERE other_key IN ({marks}) ORDER BY {order_by} LIMIT ?",
-                              (*keys, limit)).fetchall()
-
-
-class CrmUserRepository(_Repository):
-    """The team: CRM users that ``get_users`` returns and their PBX extensions."""
-
-    __slots__ = ()
-
-    def list(self) -> list[CrmUser]:
-        rows = self.conn.execute("SELECT id, name, extension FROM crm_users ORDER BY name COLLATE NOCASE, id")
-        return [CrmUser(r["id"], r["name"], r["extension"]) for r in rows]
-
-    def get(self, user_id: str) -> CrmUser | None:
-        r = self.conn.execute("SELECT id, name, extension FROM crm_users WHERE id = ?", (user_id,)).fetchone()
-        return None if r is None else CrmUser(r["id"], r["name"], r["extension"])
-
-    def by_extension(self, extension: str) -> CrmUser | None:
-        r = self.conn.execute(
-            "SELECT id, name, extension FROM crm_users WHERE extension = ?", (extension,)
-        ).fetchone()
-        return None if r is None else CrmUser(r["id"], r["name"], r["extension"])
-
-    def by_name(self, name: str) -> builtins.list[CrmUser]:  # `list` here is the method above
-        rows = self.conn.execute(
-            "SELECT id, name, extension FROM crm_users WHERE name = ? COLLATE NOCASE", (name,)
-        )
-        return [CrmUser(r["id"], r["name"], r["extension"]) for r in rows]
-
-    def upsert(self, user: CrmUser) -> None:
-        """Add the user or update the name/extension of an existing id (an extension belongs to one user)."""
-        self.conn.execute(
-            "UPDATE crm_users SET extension = NULL WHERE extension = ? AND id <> ?", (user.extension, user.id)
-        )
-        self.conn.execute(
-            "INSERT INTO crm_users (id, name, extension, created_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(id) DO UPDATE SET name = excluded.name, extension = excluded.extension",
-            (user.id, user.name, user.extension, time.time()),
-        )
-
-    def remove(self, user_id: str) -> bool:
-        return self.conn.execute("DELETE FROM crm_users WHERE id = ?", (user_id,)).rowcount > 0
-
-
-class ContactRepository(_Repository):
-    """Clients, their companies and their phone numbers (several per contact, keyed canonically)."""
-
-    __slots__ = ()
-
-    _SELECT = (
-        "SELECT c.id, c.name, c.company_id, co.name AS company_name, c.owner_id, c.email, c.note, c.extra"
-        " FROM contacts c LEFT JOIN companies co ON co.id = c.company_id"
-    )
-
-    def _record(self, row: sqlite3.Row, *, with_phones: bool = True) -> ContactRecord:
-        record = ContactRecord(
-            id=row["id"], name=row["name"], company_id=row["company_id"], company_name=row["company_name"],
-            owner_id=row["owner_id"], email=row["email"], note=row["note"], extra=json.loads(row["extra"]),
-        )
-        if with_phones:
-            record.phones = self.phones(row["id"])
-        return record
-
-    def phones(self, contact_id: int) -> list[PhoneRecord]:
-        rows = self.conn.execute(
-            "SELECT key, raw, label, extension FROM phones WHERE contact_id = ? ORDER BY id", (contact_id,)
-        )
-        return [PhoneRecord(r["key"], r["raw"], r["label"], r["extension"]) for r in rows]
-
-    def lookup(self, key: str) -> list[tuple[int, str, int | None, str | None, str | None, str | None]]:
-        """The hot path of ``get_contact``: (contact id, name, company id, company name,
-        company owner, contact owner) of every contact with this number, in one indexed query."""
-        return self.conn.execute(
-            "SELECT c.id, c.name, c.company_id, co.name, co.owner_id, c.owner_id"
-            " FROM phones p JOIN contacts c ON c.id = p.contact_id"
-            " LEFT JOIN companies co ON co.id = c.company_id"
-            " WHERE p.key = ? ORDER BY c.id",
-            (key,),
-        ).fetchall()
-
-    def find_by_key(self, key: str) -> list[ContactRecord]:
-        rows = self.conn.execute(
-            f"{self._SELECT} WHERE c.id IN (SELECT contact_id FROM phones WHERE key = ?) ORDER BY c.id", (key,)
-        )
-        return [self._record(r) for r in rows]
-
-    def first_id_by_key(self, key: str) -> int | None:
-        row = self.conn.execute("SELECT MIN(contact_id) FROM phones WHERE key = ?", (key,)).fetchone()
-        contact_id: int | None = row[0]
-        return contact_id
-
-    def ids_by_keys(self, keys: Sequence[str]) -> dict[str, int]:
-        """For import: which of these keys already belong to a contact (the oldest one wins)."""
-        found: dict[str, int] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, contact_id in self.conn.execute(
-                f"SELECT key, MIN(contact_id) FROM phones WHERE key IN ({marks}) GROUP BY key", chunk
-            ):
-                found[key] = contact_id
-        return found
-
-    def get(self, contact_id: int) -> ContactRecord | None:
-        row = self.conn.execute(f"{self._SELECT} WHERE c.id = ?", (contact_id,)).fetchone()
-        return None if row is None else self._record(row)
-
-    def search(self, text: str, limit: int = 20) -> list[ContactRecord]:
-        """Contacts whose name contains ``text`` (case-insensitive), newest first."""
-        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = self.conn.execute(
-            f"{self._SELECT} WHERE c.name LIKE ? ESCAPE '\\' ORDER BY c.name COLLATE NOCASE LIMIT ?", (like, limit)
-        )
-        return [self._record(r) for r in rows]
-
-    def search_phone(self, digits: str, limit: int = 20) -> list[ContactRecord]:
-        """Contacts with a number whose key contains ``digits`` (a partial number typed in the dialer)."""
-        digits = "".join(ch for ch in digits if ch.isdigit())
-        if not digits:
-            return []
-        rows = self.conn.execute(
-            f"{self._SELECT} WHERE c.id IN (SELECT contact_id FROM phones WHERE instr(key, ?) > 0)"
-            " ORDER BY c.name COLLATE NOCASE LIMIT ?",
-            (digits, limit),
-        )
-        return [self._record(r) for r in rows]
-
-    def iter_all(self) -> Iterator[ContactRecord]:
-        phones: dict[int, list[PhoneRecord]] = {}
-        for r in self.conn.execute("SELECT contact_id, key, raw, label, extension FROM phones ORDER BY id"):
-            phones.setdefault(r[0], []).append(PhoneRecord(r[1], r[2], r[3], r[4]))
-        for row in self.conn.execute(f"{self._SELECT} ORDER BY c.id"):
-            record = self._record(row, with_phones=False)
-            record.phones = phones.get(row["id"], [])
-            yield record
-
-    def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
-
-    def company_id(self, name: str, owner_id: str | None = None) -> int:
-        """The id of the company with this name (case-insensitive), created when new."""
-        row = self.conn.execute("SELECT id FROM companies WHERE name = ? COLLATE NOCASE", (name,)).fetchone()
-        if row is not None:
-            return int(row[0])
-        return _inserted_id(self.conn.execute(
-            "INSERT INTO companies (name, owner_id, created_at) VALUES (?, ?, ?)", (name, owner_id, time.time())
-        ))
-
-    def get_company(self, company_id: int) -> CompanyRecord | None:
-        r = self.conn.execute("SELECT id, name, owner_id FROM companies WHERE id = ?", (company_id,)).fetchone()
-        return None if r is None else CompanyRecord(r["id"], r["name"], r["owner_id"])
-
-    def save(self, contact: ContactRecord) -> int:
-        """Insert (``id`` None) or update a contact and add its phones not stored yet; returns the id."""
-        now = time.time()
-        extra = json.dumps(contact.extra, ensure_ascii=False)
-        if contact.id is None:
-            contact_id = contact.id = _inserted_id(self.conn.execute(
-                "INSERT INTO contacts (name, company_id, owner_id, email, note, extra, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (contact.name, contact.company_id, contact.owner_id, contact.email, contact.note, extra, now, now),
-            ))
-        else:
-            contact_id = contact.id
-            self.conn.execute(
-                "UPDATE contacts SET name = ?, company_id = ?, owner_id = ?, email = ?, note = ?, extra = ?,"
-                " updated_at = ? WHERE id = ?",
-                (contact.name, contact.company_id, contact.owner_id, contact.email, contact.note, extra, now,
-                 contact_id),
-            )
-        self.add_phones(contact_id, contact.phones)
-        return contact_id
-
-    def add_phones(self, contact_id: int, phones: Iterable[PhoneRecord]) -> None:
-        self.conn.executemany(
-            "INSERT INTO phones (contact_id, key, raw, label, extension) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(contact_id, key) DO NOTHING",
-            [(contact_id, p.key, p.raw, p.label, p.extension) for p in phones],
-        )
-
-    def set_phones(self, contact_id: int, phones: Sequence[PhoneRecord]) -> None:
-        """Make the contact's phones exactly these (the card's editor): numbers left out are
-        removed, kept ones get the new spelling and label; ``save`` only ever adds phones."""
-        keys = [p.key for p in phones]
-        marks = ",".join("?" * len(keys))
-        self.conn.execute(f"DELETE FROM phones WHERE contact_id = ? AND key NOT IN ({marks})", (contact_id, *keys))
-        self.conn.executemany(
-            "INSERT INTO phones (contact_id, key, raw, label, extension) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(contact_id, key) DO UPDATE SET raw = excluded.raw, label = excluded.label,"
-            " extension = excluded.extension",
-            [(contact_id, p.key, p.raw, p.label, p.extension) for p in phones],
-        )
-
-    def delete(self, contact_id: int) -> bool:
-        return self.conn.execute("DELETE FROM contacts WHERE id = ?", (contact_id,)).rowcount > 0
-
-    def insert_many(self, contacts: Sequence[ContactRecord]) -> None:
-        """Bulk import: insert new contacts (``id`` None) and their phones; sets each record's ``id``.
-
-        Two ``executemany`` calls instead of a round trip per contact. The ids are assigned
-        here (``MAX(id) + 1 ...``, what SQLite would pick), which is safe because this only
-        runs inside a write transaction: no other connection can insert meanwhile.
-        """
-        if not contacts:
-            return
-        base = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM contacts").fetchone()[0]
-        now = time.time()
-        rows = []
-        for offset, c in enumerate(contacts, start=1):
-            c.id = base + offset
-            rows.append((c.id, c.name, c.company_id, c.owner_id, c.email, c.note,
-                         json.dumps(c.extra, ensure_ascii=False) if c.extra else "{}", now, now))
-        self.conn.executemany(
-            "INSERT INTO contacts (id, name, company_id, owner_id, email, note, extra, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        self.conn.executemany(
-            "INSERT INTO phones (contact_id, key, raw, label, extension) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(contact_id, key) DO NOTHING",
-            [(c.id, p.key, p.raw, p.label, p.extension) for c in contacts for p in c.phones],
-        )
-
-    def merge_many(self, patches: Sequence[ContactRecord]) -> None:
-        """Bulk import: merge patches into existing contacts (``id`` set) and add their new phones.
-
-        A non-empty field overwrites; an empty name/owner/email/note or a None company keeps
-        the stored value. ``extra`` is merged key by key (JSON merge patch: a None value
-        removes that key). Phones the contact already has are left as they are.
-        """
-        if not patches:
-            return
-        now = time.time()
-        self.conn.executemany(
-            "UPDATE contacts SET name = COALESCE(NULLIF(?, ''), name), company_id = COALESCE(?, company_id),"
-            " owner_id = COALESCE(NULLIF(?, ''), owner_id), email = COALESCE(NULLIF(?, ''), email),"
-            " note = COALESCE(NULLIF(?, ''), note), extra = json_patch(extra, ?), updated_at = ? WHERE id = ?",
-            [
-                (p.name, p.company_id, p.owner_id, p.email, p.note, json.dumps(p.extra, ensure_ascii=False), now,
-                 p.id)
-                for p in patches
-            ],
-        )
-        self.conn.executemany(
-            "INSERT INTO phones (contact_id, key, raw, label, extension) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(contact_id, key) DO NOTHING",
-            [(c.id, p.key, p.raw, p.label, p.extension) for c in patches for p in c.phones],
-        )
-
-
-_CALL_COLUMNS = (
-    "call_id", "session_id", "direction", "other_leg", "other_key", "crm_user", "domain_user", "gateway_number",
-    "state", "ringing_at", "answered_at", "hangup_at", "hangup_cause", "answer_seconds", "missed",
-    "answered_elsewhere", "contact_id", "cdr_uniqueid", "first_seen", "updated_at",
-)
-
-
-#: Columns of :meth:`CallRepository.timeline_rows`; ``at`` is ``COALESCE(ringing_at, first_seen)``.
-CALL_TIMELINE_COLUMNS = (
-    "call_id", "session_id", "direction", "other_leg", "state", "at", "answered_at", "hangup_at",
-    "answer_seconds", "missed", "answered_elsewhere", "cdr_uniqueid",
-)
-
-
-class CallRepository(_Repository):
-    """The call journal: one row per ``call_id``, plus its hold periods."""
-
-    __slots__ = ()
-
-    def _record(self, row: sqlite3.Row) -> CallRecord:
-        data = {name: row[name] for name in _CALL_COLUMNS}
-        data["missed_cleared_at"] = row["missed_cleared_at"]
-        data["missed"] = bool(data["missed"])
-        data["answered_elsewhere"] = bool(data["answered_elsewhere"])
-        data["state"] = CallState(data["state"])
-        record = CallRecord(**data)
-        record.hold_periods = [
-            HoldPeriod(r[0], r[1])
-            for r in self.conn.execute(
-                "SELECT held_at, resumed_at FROM hold_periods WHERE call_id = ? ORDER BY id", (record.call_id,)
-            )
-        ]
-        return record
-
-    def _select(self, where: str, params: Sequence[Any]) -> list[CallRecord]:
-        rows = self.conn.execute(f"SELECT * FROM calls WHERE {where}", params).fetchall()
-        return [self._record(r) for r in rows]
-
-    def get(self, call_id: str) -> CallRecord | None:
-        found = self._select("call_id = ?", (call_id,))
-        return found[0] if found else None
-
-    def in_session(self, session_id: str) -> list[CallRecord]:
-        return self._select("session_id = ? ORDER BY first_seen", (session_id,))
-
-    def for_number(self, key: str, limit: int = 100) -> list[CallRecord]:
-        return self._select("other_key = ? ORDER BY COALESCE(ringing_at, first_seen) DESC LIMIT ?", (key, limit))
-
-    def for_contact(self, contact_id: int, limit: int = 100) -> list[CallRecord]:
-        return self._select(
-            "contact_id = ? ORDER BY COALESCE(ringing_at, first_seen) DESC LIMIT ?", (contact_id, limit)
-        )
-
-    def missed(self, crm_user: str | None = None, limit: int = 100) -> list[CallRecord]:
-        """Missed calls nobody has called back or dismissed yet, newest first."""
-        if crm_user is None:
-            return self._select("missed = 1 AND missed_cleared_at IS NULL ORDER BY first_seen DESC LIMIT ?", (limit,))
-        return self._select(
-            "missed = 1 AND missed_cleared_at IS NULL AND crm_user = ? ORDER BY first_seen DESC LIMIT ?",
-            (crm_user, limit),
-        )
-
-    def clear_missed(self, call_id: str, at: float) -> bool:
-        """Dismiss one missed call (it stays in the journal, marked missed)."""
-        return self.conn.execute(
-            "UPDATE calls SET missed_cleared_at = ? WHERE call_id = ? AND missed = 1 AND missed_cleared_at IS NULL",
-            (at, call_id),
-        ).rowcount > 0
-
-    def clear_missed_from(self, key: str, at: float) -> int:
-        """Calling a number back clears every missed call from it."""
-        return self.conn.execute(
-            "UPDATE calls SET missed_cleared_at = ? WHERE other_key = ? AND missed = 1 AND missed_cleared_at IS NULL",
-            (at, key),
-        ).rowcount
-
-    def recent(self, limit: int = 100) -> list[CallRecord]:
-        return self._select("1 ORDER BY first_seen DESC LIMIT ?", (limit,))
-
-    def by_cdr(self, uniqueid: str) -> list[CallRecord]:
-        return self._select("call_id = ? OR session_id = ?", (uniqueid, uniqueid))
-
-    def save(self, call: CallRecord) -> None:
-        """Insert or replace the call's row (hold periods are written by their own methods)."""
-        values = [getattr(call, name) for name in _CALL_COLUMNS]
-        marks = ",".join("?" * len(_CALL_COLUMNS))
-        updates = ",".join(f"{name} = excluded.{name}" for name in _CALL_COLUMNS[1:])
-        self.conn.execute(
-            f"INSERT INTO calls ({','.join(_CALL_COLUMNS)}) VALUES ({marks})"
-            f" ON CONFLICT(call_id) DO UPDATE SET {updates}",
-            values,
-        )
-
-    def hold_started(self, call_id: str, at: float) -> None:
-        """A ``call_held``: fill a period whose resume arrived first, else open a new one."""
-        row = self.conn.execute(
-            "SELECT id FROM hold_periods WHERE call_id = ? AND held_at IS NULL ORDER BY id LIMIT 1", (call_id,)
-        ).fetchone()
-        if row is not None:
-            self.conn.execute("UPDATE hold_periods SET held_at = ? WHERE id = ?", (at, row[0]))
-        else:
-            self.conn.execute("INSERT INTO hold_periods (call_id, held_at) VALUES (?, ?)", (call_id, at))
-
-    def hold_ended(self, call_id: str, at: float) -> None:
-        """A ``call_active``: close the oldest open period, or record one whose start is still to come."""
-        row = self.conn.execute(
-            "SELECT id FROM hold_periods WHERE call_id = ? AND resumed_at IS NULL ORDER BY id LIMIT 1", (call_id,)
-        ).fetchone()
-        if row is not None:
-            self.conn.execute("UPDATE hold_periods SET resumed_at = ? WHERE id = ?", (at, row[0]))
-        else:
-            self.conn.execute("INSERT INTO hold_periods (call_id, resumed_at) VALUES (?, ?)", (call_id, at))
-
-    def timeline_rows(self, keys: Sequence[str], limit: int = 100_000) -> list[tuple[Any, ...]]:
-        """The calls from these numbers for a client's timeline, newest first, as plain tuples in
-        :data:`CALL_TIMELINE_COLUMNS` order: one query, no hold periods, no record objects --
-        the card opens a client with 10,000 calls, where a query or a dataclass per row would dominate."""
-        return self._tuples_for_keys(
-            f"SELECT {','.join(CALL_TIMELINE_COLUMNS[:5])}, COALESCE(ringing_at, first_seen),"
-            f" {','.join(CALL_TIMELINE_COLUMNS[6:])} FROM calls", keys, "first_seen DESC", limit)
-
-    def link_contact(self, key: str, contact_id: int) -> int:
-        """Attach the calls from this number that have no contact yet; returns how many."""
-        return self.conn.execute(
-            "UPDATE calls SET contact_id = ? WHERE other_key = ? AND contact_id IS NULL", (contact_id, key)
-        ).rowcount
-
-
-_CDR_JSON_FIELDS = ("geo_ids", "geo_names")
-
-
-#: Columns of :meth:`CdrRepository.timeline_rows`.
-CDR_TIMELINE_COLUMNS = (
-    "uniqueid", "dt", "src", "dst", "direction", "duration", "billsec", "link", "bridge_hangup_cause",
-)
-
-
-class CdrRepository(_Repository):
-    """Call detail records, unique by ``uniqueid`` (a redelivered CDR changes nothing)."""
-
-    __slots__ = ()
-
-    def insert(self, cdr: CdrRecord, *, other_key: str | None, contact_id: int | None, source: str,
-               received_at: float) -> bool:
-        """Store the CDR unless its ``uniqueid`` is known; returns whether it was new."""
-        values: dict[str, Any] = {}
-        for name in CDR_FIELDS:
-            value = getattr(cdr, name)
-            if name in _CDR_JSON_FIELDS and value is not None:
-                value = json.dumps(value, ensure_ascii=False)
-            values["pbx_id" if name == "id" else name] = value
-        values.update(
-            extra=json.dumps(cdr.extra_fields(), ensure_ascii=False, default=str), other_key=other_key,
-            contact_id=contact_id, received_at=received_at, source=source,
-        )
-        columns = ",".join(values)
-        marks = ",".join("?" * len(values))
-        cursor = self.conn.execute(
-            f"INSERT INTO cdrs ({columns}) VALUES ({marks}) ON CONFLICT(uniqueid) DO NOTHING", list(values.values())
-        )
-        return cursor.rowcount > 0
-
-    def _row(self, row: sqlite3.Row) -> CdrRow:
-        data: dict[str, Any] = {}
-        for name in CDR_FIELDS:
-            value = row["pbx_id" if name == "id" else name]
-            if name in _CDR_JSON_FIELDS and value is not None:
-                value = json.loads(value)
-            data[name] = value
-        data.update(json.loads(row["extra"]))
-        return CdrRow(row["uniqueid"], data, row["other_key"], row["contact_id"], row["received_at"], row["source"])
-
-    def get(self, uniqueid: str) -> CdrRow | None:
-        row = self.conn.execute("SELECT * FROM cdrs WHERE uniqueid = ?", (uniqueid,)).fetchone()
-        return None if row is None else self._row(row)
-
-    def for_number(self, key: str, limit: int = 100) -> list[CdrRow]:
-        rows = self.conn.execute(
-            "SELECT * FROM cdrs WHERE other_key = ? ORDER BY dt DESC LIMIT ?", (key, limit)
-        ).fetchall()
-        return [self._row(r) for r in rows]
-
-    def timeline_rows(self, keys: Sequence[str], limit: int = 100_000) -> list[tuple[Any, ...]]:
-        """The CDRs of these numbers for a client's timeline, newest first, as plain tuples in
-        :data:`CDR_TIMELINE_COLUMNS` order (one query, only the columns a timeline shows)."""
-        return self._tuples_for_keys(f"SELECT {','.join(CDR_TIMELINE_COLUMNS)} FROM cdrs", keys, "dt DESC", limit)
-
-    def link_contact(self, key: str, contact_id: int) -> int:
-        return self.conn.execute(
-            "UPDATE cdrs SET contact_id = ? WHERE other_key = ? AND contact_id IS NULL", (contact_id, key)
-        ).rowcount
-
-    def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM cdrs").fetchone()[0])
-
-
-class NoteRepository(_Repository):
-    """The agent's note and outcome per call (``call_ref``: a call_id or a CDR uniqueid)."""
-
-    __slots__ = ()
-
-    def get(self, call_ref: str) -> tuple[str, str]:
-        row = self.conn.execute("SELECT note, outcome FROM call_notes WHERE call_ref = ?", (call_ref,)).fetchone()
-        return ("", "") if row is None else (row[0], row[1])
-
-    def many(self, call_refs: Sequence[str]) -> dict[str, tuple[str, str]]:
-        found: dict[str, tuple[str, str]] = {}
-        for start in range(0, len(call_refs), 500):
-            chunk = list(call_refs[start:start + 500])
-            marks = ",".join("?" * len(chunk))
-            for ref, note, outcome in self.conn.execute(
-                f"SELECT call_ref, note, outcome FROM call_notes WHERE call_ref IN ({marks})", chunk
-            ):
-                found[ref] = (note, outcome)
-        return found
-
-    def set(self, call_ref: str, note: str, outcome: str, at: float) -> None:
-        self.conn.execute(
-            "INSERT INTO call_notes (call_ref, note, outcome, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(call_ref) DO UPDATE SET note = excluded.note, outcome = excluded.outcome,"
-            " updated_at = excluded.updated_at",
-            (call_ref, note, outcome, at),
-        )
-
-
-class DialLogRepository(_Repository):
-    """Numbers this workstation dialed (the dialer's "recent numbers")."""
-
-    __slots__ = ()
-
-    def add(self, key: str, dialed: str, at: float) -> None:
-        self.conn.execute("INSERT INTO dial_log (key, dialed, at) VALUES (?, ?, ?)", (key, dialed, at))
-
-    def recent(self, limit: int = 20) -> list[tuple[str, str, float]]:
-        """Distinct numbers, the most recently dialed first: (key, dialed form, last time)."""
-        return [
-            (r[0], r[1], r[2])
-            for r in self.conn.execute(
-                "SELECT key, dialed, MAX(at) AS last FROM dial_log GROUP BY key ORDER BY last DESC LIMIT ?", (limit,)
-            )
-        ]
-
-
-class PresenceRepository(_Repository):
-    """Latest SIP registration and agent status per PBX user, plus their history."""
-
-    __slots__ = ()
-
-    def registration(self, user_uid: str, crm_user: str | None, status: int | None, protocol: int | None,
-                     at: float) -> None:
-        self.conn.execute(
-            "INSERT INTO presence (user_uid, crm_user, reg_status, protocol, updated_at) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(user_uid) DO UPDATE SET crm_user = COALESCE(excluded.crm_user, crm_user),"
-            " reg_status = excluded.reg_status, protocol = excluded.protocol, updated_at = excluded.updated_at",
-            (user_uid, crm_user, status, protocol, at),
-        )
-        self.conn.execute(
-            "INSERT INTO presence_history (user_uid, crm_user, kind, reg_status, protocol, at)"
-            " VALUES (?, ?, 'registration', ?, ?, ?)",
-            (user_uid, crm_user, status, protocol, at),
-        )
-
-    def agent(self, user_uid: str, crm_user: str | None, base_status: int | None, extra_status: int | None,
-              status_name: str | None, at: float) -> None:
-        self.conn.execute(
-            "INSERT INTO presence (user_uid, crm_user, base_status, extra_status, status_name, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(user_uid) DO UPDATE SET crm_user = COALESCE(excluded.crm_user, crm_user),"
-            " base_status = excluded.base_status, extra_status = excluded.extra_status,"
-            " status_name = excluded.status_name, updated_at = excluded.updated_at",
-            (user_uid, crm_user, base_status, extra_status, status_name, at),
-        )
-        self.conn.execute(
-            "INSERT INTO presence_history (user_uid, crm_user, kind, base_status, extra_status, status_name, at)"
-            " VALUES (?, ?, 'agent', ?, ?, ?, ?)",
-            (user_uid, crm_user, base_status, extra_status, status_name, at),
-        )
-
-    def _record(self, r: sqlite3.Row) -> PresenceRecord:
-        return PresenceRecord(r["user_uid"], r["crm_user"], r["reg_status"], r["protocol"], r["base_status"],
-                              r["extra_status"], r["status_name"], r["updated_at"])
-
-    def get(self, user_uid: str) -> PresenceRecord | None:
-        r = self.conn.execute("SELECT * FROM presence WHERE user_uid = ?", (user_uid,)).fetchone()
-        return None if r is None else self._record(r)
-
-    def all(self) -> list[PresenceRecord]:
-        return [self._record(r) for r in self.conn.execute("SELECT * FROM presence ORDER BY user_uid")]
-
-    def history(self, user_uid: str, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT * FROM presence_history WHERE user_uid = ? ORDER BY id DESC LIMIT ?", (user_uid, limit)
-        )
-        return [dict(r) for r in rows]
-
-
-class EventLogRepository(_Repository):
-    """Every event as received, unique by its dedupe key: the redelivery guard and the diagnostics log."""
-
-    __slots__ = ()
-
-    def record(self, dedupe_key: str, action: str, action_id: str | None, payload: str, at: float) -> bool:
-        """Store the event; False when it was already stored (a redelivery: apply nothing)."""
-        cursor = self.conn.execute(
-            "INSERT INTO events (dedupe_key, action, action_id, received_at, payload) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(dedupe_key) DO NOTHING",
-            (dedupe_key, action, action_id, at, payload),
-        )
-        return cursor.rowcount > 0
-
-    def recent(self, limit: int = 50) -> list[EventRecord]:
-        rows = self.conn.execute(
-            "SELECT id, action, action_id, received_at, payload FROM events ORDER BY id DESC LIMIT ?", (limit,)
-        )
-        return [EventRecord(*r) for r in rows]
-
-    def count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
-
-    def has(self, dedupe_key: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM events WHERE dedupe_key = ?", (dedupe_key,)).fetchone() is not None
-
-    def prune(self, *, older_than: float, keep_at_most: int) -> int:
-        """Drop events received before ``older_than`` and all but the newest ``keep_at_most``."""
-        removed = self.conn.execute("DELETE FROM events WHERE received_at < ?", (older_than,)).rowcount
-        removed += self.conn.execute(
-            "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            (keep_at_most,),
-        ).rowcount
-        return removed

@@ -49,10 +49,10 @@ async def measure(database: Path) -> dict[str, float]:
     from app.protocol.envelope import Envelope, reply
     from app.protocol.phones import PhoneNormalizer
     from app.protocol.webhook_actions import GetContactParams
-    from app.storage import Store
+    from app.storage import SqliteStore
     from app.webhook.app import _json, _parse
 
-    store = Store(database)
+    store = SqliteStore(database)
     try:
         keys = await store.read(
             lambda s: [r[0] for r in s.conn.execute("SELECT key FROM phones ORDER BY random() LIMIT 2000")]

@@ -208,9 +208,9 @@ def unknown_keys(dataset: Dataset, count: int, seed: int = 7) -> list[str]:
 
 def load_into_store(dataset: Dataset, database: Path, batch: int = 5000) -> None:
     """Write the dataset through the store API: ``session.contacts.save`` in batches of ``batch``."""
-    from app.storage import ContactRecord, PhoneRecord, Store
+    from app.storage import ContactRecord, PhoneRecord, SqliteStore
 
-    store = Store(database)
+    store = SqliteStore(database)
     try:
         def companies(session: Any) -> dict[str, int]:
             return {name: session.contacts.company_id(name, owner) for name, owner in dataset.companies.items()}

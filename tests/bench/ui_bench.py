@@ -222,7 +222,7 @@ def prepare_data(data_dir: Path, plan: Plan) -> dict[str, Any]:
     journal calls and as many CDRs (every call has its CDR), 5 % of them with a note."""
     from app.protocol.cdr import CdrRecord
     from app.protocol.phones import PhoneNormalizer
-    from app.storage import CallRecord, ContactRecord, CrmUser, PhoneRecord, Store
+    from app.storage import CallRecord, ContactRecord, CrmUser, PhoneRecord, SqliteStore
     from tests.bench import datagen
     from tests.fakes.fake_pbx import make_cdr
 
@@ -233,7 +233,7 @@ def prepare_data(data_dir: Path, plan: Plan) -> dict[str, Any]:
     datagen.load_into_store(dataset, database)
     normalizer = PhoneNormalizer("RU", "auto")
     keys = [normalizer.key(n) for n in CLIENT_NUMBERS]
-    store = Store(database)
+    store = SqliteStore(database)
     try:
         def team(session: Any) -> int:
             for user_id, extension in datagen.TEAM:
