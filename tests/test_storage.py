@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from app.protocol.cdr import CDR_FIELDS, CdrRecord
-from app.storage import ContactRecord, CrmUser, PhoneRecord, SqliteStore, StorageError, Store
+from app.storage import ContactRecord, CrmUser, PhoneRecord, SqliteStore, StorageError, Store, open_store
 from app.storage.migrations import MIGRATIONS
 from app.storage.sqlite import BUSY_TIMEOUT_MS
 
@@ -26,9 +26,19 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "store.sqlite3"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, db_path: Path) -> str | Path:
+    """Where a store opens: the repository tests run on both backends (PostgreSQL: a real server
+    the tests started, tests/support/postgres.py, with a fresh database per test)."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return db_path
+
+
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    s = SqliteStore(db_path)
+def store(location: str | Path) -> Iterator[Store]:
+    s = open_store(location)
     yield s
     s.close()
 
@@ -77,7 +87,7 @@ def test_foreign_keys_are_enforced(store: Store):
     assert store.write_sync(lambda s: s.contacts.delete(contact_id))
     assert store.read_sync(lambda s: s.contacts.find_by_key("74951112233")) == []
     assert store.read_sync(lambda s: s.contacts.ids_by_keys(["74951112233"])) == {}  # phones went with it
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(store.driver_errors, match=r"(?i)foreign key"):
         store.write_sync(lambda s: s.contacts.add_phones(999, [PhoneRecord("74950000000", "x")]))
 
 
@@ -321,8 +331,8 @@ def test_crm_users_upsert_remove_and_an_extension_moving_to_another_user(store: 
 
 # -- concurrency and closing --------------------------------------------------------------------
 
-async def test_many_reads_and_writes_from_the_event_loop_at_once(db_path: Path):
-    store = SqliteStore(db_path)
+async def test_many_reads_and_writes_from_the_event_loop_at_once(location: str | Path):
+    store = open_store(location)
     try:
         async def write(i: int) -> int:
             return await store.write(lambda s: s.contacts.save(contact(f"c{i}", (f"7495{i:07d}", str(i)))))
@@ -342,9 +352,9 @@ async def test_many_reads_and_writes_from_the_event_loop_at_once(db_path: Path):
         await store.aclose()
 
 
-async def test_a_failing_write_among_concurrent_ones_takes_back_only_itself(db_path: Path):
+async def test_a_failing_write_among_concurrent_ones_takes_back_only_itself(location: str | Path):
     """Writes that arrive together may share a commit; one that fails must not take the others along."""
-    store = SqliteStore(db_path)
+    store = open_store(location)
     try:
         def good(i: int) -> Any:
             return store.write(lambda s: s.contacts.save(contact(f"good{i}", (f"7495{i:07d}", str(i)))))
@@ -362,7 +372,11 @@ async def test_a_failing_write_among_concurrent_ones_takes_back_only_itself(db_p
         assert await store.read(lambda s: s.contacts.search("bad")) == []
     finally:
         await store.aclose()
-    assert raw(db_path, "SELECT COUNT(*) FROM contacts") == 40  # and it is all on disk
+    reopened = open_store(location)  # and it is all stored
+    try:
+        assert reopened.read_sync(lambda s: s.contacts.count()) == 40
+    finally:
+        reopened.close()
 
 
 def test_after_close_the_file_is_consistent_and_complete(db_path: Path):
