@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 import keyring
@@ -12,6 +15,9 @@ import pytest
 
 from tests.support import canary
 from tests.support.memory_keyring import MemoryKeyring
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresServer
 
 # Every process the tests start sees only the canary keys and never a real keyring.
 os.environ["PBX_COMPANION_CRM_API_KEY"] = canary.CRM_KEY
@@ -71,3 +77,32 @@ async def engine(settings) -> AsyncIterator[object]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server of this test session (tests/support/postgres.py), stopped at its end.
+
+    Started on first request only, so a session without PostgreSQL tests does not pay the ~1 s it
+    takes. Missing binaries fail the test with a hint to run packaging/bootstrap.sh: no silent skip.
+    """
+    from tests.support.postgres import PostgresServer
+
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of a fresh, empty database for this test only, dropped afterwards (connections the
+    test left open are cut). Its name starts with the test's name, to find it in the server log."""
+    stem = re.sub(r"[^a-z0-9_]+", "_", request.node.name.lower())[:40]
+    name = f"t_{stem}_{uuid.uuid4().hex[:8]}"
+    url = postgres_server.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(name)

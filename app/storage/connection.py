@@ -65,6 +65,13 @@ class Connection(Protocol):
     def new_ids(self, table: str, count: int) -> list[int]:
         """``count`` ids for rows the caller inserts into ``table`` itself (bulk import)."""
 
+    def append_lock(self, key: int) -> None:
+        """Hold an exclusive lock on ``key`` until this transaction ends, so that rows appended
+        under it commit in the order of their ids (PostgreSQL; SQLite's writer lock does it)."""
+
+    def notify(self, channel: str, payload: str) -> None:
+        """Tell other processes listening on ``channel``, at commit (PostgreSQL's NOTIFY)."""
+
     @property
     def in_transaction(self) -> bool: ...
 
@@ -95,6 +102,12 @@ class SqliteConnection:
         # SQLite lets no other connection insert meanwhile.
         base = int(self.raw.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0])
         return list(range(base + 1, base + count + 1))
+
+    def append_lock(self, key: int) -> None:
+        pass  # one writer at a time already
+
+    def notify(self, channel: str, payload: str) -> None:
+        pass  # one process: it wakes its own readers after the commit
 
     @property
     def in_transaction(self) -> bool:
@@ -172,6 +185,12 @@ class PgConnection:
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", (table, count)
         ).fetchall()
         return [int(row[0]) for row in rows]
+
+    def append_lock(self, key: int) -> None:
+        self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    def notify(self, channel: str, payload: str) -> None:
+        self.raw.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
     @property
     def in_transaction(self) -> bool:

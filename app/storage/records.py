@@ -136,3 +136,34 @@ class EventRecord:
     action_id: str | None
     received_at: float
     payload: str
+
+
+@dataclass(slots=True)
+class AgentRecord:
+    """An agent of the team server: who they are at the PBX, and a hash of their personal token."""
+
+    id: int
+    name: str
+    crm_user: str
+    extension: str | None
+    supervisor: bool
+    token_hash: str
+    created_at: float
+    rotated_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """One journaled message of the agents' feed: its JSON ``payload`` and who may receive it.
+
+    ``recipients`` are tags (``user:<crm user>``, ``ext:<extension>``); ``everyone`` marks a
+    message for the whole team (presence). Supervisors receive every row.
+    """
+
+    seq: int
+    at: float
+    type: str
+    everyone: bool
+    recipients: frozenset[str]
+    payload: str

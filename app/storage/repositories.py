@@ -17,6 +17,7 @@ from app.protocol.cdr import CDR_FIELDS, CdrRecord
 
 from .connection import Connection
 from .records import (
+    AgentRecord,
     CallRecord,
     CallState,
     CdrRow,
@@ -24,6 +25,7 @@ from .records import (
     ContactRecord,
     CrmUser,
     EventRecord,
+    FeedRow,
     HoldPeriod,
     PhoneRecord,
     PresenceRecord,
@@ -39,7 +41,8 @@ def _inserted_id(cursor: Any) -> int:
 class Session:
     """The repositories bound to one connection (and, for writes, one transaction)."""
 
-    __slots__ = ("calls", "cdrs", "conn", "contacts", "dials", "events", "notes", "presence", "users")
+    __slots__ = ("agents", "calls", "cdrs", "conn", "contacts", "dials", "events", "feed", "meta", "notes", "presence",
+                 "users")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -51,6 +54,9 @@ class Session:
         self.events = EventLogRepository(conn)
         self.notes = NoteRepository(conn)
         self.dials = DialLogRepository(conn)
+        self.agents = AgentRepository(conn)
+        self.feed = FeedRepository(conn)
+        self.meta = ServerMetaRepository(conn)
 
 
 class _Repository:
@@ -650,3 +656,138 @@ class EventLogRepository(_Repository):
             (keep_at_most,),
         ).rowcount
         return removed
+
+
+class AgentRepository(_Repository):
+    """The team server's agents; a revoked agent's row stays (its name may be given anew)."""
+
+    __slots__ = ()
+
+    _SELECT = ("SELECT id, name, crm_user, extension, supervisor, token_hash, created_at, rotated_at, revoked_at"
+               " FROM agents")
+
+    @staticmethod
+    def _record(r: Any) -> AgentRecord:
+        return AgentRecord(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8])
+
+    def add(self, name: str, crm_user: str, extension: str | None, supervisor: bool, token_hash: str,
+            at: float) -> AgentRecord:
+        agent_id = _inserted_id(self.conn.execute(
+            "INSERT INTO agents (name, crm_user, extension, supervisor, token_hash, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (name, crm_user, extension, supervisor, token_hash, at),
+        ))
+        return AgentRecord(agent_id, name, crm_user, extension, supervisor, token_hash, at)
+
+    def get(self, name: str) -> AgentRecord | None:
+        """The live (not revoked) agent of this name, case-insensitively."""
+        row = self.conn.execute(
+            f"{self._SELECT} WHERE name = ? COLLATE NOCASE AND revoked_at IS NULL", (name,)
+        ).fetchone()
+        return None if row is None else self._record(row)
+
+    def by_token_hash(self, token_hash: str) -> AgentRecord | None:
+        row = self.conn.execute(f"{self._SELECT} WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,)).fetchone()
+        return None if row is None else self._record(row)
+
+    def live(self) -> list[AgentRecord]:
+        return [self._record(r) for r in self.conn.execute(f"{self._SELECT} WHERE revoked_at IS NULL ORDER BY id")]
+
+    def all(self) -> list[AgentRecord]:
+        return [self._record(r) for r in self.conn.execute(f"{self._SELECT} ORDER BY name COLLATE NOCASE, id")]
+
+    def revoke(self, agent_id: int, at: float) -> bool:
+        return self.conn.execute(
+            "UPDATE agents SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (at, agent_id)
+        ).rowcount > 0
+
+    def rotate(self, agent_id: int, token_hash: str, at: float) -> bool:
+        return self.conn.execute(
+            "UPDATE agents SET token_hash = ?, rotated_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (token_hash, at, agent_id),
+        ).rowcount > 0
+
+
+#: ``append_lock`` key of the feed: appends commit in ``seq`` order across server processes
+FEED_APPEND_LOCK = 0x70626366
+#: the NOTIFY channel a feed append wakes the other server processes on (payload: the seq)
+FEED_CHANNEL = "pbx_companion_feed"
+
+
+class FeedRepository(_Repository):
+    """The agents' feed journal: what each agent's app resumes from after a disconnect."""
+
+    __slots__ = ()
+
+    def append(self, at: float, type_: str, payload: str, *, everyone: bool, recipients: Iterable[str]) -> int:
+        """Journal one message; returns its ``seq``. Readers see appends in ``seq`` order: the
+        lock makes a later seq commit after an earlier one, also between server processes."""
+        self.conn.append_lock(FEED_APPEND_LOCK)
+        seq = _inserted_id(self.conn.execute(
+            "INSERT INTO feed (at, type, everyone, payload) VALUES (?, ?, ?, ?) RETURNING seq",
+            (at, type_, everyone, payload),
+        ))
+        self.conn.executemany(
+            "INSERT INTO feed_recipients (seq, recipient) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(seq, recipient) for recipient in recipients],
+        )
+        self.conn.notify(FEED_CHANNEL, str(seq))
+        return seq
+
+    def _rows(self, rows: list[Any]) -> list[FeedRow]:
+        if not rows:
+            return []
+        tags: dict[int, set[str]] = {}
+        for seq, recipient in self.conn.execute(
+            "SELECT seq, recipient FROM feed_recipients WHERE seq >= ? AND seq <= ?", (rows[0][0], rows[-1][0])
+        ):
+            tags.setdefault(seq, set()).add(recipient)
+        return [FeedRow(r[0], r[1], r[2], bool(r[3]), frozenset(tags.get(r[0], ())), r[4]) for r in rows]
+
+    def after(self, seq: int, limit: int = 1000) -> list[FeedRow]:
+        """Every message after ``seq`` (for everyone), oldest first."""
+        return self._rows(self.conn.tuples(
+            "SELECT seq, at, type, everyone, payload FROM feed WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ))
+
+    def after_for(self, seq: int, recipients: Sequence[str], limit: int = 1000) -> list[FeedRow]:
+        """The messages after ``seq`` for the whole team or for one of these tags, oldest first."""
+        if not recipients:
+            return self._rows(self.conn.tuples(
+                "SELECT seq, at, type, everyone, payload FROM feed WHERE seq > ? AND everyone = 1 ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ))
+        marks = ",".join("?" * len(recipients))
+        return self._rows(self.conn.tuples(
+            "SELECT seq, at, type, everyone, payload FROM feed WHERE seq > ? AND (everyone = 1 OR seq IN"
+            f" (SELECT seq FROM feed_recipients WHERE recipient IN ({marks}) AND seq > ?)) ORDER BY seq LIMIT ?",
+            (seq, *recipients, seq, limit),
+        ))
+
+    def bounds(self) -> tuple[int, int]:
+        """(first kept seq, last seq); (0, 0) for an empty journal (the first append is seq 1 or later)."""
+        row = self.conn.execute("SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM feed").fetchone()
+        return int(row[0]), int(row[1])
+
+    def last_seq(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM feed").fetchone()[0])
+
+    def prune(self, *, older_than: float, keep_at_most: int) -> int:
+        """Drop messages older than ``older_than`` and all but the newest ``keep_at_most`` (the newest
+        one always stays, so the last seq survives a quiet night)."""
+        last = self.last_seq()
+        removed = self.conn.execute("DELETE FROM feed WHERE at < ? AND seq < ?", (older_than, last)).rowcount
+        removed += self.conn.execute("DELETE FROM feed WHERE seq <= ?", (last - max(keep_at_most, 1),)).rowcount
+        return removed
+
+
+class ServerMetaRepository(_Repository):
+    """Facts about this database itself (e.g. the feed's epoch)."""
+
+    __slots__ = ()
+
+    def get_or_set(self, name: str, value: str) -> str:
+        """The stored value of ``name``; ``value`` is stored first when there is none."""
+        self.conn.execute("INSERT INTO server_meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
+                          (name, value))
+        return str(self.conn.execute("SELECT value FROM server_meta WHERE name = ?", (name,)).fetchone()[0])
