@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,17 +60,41 @@ def settings(tmp_path: Path):
 
 
 @pytest.fixture
-async def engine(settings) -> AsyncIterator[object]:
+async def engine(settings, database) -> AsyncIterator[object]:
     """The whole core with its webhook listening on a free loopback port."""
     from app.core.engine import Engine
     from app.core.secrets import Keys
 
-    eng = Engine(settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
+    eng = Engine(settings, Keys(canary.CRM_KEY, canary.PBX_KEY), database=database)
     await eng.start()
     try:
         yield eng
     finally:
         await eng.stop()
+
+
+@pytest.fixture
+def database() -> str | None:
+    """The engine's database: None is the SQLite file in the settings' data dir. Modules that test
+    what the repositories do override it with ``new_database``, which runs them on both backends."""
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_database(request: pytest.FixtureRequest) -> Callable[[str], str | None]:
+    """``new_database(name)``: a fresh database on this test's backend -- None for SQLite (the
+    caller's own file), else the URL of a new database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return lambda name: None
+    server = request.getfixturevalue("postgres_server")
+
+    def create(name: str) -> str:
+        database = f"t_{re.sub(r'[^a-z0-9_]+', '_', name.lower())[:30]}_{uuid.uuid4().hex[:8]}"
+        url: str = server.create_database(database)
+        request.addfinalizer(lambda: server.drop_database(database))
+        return url
+
+    return create
 
 
 @pytest.fixture

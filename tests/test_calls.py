@@ -7,6 +7,7 @@ the store's repositories and the live updates with a bus subscription, as the UI
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,6 +19,12 @@ from tests.support.webhook import call_body, cdr_body, envelope, post
 CLIENT = "+74952523060"
 CLIENT_KEY = "74952523060"
 
+
+
+@pytest.fixture
+def database(new_database: Callable[[str], str | None]) -> str | None:
+    """The call state machine folds the same on both backends."""
+    return new_database("calls")
 
 async def send(http: Any, engine: Any, action: str, body: dict[str, Any], action_id: str | None = None) -> None:
     status, reply = await post(http, engine.server.url, envelope(action, body, action_id=action_id))

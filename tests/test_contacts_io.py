@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from app.core.contacts_io import (
     import_contacts,
 )
 from app.protocol.phones import PhoneNormalizer
-from app.storage import ContactRecord, CrmUser, PhoneRecord, SqliteStore, Store
+from app.storage import ContactRecord, CrmUser, PhoneRecord, SqliteStore, Store, open_store
 
 MOSCOW = "74951343060"
 MOBILE = "79066800404"
@@ -27,8 +27,9 @@ OTHER = "78123456789"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = SqliteStore(tmp_path / "db.sqlite3")
+def store(tmp_path: Path, new_database: Callable[[str], str | None]) -> Iterator[Store]:
+    """Imports run on both backends (the bulk paths differ most: ids, ``json_patch``)."""
+    store = open_store(new_database("contacts") or tmp_path / "db.sqlite3")
     try:
         yield store
     finally:

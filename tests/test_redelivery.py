@@ -147,12 +147,12 @@ STABLE_PRESENCE = ("9022", "9023", "9025")
 
 
 @pytest.fixture
-async def make_engine(tmp_path: Path) -> AsyncIterator[Callable[[str], Any]]:
+async def make_engine(tmp_path: Path, new_database: Callable[[str], str | None]) -> AsyncIterator[Callable[[str], Any]]:
     engines: list[Engine] = []
 
     async def make(name: str) -> Engine:
         settings = Settings(data_dir=str(tmp_path / name), port=0, crm_user="3", extension="9022").validate()
-        engine = Engine(settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
+        engine = Engine(settings, Keys(canary.CRM_KEY, canary.PBX_KEY), database=new_database(name))
         engines.append(engine)
         await engine.start()
         for number, contact_name in CLIENTS.items():

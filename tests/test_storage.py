@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +26,11 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "data" / "store.sqlite3"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, db_path: Path) -> str | Path:
+@pytest.fixture
+def location(new_database: Callable[[str], str | None], db_path: Path) -> str | Path:
     """Where a store opens: the repository tests run on both backends (PostgreSQL: a real server
-    the tests started, tests/support/postgres.py, with a fresh database per test)."""
-    if request.param == "postgresql":
-        url: str = request.getfixturevalue("postgres_url")
-        return url
-    return db_path
+    the tests started, tests/support/postgres.py)."""
+    return new_database("store") or db_path
 
 
 @pytest.fixture
