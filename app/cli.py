@@ -92,9 +92,12 @@ def _when(ts: float | None) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from app.core.logs import setup_logging
+    from app.core.secrets import load_keys
+    from app.team.server import TeamServer
 
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
-    engine = _engine(args)
+    settings = _load_settings(args)
+    server = TeamServer(settings, load_keys(), database=_database(args, settings))
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -102,16 +105,88 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         try:
-            url = await engine.start()
+            url = await server.start()
             print(f"pbx-companion {__version__}: webhook listening on {url}", flush=True)
-            print(f"database: {engine.store.location}", flush=True)
+            print(f"agents connect to {url.removesuffix('/webhook')}/agent/ws", flush=True)
+            print(f"database: {server.engine.store.location}", flush=True)
             await stop.wait()
             log.info("stopping")
         finally:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(engine.stop(), STOP_TIMEOUT)
+                await asyncio.wait_for(server.stop(), STOP_TIMEOUT)
 
     asyncio.run(serve())
+    return 0
+
+
+# -- the team server's agents ----------------------------------------------------------------
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    from app.team.agents import AgentAdmin, AgentError
+
+    store = _open_store(args, _load_settings(args))
+    try:
+        admin = AgentAdmin(store)
+        try:
+            if args.agents_action == "add":
+                issued = admin.add(args.name, args.crm_user, args.extension, args.supervisor)
+            elif args.agents_action == "rotate":
+                issued = admin.rotate(args.name)
+            elif args.agents_action == "revoke":
+                agent = admin.revoke(args.name)
+                print(f"revoked {agent.name}: its connections close within a second")
+                return 0
+            else:
+                _print_agents(admin.list(include_revoked=args.all))
+                return 0
+        except AgentError as exc:
+            raise CliError(str(exc)) from None
+    finally:
+        store.close()
+    print(f"agent {issued.agent.name} (CRM user {issued.agent.crm_user}"
+          f"{', extension ' + issued.agent.extension if issued.agent.extension else ''}"
+          f"{', supervisor' if issued.agent.supervisor else ''}). Personal token, shown only now:", file=sys.stderr)
+    print(issued.token)
+    return 0
+
+
+def _print_agents(agents: list[Any]) -> None:
+    if not agents:
+        print("no agents yet: pbx-companion agents add NAME --crm-user ID")
+        return
+    print(f"{'name':<24} {'crm user':<10} {'extension':<10} {'role':<11} {'since':<19} state")
+    for a in agents:
+        role = "supervisor" if a.supervisor else "agent"
+        state = f"revoked {_when(a.revoked_at)}" if a.revoked_at else "active"
+        print(f"{a.name:<24} {a.crm_user:<10} {a.extension or '-':<10} {role:<11} {_when(a.created_at):<19} {state}")
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import ssl
+
+    from app.core.feed_client import FeedClient, FeedRejected
+    from app.core.secrets import ENV_AGENT_TOKEN, get_agent_token
+
+    token = get_agent_token()
+    if not token:
+        raise CliError(f"no agent token: set {ENV_AGENT_TOKEN} or store it in the keyring (pbx-companion keys set"
+                       " --agent)")
+    if not args.server.startswith(("http://", "https://")):
+        raise CliError(f"--server must start with http:// or https://, not {args.server!r}")
+    context = ssl.create_default_context(cafile=args.cafile) if args.cafile else None
+    client = FeedClient(args.server, token, ssl_context=context)
+
+    async def follow() -> None:
+        async for item in client.messages():
+            sys.stdout.write(item.text + "\n")
+            sys.stdout.flush()
+
+    try:
+        asyncio.run(follow())
+    except FeedRejected as exc:
+        raise CliError(str(exc)) from None
+    except KeyboardInterrupt:
+        return 0
     return 0
 
 
@@ -286,17 +361,18 @@ def cmd_crm_users(args: argparse.Namespace) -> int:
 # -- keys and settings ---------------------------------------------------------------------
 
 def cmd_keys_set(args: argparse.Namespace) -> int:
-    from app.core.secrets import CRM_API_KEY, KEY_TITLES, PBX_API_KEY, store_key
+    from app.core.secrets import AGENT_TOKEN, CRM_API_KEY, KEY_TITLES, PBX_API_KEY, store_key
 
-    names = ([n for n, wanted in ((CRM_API_KEY, args.crm), (PBX_API_KEY, args.pbx)) if wanted]
-             or [CRM_API_KEY, PBX_API_KEY])
+    names = ([n for n, wanted in ((CRM_API_KEY, args.crm), (PBX_API_KEY, args.pbx), (AGENT_TOKEN, args.agent))
+              if wanted] or [CRM_API_KEY, PBX_API_KEY])
+    titles = {**KEY_TITLES, AGENT_TOKEN: "agent token (from the team server's admin)"}
     for name in names:
         if sys.stdin.isatty():
-            value = getpass.getpass(f"{KEY_TITLES[name]}: ")
+            value = getpass.getpass(f"{titles[name]}: ")
         else:
             value = sys.stdin.readline().strip()
         if not value:
-            raise CliError(f"no value given for the {KEY_TITLES[name]}")
+            raise CliError(f"no value given for the {titles[name]}")
         store_key(name, value)
         print(f"{name} stored in the OS keyring")
     return 0
@@ -415,6 +491,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
 
+    agents = sub.add_parser("agents", help="the team server's agents and their tokens").add_subparsers(
+        dest="agents_action", required=True, metavar="ACTION")
+    p = agents.add_parser("add", parents=[common], help="add an agent; prints their personal token once")
+    p.add_argument("name")
+    p.add_argument("--crm-user", required=True, help="the agent's CRM user id (they dial as this user)")
+    p.add_argument("--extension", help="the agent's PBX extension")
+    p.add_argument("--supervisor", action="store_true", help="receives every call of the team")
+    p.set_defaults(func=cmd_agents)
+    p = agents.add_parser("list", parents=[common], help="the agents (never their tokens)")
+    p.add_argument("--all", action="store_true", help="revoked agents too")
+    p.set_defaults(func=cmd_agents)
+    p = agents.add_parser("revoke", parents=[common], help="revoke an agent's token; closes their connections")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_agents)
+    p = agents.add_parser("rotate", parents=[common], help="a new token for an agent (the old one stops working)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_agents)
+
+    p = sub.add_parser("watch", help="print every feed message this agent receives, one JSON line each")
+    p.add_argument("--server", required=True, metavar="URL", help="the team server, e.g. https://pbx-team:8765")
+    p.add_argument("--cafile", help="CA certificate (PEM) to trust for a server with its own certificate")
+    p.set_defaults(func=cmd_watch)
+
     contacts = sub.add_parser("contacts", help="the contact directory").add_subparsers(
         dest="contacts_action", required=True, metavar="ACTION")
     p = contacts.add_parser("import", parents=[common], help="import a CSV or vCard file")
@@ -465,6 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("set", help="store the keys (asked for, or read from standard input one per line)")
     p.add_argument("--crm", action="store_true", help="only the CRM API key")
     p.add_argument("--pbx", action="store_true", help="only the PBX API key")
+    p.add_argument("--agent", action="store_true", help="only the agent token of a team server (watch, team mode)")
     p.set_defaults(func=cmd_keys_set)
     # For the tray app only (app.core.secrets.start_key_read): prints both keys as JSON to a pipe.
     keys.add_parser("read-for-app").set_defaults(func=cmd_keys_read_for_app)
@@ -522,8 +622,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
             StorageError, OSError)
 
 
-SUBCOMMANDS = frozenset({"serve", "contacts", "history", "dial", "hold", "users", "crm-users", "keys", "config",
-                         "autostart"})
+SUBCOMMANDS = frozenset({"serve", "agents", "watch", "contacts", "history", "dial", "hold", "users", "crm-users",
+                         "keys", "config", "autostart"})
 
 
 def _forwarded_to_running_app(argv: list[str]) -> bool:

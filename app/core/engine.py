@@ -10,9 +10,13 @@ import asyncio
 import contextlib
 import functools
 import logging
+import ssl
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from app.pbx import PbxClient
 from app.protocol.base import WireModel
@@ -56,6 +60,10 @@ class Engine:
         self.maintenance_idle = asyncio.Event()
         self._pbx: PbxClient | None = None
         self._maintenance: asyncio.Task[None] | None = None
+        #: more routes for the listener (the team server's agent API), see ``create_app``
+        self.app_extensions: list[Callable[[web.Application], None]] = []
+        #: awaited after the listener closed and before the store closes
+        self.on_stop: list[Callable[[], Awaitable[None]]] = []
 
     # -- what follows the settings (derived at each use, never copied) -------------------
 
@@ -105,10 +113,14 @@ class Engine:
             log.warning("no CRM API key is set: every action but `test` will be refused (401);"
                         " run `pbx-companion keys set` or set %s", ENV_VARS["crm_api_key"])
         ssl_context = tls_context(s.tls_cert, s.tls_key) if s.tls_cert else None
-        self.server = WebhookServer(create_app(self, self.webhook_config()), s.host, s.port, ssl_context)
+        self.server = self._listener(ssl_context)
         url = await self.server.start()
         self._maintenance = asyncio.create_task(self._maintain(), name="store-maintenance")
         return url
+
+    def _listener(self, ssl_context: ssl.SSLContext | None) -> WebhookServer:
+        s = self.settings
+        return WebhookServer(create_app(self, self.webhook_config(), self.app_extensions), s.host, s.port, ssl_context)
 
     async def stop(self) -> None:
         if self._maintenance is not None:
@@ -117,6 +129,8 @@ class Engine:
                 await self._maintenance
         if self.server is not None:
             await self.server.stop()
+        for stop in self.on_stop:
+            await stop()
         if self._pbx is not None:
             await self._pbx.aclose()
         await self.store.aclose()
@@ -147,7 +161,7 @@ class Engine:
         if restart and self.server is not None:
             await self.server.stop()
             ssl_context = tls_context(s.tls_cert, s.tls_key) if s.tls_cert else None
-            self.server = WebhookServer(create_app(self, self.webhook_config()), s.host, s.port, ssl_context)
+            self.server = self._listener(ssl_context)
             return await self.server.start()
         return None
 

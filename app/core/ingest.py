@@ -44,6 +44,8 @@ class EventIngestor:
         self._normalizer = normalizer
         self.calls = CallFolder(normalizer)
         self.clock = clock
+        #: called with what an event changed inside its transaction (the team server's feed journal)
+        self.journal: Callable[[Session, list[BusMessage], float], object] | None = None
 
     @property
     def normalizer(self) -> PhoneNormalizer:
@@ -59,7 +61,10 @@ class EventIngestor:
         def work(session: Session) -> list[BusMessage] | None:
             if not session.events.record(key, envelope.action, envelope.action_id, payload, at):
                 return None
-            return self._apply(session, envelope.action, body, at)
+            messages = self._apply(session, envelope.action, body, at)
+            if self.journal is not None and messages:
+                self.journal(session, messages, at)
+            return messages
 
         try:
             messages = await self.store.write(work)

@@ -66,11 +66,26 @@ class Keys:
         return f"Keys(crm_api_key={crm}, pbx_api_key={pbx})"
 
 
+#: an agent's personal token for a team server (``watch``, the tray app in team mode)
+AGENT_TOKEN = "agent_token"
+ENV_AGENT_TOKEN = "PBX_COMPANION_AGENT_TOKEN"
+
+
 def get_key(name: str, *, environ: dict[str, str] | None = None) -> str | None:
     """The key from the environment, else from the keyring; None when neither has it."""
     value = _env_key(name, os.environ if environ is None else environ)
     if value:
         return value
+    return _keyring_get(name)
+
+
+def get_agent_token(*, environ: Mapping[str, str] | None = None) -> str | None:
+    """The agent token from ``PBX_COMPANION_AGENT_TOKEN``, else from the keyring; None when neither has it."""
+    value = (os.environ if environ is None else environ).get(ENV_AGENT_TOKEN, "").strip()
+    return value or _keyring_get(AGENT_TOKEN)
+
+
+def _keyring_get(name: str) -> str | None:
     import keyring
     import keyring.errors
 
@@ -104,7 +119,7 @@ def load_keys(*, environ: dict[str, str] | None = None) -> Keys:
 
 def store_key(name: str, value: str) -> None:
     """Put a key into the OS keyring; raises SecretsError when there is no safe keyring."""
-    if name not in ENV_VARS:
+    if name not in ENV_VARS and name != AGENT_TOKEN:
         raise ValueError(f"unknown key {name!r}")
     if not value.strip():
         raise SecretsError("an empty key cannot be stored")

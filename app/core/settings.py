@@ -65,6 +65,9 @@ class Settings:
     auth_block_seconds: float = 60.0
     event_log_days: int = 30
     event_log_max: int = 200_000
+    # the team server's feed journal: what an agent's app can resume from after a disconnect
+    feed_days: int = 3
+    feed_max: int = 2_000_000
     # the tray app
     see_all_calls: bool = False       # supervisors: pop up every call of the team, not only mine
     do_not_disturb: bool = False      # no pop-ups, only the tray badge

@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,8 +262,10 @@ async def handle_health(request: web.Request) -> web.Response:
     return _json({"ok": True})
 
 
-def create_app(backend: WebhookBackend, config: WebhookConfig) -> web.Application:
-    """Build the webhook application around ``backend`` (the core's services)."""
+def create_app(backend: WebhookBackend, config: WebhookConfig,
+               extend: Sequence[Callable[[web.Application], None]] = ()) -> web.Application:
+    """Build the webhook application around ``backend`` (the core's services); ``extend`` adds
+    more routes on the same listener (the team server's agent API) before the catch-all 404."""
     app = web.Application(client_max_size=config.max_body, handler_args={"max_field_size": 16384})
     app[BACKEND] = backend
     app[CONFIG] = config
@@ -271,5 +274,7 @@ def create_app(backend: WebhookBackend, config: WebhookConfig) -> web.Applicatio
     for path in WEBHOOK_PATHS:
         app.router.add_route("*", path, handle_webhook)  # it answers 405 itself for other methods
     app.router.add_get("/health", handle_health)
+    for add_routes in extend:
+        add_routes(app)
     app.router.add_route("*", "/{tail:.*}", handle_not_found)
     return app

@@ -1,0 +1,129 @@
+"""The agent's side of the team server's feed: connect, resume, reconnect (Qt-free).
+
+Used by ``pbx-companion watch`` and by the tray app in team mode. It connects to
+``/agent/ws`` with the agent's token in the header, remembers the last ``seq`` it handed on and
+the journal's epoch, and after a dropped connection (Wi-Fi switch, hibernation, a server killed)
+connects again with jittered exponential backoff and resumes from there: the server replays what
+was missed, so nothing is lost and nothing comes twice. A rejected token (4001, or 401 on the
+upgrade) stops it with :class:`FeedRejected`: reconnecting would only be refused again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+
+from app.protocol.agent_api import (
+    FEED_PATH,
+    PING_INTERVAL_SECONDS,
+    CloseCode,
+    HelloMessage,
+    LiveMessage,
+    MessageError,
+    ResumePoint,
+    UnknownMessageType,
+    parse_message,
+    should_reconnect,
+)
+
+log = logging.getLogger("app.feed")
+
+#: first and longest wait before reconnecting (seconds); each wait is jittered by ±50 %
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+
+
+class FeedRejected(RuntimeError):
+    """The server refused the agent's token (unknown, revoked or rotated): get a new one."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedText:
+    """One message as received (``text``) and as parsed (None: a type from a newer server)."""
+
+    text: str
+    message: object | None
+
+
+class FeedClient:
+    """Follows one agent's feed across reconnects; iterate :meth:`messages`."""
+
+    def __init__(self, server_url: str, token: str, *, point: ResumePoint | None = None,
+                 ssl_context: ssl.SSLContext | None = None, connect_timeout: float = 10.0) -> None:
+        self.url = server_url.rstrip("/") + FEED_PATH
+        self._token = token
+        self.point = point or ResumePoint()
+        self._ssl = ssl_context
+        self._connect_timeout = connect_timeout
+        self.connected = asyncio.Event()
+        self.connections = 0
+
+    def __repr__(self) -> str:  # never the token
+        return f"FeedClient({self.url!r}, after={self.point.after})"
+
+    async def messages(self) -> AsyncIterator[FeedText]:
+        """Every message of the feed, hello/live included, in order, across reconnects."""
+        delay = BACKOFF_FIRST
+        headers = {"Authorization": f"Bearer {self._token}"}
+        timeout = aiohttp.ClientWSTimeout(ws_close=5.0)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(sock_connect=self._connect_timeout)) as http:
+            while True:
+                close_code: int | None = None
+                try:
+                    async with http.ws_connect(self.url, headers=headers, params=self.point.query(),
+                                               heartbeat=PING_INTERVAL_SECONDS, ssl=self._ssl or True,
+                                               timeout=timeout, autoping=True) as ws:
+                        self.connections += 1
+                        self.connected.set()
+                        async for item in self._read(ws):
+                            delay = BACKOFF_FIRST
+                            yield item
+                        close_code = ws.close_code
+                except aiohttp.WSServerHandshakeError as exc:
+                    if exc.status in (401, 403):
+                        raise FeedRejected(f"the server refused the agent token ({exc.status})") from None
+                    log.warning("feed: the server answered %s; retrying", exc.status)
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    log.warning("feed: %s; retrying", type(exc).__name__)
+                finally:
+                    self.connected.clear()
+                if close_code is not None and not should_reconnect(close_code):
+                    raise FeedRejected("the server closed the feed: the agent token was revoked or rotated")
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[FeedText]:
+        server_seq = 0
+        async for frame in ws:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                break
+            text = frame.data
+            try:
+                message: object | None = parse_message(text)
+            except UnknownMessageType as exc:
+                message = None
+                if exc.seq is not None:
+                    self.point = ResumePoint(exc.seq, self.point.epoch)
+            except MessageError as exc:
+                log.warning("feed: unreadable message skipped (%s)", exc)
+                continue
+            if isinstance(message, HelloMessage):
+                server_seq = message.server_seq
+                if message.resume != "replay":  # fresh or reset: the snapshot covers up to server_seq
+                    self.point = ResumePoint(message.server_seq, message.epoch)
+                else:
+                    self.point = ResumePoint(self.point.after, message.epoch)
+            elif isinstance(message, LiveMessage):
+                self.point = ResumePoint(max(self.point.after or 0, server_seq), self.point.epoch)
+            elif message is not None and hasattr(message, "seq"):
+                self.point = ResumePoint(message.seq, self.point.epoch)
+            yield FeedText(text, message)
+
+
+__all__ = ["CloseCode", "FeedClient", "FeedRejected", "FeedText"]
