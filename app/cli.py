@@ -171,8 +171,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if not token:
         raise CliError(f"no agent token: set {ENV_AGENT_TOKEN} or store it in the keyring (pbx-companion keys set"
                        " --agent)")
-    if not args.server.startswith(("http://", "https://")):
-        raise CliError(f"--server must start with http:// or https://, not {args.server!r}")
+    for server in args.server:
+        if not server.startswith(("http://", "https://")):
+            raise CliError(f"--server must start with http:// or https://, not {server!r}")
     context = ssl.create_default_context(cafile=args.cafile) if args.cafile else None
     client = FeedClient(args.server, token, ssl_context=context)
 
@@ -510,7 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_agents)
 
     p = sub.add_parser("watch", help="print every feed message this agent receives, one JSON line each")
-    p.add_argument("--server", required=True, metavar="URL", help="the team server, e.g. https://pbx-team:8765")
+    p.add_argument("--server", required=True, metavar="URL", action="append",
+                   help="the team server, e.g. https://pbx-team:8765 (repeat it for several server processes:"
+                        " tried in turn after a connection is lost)")
     p.add_argument("--cafile", help="CA certificate (PEM) to trust for a server with its own certificate")
     p.set_defaults(func=cmd_watch)
 

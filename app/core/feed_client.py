@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -52,11 +52,18 @@ class FeedText:
 
 
 class FeedClient:
-    """Follows one agent's feed across reconnects; iterate :meth:`messages`."""
+    """Follows one agent's feed across reconnects; iterate :meth:`messages`.
 
-    def __init__(self, server_url: str, token: str, *, point: ResumePoint | None = None,
+    ``servers``: one URL (a load balancer in front of several server processes), or several
+    (tried in turn after a connection is lost: any of them resumes from the same journal).
+    """
+
+    def __init__(self, servers: str | Sequence[str], token: str, *, point: ResumePoint | None = None,
                  ssl_context: ssl.SSLContext | None = None, connect_timeout: float = 10.0) -> None:
-        self.url = server_url.rstrip("/") + FEED_PATH
+        self.urls = [url.rstrip("/") + FEED_PATH for url in ([servers] if isinstance(servers, str) else servers)]
+        if not self.urls:
+            raise ValueError("FeedClient needs at least one server URL")
+        self._next = 0
         self._token = token
         self.point = point or ResumePoint()
         self._ssl = ssl_context
@@ -64,8 +71,13 @@ class FeedClient:
         self.connected = asyncio.Event()
         self.connections = 0
 
+    @property
+    def url(self) -> str:
+        """The feed URL connected to (or tried) now."""
+        return self.urls[self._next % len(self.urls)]
+
     def __repr__(self) -> str:  # never the token
-        return f"FeedClient({self.url!r}, after={self.point.after})"
+        return f"FeedClient({self.urls!r}, after={self.point.after})"
 
     async def messages(self) -> AsyncIterator[FeedText]:
         """Every message of the feed, hello/live included, in order, across reconnects."""
@@ -93,6 +105,7 @@ class FeedClient:
                     log.warning("feed: %s; retrying", type(exc).__name__)
                 finally:
                     self.connected.clear()
+                    self._next += 1
                 if close_code is not None and not should_reconnect(close_code):
                     raise FeedRejected("the server closed the feed: the agent token was revoked or rotated")
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
