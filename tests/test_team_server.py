@@ -308,3 +308,21 @@ async def test_the_server_shutting_down_tells_agents_to_resume_elsewhere(setting
     async with asyncio.timeout(5):
         frame = await ws.receive()
     assert frame.type == aiohttp.WSMsgType.CLOSE and frame.data == CloseCode.GOING_AWAY
+
+
+@pytest.mark.slow
+async def test_a_dead_peer_is_dropped_within_30_seconds(team: Team):
+    """A laptop that vanished (no close, no TCP reset): the server's pings go unanswered."""
+    host, port = team.server.engine.server.host, team.server.engine.server.port
+    silent = await asyncio.get_running_loop().run_in_executor(None, _stuck_client, host, port, team.tokens["Rita"])
+    try:
+        async with asyncio.timeout(5):
+            while not any(c.agent.name == "Rita" for c in team.server.hub.connections):
+                await asyncio.sleep(0.05)
+        started = time.monotonic()
+        async with asyncio.timeout(30):
+            while any(c.agent.name == "Rita" for c in team.server.hub.connections):
+                await asyncio.sleep(0.2)
+        assert time.monotonic() - started < 30
+    finally:
+        silent.close()
