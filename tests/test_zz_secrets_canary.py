@@ -79,6 +79,7 @@ async def _scenario(tmp_path: Path) -> Path:
     from app.core.logs import setup_logging
     from app.core.secrets import Keys
     from app.core.settings import Settings
+    from app.core.standalone import StandaloneApi
 
     log_file = tmp_path / "logs" / "pbx-companion.log"
     root = logging.getLogger()
@@ -102,8 +103,10 @@ async def _scenario(tmp_path: Path) -> Path:
                 status, _ = await post(http, url, envelope("cdr_append", cdr_body("x")), auth=False,
                                        headers={"Authorization": f"Bearer {canary.PBX_KEY}"})
                 assert status == 401
-            await engine.dial("89066800404")
-            assert [r["link"] for r in await engine.remote_history("+74952523060")] == [canary.RECORDING_LINK]
+            await engine.dial(engine.normalizer.parse("89066800404"))
+            history = StandaloneApi(engine).history
+            pages = [page async for page in history.pbx_pages([engine.normalizer.key("+74952523060")])]
+            assert [r["link"] for page in pages for r in page.records] == [canary.RECORDING_LINK]
             log = logging.getLogger("app.canary")
             log.warning("a careless line: key %s, header Bearer %s, recording %s",
                         canary.CRM_KEY, canary.PBX_KEY, canary.RECORDING_LINK)
@@ -154,3 +157,34 @@ async def test_no_secret_reached_any_file(request: pytest.FixtureRequest, tmp_pa
             leaks.append(f"recording-link token in {path}")
     assert not leaks, "secrets written to files:\n" + "\n".join(leaks)
     assert scanned >= len(databases) + len(texts)
+
+
+async def test_no_key_reached_the_postgresql_server(postgres_server, postgres_url: str, settings) -> None:
+    """The team server's database and its server log: the keys are in none of their files.
+
+    A team server run stores a CDR with the canary link first (and checkpoints), so the scan is
+    proven to read the table data: the link must be found, the keys must not.
+    """
+    from app.core.secrets import Keys
+    from app.team.server import TeamServer
+
+    server = TeamServer(settings, Keys(canary.CRM_KEY, canary.PBX_KEY), database=postgres_url)
+    url = await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            for message in (envelope("call_ringing", call_body("pg-canary")), envelope("cdr_append",
+                                                                                      cdr_body("pg-canary"))):
+                assert (await post(http, url, message))[0] == 200
+            assert (await post(http, url, envelope("cdr_append", cdr_body("y")), auth=False,
+                               headers={"Authorization": f"Bearer {canary.PBX_KEY}"}))[0] == 401
+    finally:
+        await server.stop()
+    postgres_server.execute("CHECKPOINT")
+    holding_link, leaks = [], []
+    for path in _files(postgres_server.directory):
+        data = path.read_bytes()
+        if TOKEN in data:
+            holding_link.append(path)
+        leaks += [f"{name} in {path}" for name, key in KEYS.items() if key in data]
+    assert holding_link, "the scan found no stored CDR: it would pass without reading anything"
+    assert leaks == []
