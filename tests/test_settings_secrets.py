@@ -271,7 +271,16 @@ def test_store_key_rejects_unknown_and_empty(memory_keyring) -> None:
         store_key("password", "x")
     with pytest.raises(SecretsError, match="empty"):
         store_key(CRM_API_KEY, "   ")
+    with pytest.raises(SecretsError, match=r"at least 16 characters \(this one has 6\): paste the whole key"):
+        store_key(CRM_API_KEY, "123456")
     assert memory_keyring.store == {}
+
+
+def test_keys_set_refuses_a_short_key(memory_keyring, monkeypatch, capsys) -> None:
+    assert _keys_set(monkeypatch, "short-key\n", "--crm") == 1
+    assert memory_keyring.store == {}
+    err = capsys.readouterr().err
+    assert "at least 16 characters" in err and "short-key" not in err
 
 
 def test_delete_key(memory_keyring) -> None:

@@ -128,9 +128,9 @@ async def test_a_token_guesser_is_throttled_like_on_the_webhook(team: Team, http
         async with http.get(url, headers={"Authorization": f"Bearer guess{attempt}"}) as response:
             statuses.append(response.status)
     assert statuses[-1] == 429 and set(statuses[:-1]) == {401}
-    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:  # the right token waits too
-        await connect(http, team, "Rita")
-    assert refused.value.status == 429
+    await asyncio.sleep(0.6)  # the hub has re-read the agents added after it started
+    rita = await connect(http, team, "Rita")  # a valid token is never throttled (agents may share a NAT)
+    assert (await receive(rita, is_type("hello")))[0]["agent"]["name"] == "Rita"
 
 
 # -- who sees what -----------------------------------------------------------------------------

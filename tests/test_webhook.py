@@ -344,28 +344,28 @@ async def test_repeated_failures_block_the_address_for_a_while(engine, http):
         assert_error(status, data, 429, "too many")
         assert 1 <= int(headers["Retry-After"]) <= 2
 
-        # the right key during the block is refused too: a guesser learns nothing from it
-        status, data, headers = await post_bytes(http, server.url, json.dumps(envelope("get_users")))
-        assert_error(status, data, 429, "too many")
-        assert int(headers["Retry-After"]) >= 1
+        # the right key from the same address is never throttled: the PBX may share it (a proxy, a NAT)
+        status, data = await post(http, server.url, envelope("get_users"))
+        assert status == 200 and {"id": "3", "name": "Agent Three"} in data["body"]
         # the PBX's URL check keeps working
         await assert_serving(http, server.url)
 
         await asyncio.sleep(max(0.0, blocked_at + 1.1 - time.monotonic()))
-        status, data = await post(http, server.url, envelope("get_users"))
-        assert status == 200 and {"id": "3", "name": "Agent Three"} in data["body"]
+        status, data, _ = await post_bytes(http, server.url, json.dumps(envelope("get_users")), headers=wrong)
+        assert_error(status, data, 401, "wrong CRM API key")
 
 
-async def test_successes_reset_the_failure_count(engine, http):
+async def test_successes_do_not_wash_guesses_away(engine, http):
+    """Guesses interleaved with the PBX's own requests still add up to a block."""
     config = WebhookConfig(crm_api_key=canary.CRM_KEY, auth_failures_before_block=3, auth_block_seconds=30.0)
     async with serving(engine, config) as server:
         wrong = {"Authorization": "Bearer guess-0000"}
-        for _ in range(4):  # 2 failures, 1 success, ... never 3 failures in a row
-            for _ in range(2):
-                status, _, _ = await post_bytes(http, server.url, json.dumps(envelope("get_users")), headers=wrong)
-                assert status == 401
+        statuses = []
+        for _ in range(4):
+            statuses.append((await post_bytes(http, server.url, json.dumps(envelope("get_users")), headers=wrong))[0])
             status, _ = await post(http, server.url, envelope("get_users"))
             assert status == 200
+        assert statuses == [401, 401, 401, 429]
 
 
 async def test_without_a_configured_key_everything_but_test_is_refused(engine, http):

@@ -26,6 +26,7 @@ from app.protocol.redact import register_secret
 from app.protocol.webhook_actions import GetContactParams
 from app.storage import CrmUser, Session, Store, open_store
 from app.webhook import WebhookConfig, WebhookServer, create_app
+from app.webhook.ratelimit import parse_networks
 from app.webhook.server import tls_context
 
 from .agent import AgentIdentity
@@ -103,7 +104,7 @@ class Engine:
         return WebhookConfig(
             crm_api_key=self.keys.crm_api_key, contact_deadline=s.contact_deadline_ms / 1000,
             body_read_timeout=s.body_read_timeout_s, auth_failures_before_block=s.auth_failures_before_block,
-            auth_block_seconds=s.auth_block_seconds,
+            auth_block_seconds=s.auth_block_seconds, trusted_proxies=parse_networks(s.trusted_proxies),
         )
 
     async def start(self) -> str:
@@ -144,7 +145,7 @@ class Engine:
         Returns the listener's URL when it was restarted.
         """
         listener_fields = ("host", "port", "tls_cert", "tls_key", "contact_deadline_ms", "body_read_timeout_s",
-                           "auth_failures_before_block", "auth_block_seconds")
+                           "auth_failures_before_block", "auth_block_seconds", "trusted_proxies")
         restart = (any(getattr(settings, f) != getattr(self.settings, f) for f in listener_fields)
                    or keys.crm_api_key != self.keys.crm_api_key)
         new_pbx = (settings.pbx_url != self.settings.pbx_url or keys.pbx_api_key != self.keys.pbx_api_key

@@ -66,6 +66,9 @@ class Keys:
         return f"Keys(crm_api_key={crm}, pbx_api_key={pbx})"
 
 
+#: the shortest API key accepted into the keyring: a key shorter than this is guessable or cut off
+MIN_KEY_LENGTH = 16
+
 #: an agent's personal token for a team server (``watch``, the tray app in team mode)
 AGENT_TOKEN = "agent_token"
 ENV_AGENT_TOKEN = "PBX_COMPANION_AGENT_TOKEN"
@@ -123,6 +126,9 @@ def store_key(name: str, value: str) -> None:
         raise ValueError(f"unknown key {name!r}")
     if not value.strip():
         raise SecretsError("an empty key cannot be stored")
+    if len(value.strip()) < MIN_KEY_LENGTH:
+        raise SecretsError(f"a key has at least {MIN_KEY_LENGTH} characters (this one has {len(value.strip())}):"
+                           " paste the whole key")
     import keyring.errors
 
     backend = _backend_usable()

@@ -18,6 +18,7 @@ import platformdirs
 import tomli_w
 
 from app.protocol.phones import DIAL_FORMATS, PhoneNormalizer
+from app.webhook.ratelimit import parse_networks
 
 APP_NAME = "pbx-companion"
 ENV_PBX_URL = "PBX_COMPANION_PBX_URL"
@@ -63,6 +64,7 @@ class Settings:
     pbx_timeout_s: float = 10.0      # wait this long for a PBX reply (make_call is never re-sent after it)
     auth_failures_before_block: int = 10
     auth_block_seconds: float = 60.0
+    trusted_proxies: str = ""         # reverse proxies (addresses/CIDRs) whose X-Forwarded-For is believed
     event_log_days: int = 30
     event_log_max: int = 200_000
     # the team server's feed journal: what an agent's app can resume from after a disconnect
@@ -96,6 +98,10 @@ class Settings:
             raise SettingsError("pbx_timeout_s must be positive")
         if self.contact_deadline_ms <= 0:
             raise SettingsError("contact_deadline_ms must be positive")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError(f"trusted_proxies: {exc}") from None
         if self.pbx_url and not self.pbx_url.startswith(("http://", "https://")):
             raise SettingsError(f"pbx_url must start with http:// or https://, not {self.pbx_url!r}")
         return self

@@ -36,7 +36,7 @@ from app.protocol.agent_api import (
 )
 from app.storage import Session
 from app.storage.records import AgentRecord, FeedRow
-from app.webhook.app import LIMITER
+from app.webhook.app import LIMITER, remote_address
 
 from .agents import feed_tags, identity_of, token_hash
 from .hub import READ_BATCH, FeedHub, FeedLine
@@ -87,23 +87,23 @@ def _quote(text: str) -> str:
 
 
 async def authenticate(request: web.Request) -> AgentRecord:
-    """The agent whose token the request carries; raises 401 (or 429 while the address is blocked)."""
-    limiter = request.app[LIMITER]
-    remote = request.remote or "unknown"
-    wait = limiter.retry_after(remote)
+    """The agent whose token the request carries; raises 401, or 429 for an address that keeps
+    guessing. A valid token is never throttled (the hub knows the live tokens: no query for it)."""
+    hub = request.app[HUB]
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    digest = token_hash(token) if scheme.lower() == "bearer" and token.strip() else None
+    agent = hub.agents_by_hash.get(digest) if digest else None
+    remote = remote_address(request)
+    if agent is None and digest and not request.app[LIMITER].retry_after(remote):
+        # added in the last half second, before the hub re-read the agents
+        agent = await hub.store.read(lambda s: s.agents.by_token_hash(digest))
+    if agent is not None:
+        return agent
+    wait = request.app[LIMITER].refuse(remote)
     if wait:
         raise _refusal(429, "too many failed authorizations; try again later", {"Retry-After": str(int(wait) + 1)})
-    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
-    agent = None
-    if scheme.lower() == "bearer" and token.strip():
-        digest = token_hash(token)
-        agent = await request.app[HUB].store.read(lambda s: s.agents.by_token_hash(digest))
-    if agent is None:
-        limiter.failed(remote)
-        raise _refusal(401, "an agent token is required: Authorization: Bearer <token> (pbx-companion agents add)",
-                       {"WWW-Authenticate": "Bearer"})
-    limiter.succeeded(remote)
-    return agent
+    raise _refusal(401, "an agent token is required: Authorization: Bearer <token> (pbx-companion agents add)",
+                   {"WWW-Authenticate": "Bearer"})
 
 
 def _check_origin(request: web.Request) -> None:

@@ -81,10 +81,13 @@ class FeedHub:
         self._arrived = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.connections: set[AgentConnection] = set()
+        #: the live agents by token hash (re-read twice a second): tokens are checked without a query
+        self.agents_by_hash: dict[str, AgentRecord] = {}
 
     async def start(self) -> None:
         self.epoch = await self.store.write(lambda s: s.meta.get_or_set("feed_epoch", secrets.token_hex(8)))
         self.last_seq = self.covered_from = await self.store.read(lambda s: s.feed.last_seq())
+        await self._read_agents()
         self._tasks = [asyncio.create_task(self._follow(), name="feed-follow"),
                        asyncio.create_task(self._check_agents(), name="feed-agents")]
         if self._listen_url:
@@ -171,16 +174,18 @@ class FeedHub:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
+    async def _read_agents(self) -> None:
+        self.agents_by_hash = {a.token_hash: a for a in await self.store.read(lambda s: s.agents.live())}
+
     async def _check_agents(self) -> None:
         while True:
             await asyncio.sleep(AGENT_CHECK_INTERVAL)
-            if not self.connections:
-                continue
             try:
-                live = {a.id: a.token_hash for a in await self.store.read(lambda s: s.agents.live())}
+                await self._read_agents()
             except Exception:
                 log.warning("cannot read the agents", exc_info=True)
                 continue
+            live = {a.id: a.token_hash for a in self.agents_by_hash.values()}
             for connection in tuple(self.connections):
                 if live.get(connection.agent.id) != connection.agent.token_hash:
                     from app.protocol.agent_api import CloseCode

@@ -47,6 +47,7 @@ from app.core.health import WebhookCheck, probe_pbx, webhook_self_test
 from app.core.secrets import (
     CRM_API_KEY,
     ENV_VARS,
+    MIN_KEY_LENGTH,
     PBX_API_KEY,
     SecretsError,
     get_key,
@@ -664,8 +665,14 @@ class SettingsDialog(QDialog):
             self._show_errors(errors)
             self.status.setText(self.tr("Nothing was saved: correct the marked fields."))
             return False
+        typed = {PBX_API_KEY: self.pbx_key.typed(), CRM_API_KEY: self.crm_key.typed()}
+        if any(0 < len(value.strip()) < MIN_KEY_LENGTH for value in typed.values()):
+            self._show_errors({"keys": self.tr("A key has at least {count} characters: paste the whole key.").format(
+                count=MIN_KEY_LENGTH)})
+            self.status.setText(self.tr("Nothing was saved: correct the marked fields."))
+            return False
         try:
-            stored = store_keys({PBX_API_KEY: self.pbx_key.typed(), CRM_API_KEY: self.crm_key.typed()})
+            stored = store_keys(typed)
         except SecretsError as exc:
             self._show_errors({"keys": keyring_error_text(exc)})
             self.status.setText(self.tr("Nothing was saved: the keys cannot be kept safely here. Clear the key "

@@ -23,11 +23,13 @@ from app.protocol.envelope import Envelope, error_reply, reply
 from app.protocol.redact import redact
 
 from .backend import BackendUnavailable, WebhookBackend
-from .ratelimit import AuthFailureLimiter
+from .ratelimit import AuthFailureLimiter, IpNetwork, RefusalLog, client_address
 
 log = logging.getLogger("app.webhook")
 
 MAX_BODY = 1024 * 1024
+#: what is read of a request without the right key: enough for ``test``, the only action it may ask
+UNAUTHENTICATED_MAX_BODY = 4096
 WEBHOOK_PATHS = ("/webhook", "/")
 
 
@@ -41,6 +43,8 @@ class WebhookConfig:
     auth_failures_before_block: int = 10
     auth_block_seconds: float = 60.0
     max_body: int = MAX_BODY
+    #: reverse proxies whose X-Forwarded-For / Forwarded name the client (none: the peer is the client)
+    trusted_proxies: frozenset[IpNetwork] = frozenset()
 
     def __repr__(self) -> str:
         key = "set" if self.crm_api_key else "unset"
@@ -50,6 +54,7 @@ class WebhookConfig:
 BACKEND = web.AppKey("backend", WebhookBackend)
 CONFIG = web.AppKey("config", WebhookConfig)
 LIMITER = web.AppKey("auth_limiter", AuthFailureLimiter)
+REFUSALS = web.AppKey("refusal_log", RefusalLog)
 _EXPECTED_AUTH = web.AppKey("expected_authorization", bytes)
 
 
@@ -89,23 +94,37 @@ async def handle_not_found(request: web.Request) -> web.Response:
     return _error(404, "Not Found")
 
 
-def _remote(request: web.Request) -> str:
-    return request.remote or "unknown"
+def remote_address(request: web.Request) -> str:
+    """The client's address (behind a trusted reverse proxy: the one it forwarded for)."""
+    return client_address(request.remote, request.headers, request.app[CONFIG].trusted_proxies)
 
 
-async def _read_body(request: web.Request) -> bytes:
+_remote = remote_address
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
     config = request.app[CONFIG]
-    if request.content_length is not None and request.content_length > config.max_body:
-        raise BadRequest(413, f"request body is larger than {config.max_body} bytes")
+    too_large = BadRequest(413, f"request body is larger than {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
     try:
         if request.content.is_eof():  # the body came with the headers (the usual case): no timer needed
-            return await request.read()
+            return await _read_at_most(request, limit, too_large)
         async with asyncio.timeout(config.body_read_timeout):  # unlike wait_for(), no task per request
-            return await request.read()
+            return await _read_at_most(request, limit, too_large)
     except TimeoutError:
         raise BadRequest(408, f"request body not received within {config.body_read_timeout:g} s") from None
     except web.HTTPRequestEntityTooLarge:
-        raise BadRequest(413, f"request body is larger than {config.max_body} bytes") from None
+        raise too_large from None
+
+
+async def _read_at_most(request: web.Request, limit: int, too_large: BadRequest) -> bytes:
+    body = bytearray()
+    while chunk := await request.content.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
@@ -155,23 +174,26 @@ def _has_lone_surrogate(data: Any) -> bool:
     return False
 
 
-def _authorize(request: web.Request, action: str | None) -> None:
-    app = request.app
-    limiter = app[LIMITER]
+def _has_key(request: web.Request) -> bool:
+    """Whether the request carries the CRM API key (Bearer, the scheme case-insensitive; constant time)."""
+    expected = request.app[_EXPECTED_AUTH]
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    given = token.strip().encode("utf-8", "surrogateescape")
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(given, expected)
+
+
+def _refuse(request: web.Request, action: str | None) -> BadRequest:
+    """The answer to a request without the right key: 401, or 429 once its address guessed too often.
+    Only failures are counted and throttled: the right key is never refused (see ratelimit)."""
     remote = _remote(request)
-    wait = limiter.retry_after(remote)
+    wait = request.app[LIMITER].refuse(remote)
     if wait:
-        raise BadRequest(429, "too many failed authorizations; try again later", action,
-                         {"Retry-After": str(int(wait) + 1)})
-    expected = app[_EXPECTED_AUTH]
+        request.app[REFUSALS].refused("throttled", "throttled key guesses from %s (429)", remote)
+        return BadRequest(429, "too many failed authorizations; try again later", action,
+                          {"Retry-After": str(int(wait) + 1)})
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.strip().partition(" ")
-    given = token.strip().encode("utf-8", "surrogateescape")
-    # the auth scheme is case-insensitive (RFC 9110); the key is compared in constant time
-    if expected and scheme.lower() == "bearer" and hmac.compare_digest(given, expected):
-        return
-    limiter.failed(remote)
-    if not expected:
+    if not request.app[_EXPECTED_AUTH]:
         message = "no CRM API key is configured on this workstation"
     elif not header:
         message = "missing Authorization header: expected the CRM API key after 'Bearer '"
@@ -179,8 +201,8 @@ def _authorize(request: web.Request, action: str | None) -> None:
         message = "the Authorization header must be the word Bearer, a space and the CRM API key"
     else:
         message = "wrong CRM API key"
-    log.warning("refused %s from %s: %s", action, remote, message)
-    raise BadRequest(401, message, action, {"WWW-Authenticate": 'Bearer realm="pbx-companion"'})
+    request.app[REFUSALS].refused(f"401 {message}", "refused %s from %s: %s", action, remote, message)
+    return BadRequest(401, message, action, {"WWW-Authenticate": 'Bearer realm="pbx-companion"'})
 
 
 async def handle_webhook(request: web.Request) -> web.Response:
@@ -188,12 +210,15 @@ async def handle_webhook(request: web.Request) -> web.Response:
         return _error(405, "Method Not Allowed: the PBX posts JSON here", headers={"Allow": "POST"})
     action: str | None = None
     try:
-        raw = await _read_body(request)
+        has_key = _has_key(request)
+        try:  # without the key only `test` may be asked: a big body is not read, let alone parsed
+            raw = await _read_body(request, request.app[CONFIG].max_body if has_key else UNAUTHENTICATED_MAX_BODY)
+        except BadRequest as exc:
+            raise exc if has_key or exc.status != 413 else _refuse(request, None) from None
         data = _parse(raw)
         action = data.get("action") if isinstance(data.get("action"), str) else None
-        if action != wa.TEST:
-            _authorize(request, action)  # before we say anything about the request's content
-            request.app[LIMITER].succeeded(_remote(request))
+        if action != wa.TEST and not has_key:
+            raise _refuse(request, action)  # before we say anything about the request's content
         try:
             envelope = Envelope.model_validate(data)
         except ValidationError as exc:
@@ -201,9 +226,10 @@ async def handle_webhook(request: web.Request) -> web.Response:
         action = envelope.action
         return await _dispatch(request, envelope, raw)
     except BadRequest as exc:
-        if exc.status not in (401,):
-            log.info("answered %d to %s from %s: %s", exc.status, exc.action or action or "?", _remote(request),
-                     exc.message)
+        if exc.status not in (401, 429):
+            request.app[REFUSALS].refused(str(exc.status), "answered %d to %s from %s: %s", exc.status,
+                                          exc.action or action or "?", _remote(request), exc.message,
+                                          level=logging.INFO)
         response = _error(exc.status, exc.message, exc.action or action, exc.headers)
         if exc.status in (408, 413):  # don't keep reading a body we refused
             response.force_close()
@@ -270,6 +296,7 @@ def create_app(backend: WebhookBackend, config: WebhookConfig,
     app[BACKEND] = backend
     app[CONFIG] = config
     app[LIMITER] = AuthFailureLimiter(config.auth_failures_before_block, 60.0, config.auth_block_seconds)
+    app[REFUSALS] = RefusalLog(log)
     app[_EXPECTED_AUTH] = config.crm_api_key.encode() if config.crm_api_key else b""
     for path in WEBHOOK_PATHS:
         app.router.add_route("*", path, handle_webhook)  # it answers 405 itself for other methods

@@ -4,7 +4,7 @@
 <context>
     <name>AgentPage</name>
     <message numerus="yes">
-        <location filename="../../app/ui/wizard.py" line="+272"/>
+        <location filename="../../app/ui/wizard.py" line="+273"/>
         <source>%n PBX user(s) loaded: pick yours.</source>
         <translation>
             <numerusform>%n PBX user loaded: pick yours.</numerusform>
@@ -15,7 +15,7 @@
 <context>
     <name>CallPopup</name>
     <message numerus="yes">
-        <location filename="../../app/ui/popup.py" line="+413"/>
+        <location filename="../../app/ui/popup.py" line="+237"/>
         <source>%1 and %n more</source>
         <translation>
             <numerusform>%1 and %n more</numerusform>
@@ -42,7 +42,7 @@
 <context>
     <name>ClientCard</name>
     <message numerus="yes">
-        <location filename="../../app/ui/card.py" line="+632"/>
+        <location filename="../../app/ui/card.py" line="+558"/>
         <source>Cancelled: %n call(s) loaded from the PBX.</source>
         <translation>
             <numerusform>Cancelled: %n call loaded from the PBX.</numerusform>
@@ -50,7 +50,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+48"/>
+        <location line="+42"/>
         <source>Exported %n call(s) to %1.</source>
         <translation>
             <numerusform>Exported %n call to %1.</numerusform>
@@ -58,7 +58,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+138"/>
+        <location line="+127"/>
         <source>Loading older calls from the PBX… %n call(s) so far</source>
         <translation>
             <numerusform>Loading older calls from the PBX… %n call so far</numerusform>
@@ -66,7 +66,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+12"/>
+        <location line="+14"/>
         <source>Loaded %n call(s) from the PBX</source>
         <translation>
             <numerusform>Loaded %n call from the PBX</numerusform>
@@ -93,7 +93,7 @@
 <context>
     <name>DiagnosticsPanel</name>
     <message numerus="yes">
-        <location filename="../../app/ui/diagnostics.py" line="+342"/>
+        <location filename="../../app/ui/diagnostics.py" line="+339"/>
         <source>OK at {time}: %n PBX user(s)</source>
         <translation>
             <numerusform>OK at {time}: %n PBX user</numerusform>
@@ -154,7 +154,7 @@
 <context>
     <name>SettingsDialog</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="+776"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+775"/>
         <source>Connected: %n PBX user(s)</source>
         <translation>
             <numerusform>Connected: %n PBX user</numerusform>
@@ -195,7 +195,7 @@
 <context>
     <name>WebhookCheckTexts</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="-591"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-604"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
         <translation>
             <numerusform>Webhook OK: the listener answered the test and listed %n CRM user.</numerusform>

@@ -4,7 +4,7 @@
 <context>
     <name>AgentPage</name>
     <message>
-        <location filename="../../app/ui/wizard.py" line="+220"/>
+        <location filename="../../app/ui/wizard.py" line="+221"/>
         <source>Who works at this computer</source>
         <translation>Кто работает за этим компьютером</translation>
     </message>
@@ -76,7 +76,7 @@
 <context>
     <name>CallPopup</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+280"/>
+        <location filename="../../app/ui/popup.py" line="+104"/>
         <source>Incoming call</source>
         <translation>Входящий звонок</translation>
     </message>
@@ -97,12 +97,12 @@
     </message>
     <message>
         <location line="+1"/>
-        <location line="+184"/>
+        <location line="+183"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-183"/>
+        <location line="-182"/>
         <source>Copy number</source>
         <translation>Скопировать номер</translation>
     </message>
@@ -160,7 +160,7 @@
         <translation>Раньше не звонил</translation>
     </message>
     <message>
-        <location line="+37"/>
+        <location line="+36"/>
         <source>Answered elsewhere</source>
         <translation>Ответил другой сотрудник</translation>
     </message>
@@ -198,13 +198,13 @@
 <context>
     <name>ClientCard</name>
     <message>
-        <location filename="../../app/ui/card.py" line="+412"/>
-        <location line="+576"/>
+        <location filename="../../app/ui/card.py" line="+378"/>
+        <location line="+519"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-559"/>
+        <location line="-502"/>
         <source>Save</source>
         <translation>Сохранить</translation>
     </message>
@@ -304,27 +304,27 @@
         <translation>Звонки</translation>
     </message>
     <message>
-        <location line="+53"/>
+        <location line="+40"/>
         <source>Not saved: see the errors above.</source>
         <translation>Не сохранено: исправьте ошибки выше.</translation>
     </message>
     <message>
-        <location line="+25"/>
+        <location line="+3"/>
         <source>Saving…</source>
         <translation>Сохраняем…</translation>
     </message>
     <message>
-        <location line="+9"/>
+        <location line="+10"/>
         <source>Save a phone number first: the PBX finds calls by number.</source>
         <translation>Сначала сохраните номер телефона: АТС ищет звонки по номеру.</translation>
     </message>
     <message>
-        <location line="+14"/>
+        <location line="+9"/>
         <source>Asking the PBX…</source>
         <translation>Запрашиваем АТС…</translation>
     </message>
     <message numerus="yes">
-        <location line="+11"/>
+        <location line="+10"/>
         <source>Cancelled: %n call(s) loaded from the PBX.</source>
         <translation>
             <numerusform>Отменено: из АТС загружен %n звонок.</numerusform>
@@ -333,7 +333,7 @@
         </translation>
     </message>
     <message>
-        <location line="+31"/>
+        <location line="+25"/>
         <source>Note saved.</source>
         <translation>Заметка сохранена.</translation>
     </message>
@@ -382,7 +382,7 @@
         <translation>Не удалось сохранить: %1</translation>
     </message>
     <message numerus="yes">
-        <location line="+30"/>
+        <location line="+19"/>
         <source>Loading older calls from the PBX… %n call(s) so far</source>
         <translation>
             <numerusform>Загружаем более ранние звонки из АТС… пока %n звонок</numerusform>
@@ -391,7 +391,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+12"/>
+        <location line="+14"/>
         <source>Loaded %n call(s) from the PBX</source>
         <translation>
             <numerusform>Из АТС загружен %n звонок</numerusform>
@@ -423,12 +423,12 @@
         </translation>
     </message>
     <message>
-        <location line="+119"/>
+        <location line="+116"/>
         <source>%1 of %2</source>
         <translation>%1 из %2</translation>
     </message>
     <message>
-        <location line="+9"/>
+        <location line="+10"/>
         <source>New contact</source>
         <translation>Новый контакт</translation>
     </message>
@@ -438,7 +438,7 @@
         <translation>Анкета клиента — %1</translation>
     </message>
     <message>
-        <location line="+11"/>
+        <location line="+12"/>
         <source>Call ended</source>
         <translation>Звонок завершён</translation>
     </message>
@@ -448,7 +448,7 @@
         <translation>Текущий звонок: %1</translation>
     </message>
     <message>
-        <location line="+4"/>
+        <location line="+3"/>
         <source>Resume</source>
         <translation>Снять с удержания</translation>
     </message>
@@ -466,23 +466,21 @@
 <context>
     <name>CompanionApp</name>
     <message>
-        <location filename="../../app/main.py" line="+151"/>
+        <location filename="../../app/main.py" line="+143"/>
         <source>Calling %1: your phone rings first; answer it and the PBX calls the client.</source>
         <translation>Звоним на %1: сначала зазвонит ваш телефон; снимите трубку, и АТС наберёт клиента.</translation>
     </message>
     <message>
-        <location line="+13"/>
         <source>Missed calls</source>
-        <translation>Пропущенные звонки</translation>
+        <translation type="vanished">Пропущенные звонки</translation>
     </message>
     <message>
-        <location line="+1"/>
         <source>Team</source>
-        <translation>Команда</translation>
+        <translation type="vanished">Команда</translation>
     </message>
     <message>
-        <location line="+53"/>
-        <location line="+168"/>
+        <location line="+43"/>
+        <location line="+117"/>
         <source>Start at login: %1</source>
         <translation>Запуск при входе в систему: %1</translation>
     </message>
@@ -492,12 +490,12 @@
         <translation>Вебхук теперь принимает запросы по адресу %1</translation>
     </message>
     <message>
-        <location line="+9"/>
+        <location line="+7"/>
         <source>The new settings could not be applied: %1</source>
         <translation>Не удалось применить новые настройки: %1</translation>
     </message>
     <message>
-        <location line="+10"/>
+        <location line="+5"/>
         <source>The new language is used after a restart.</source>
         <translation>Новый язык будет использован после перезапуска.</translation>
     </message>
@@ -505,7 +503,7 @@
 <context>
     <name>ContactForm</name>
     <message>
-        <location filename="../../app/ui/card.py" line="-819"/>
+        <location filename="../../app/ui/card.py" line="-753"/>
         <source>Full name</source>
         <translation>Фамилия, имя и отчество</translation>
     </message>
@@ -697,7 +695,7 @@
         <translation>Не удалось прочитать журнал событий: {error}</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+5"/>
         <source>not running</source>
         <translation>не запущен</translation>
     </message>
@@ -717,7 +715,7 @@
         <translation>не отвечает</translation>
     </message>
     <message>
-        <location line="+16"/>
+        <location line="+14"/>
         <source>Checking…</source>
         <translation>Проверяем…</translation>
     </message>
@@ -749,7 +747,7 @@
 <context>
     <name>DialService</name>
     <message>
-        <location filename="../../app/ui/dialer.py" line="+233"/>
+        <location filename="../../app/ui/dialer.py" line="+101"/>
         <source>Your phone rings first: answer it and the PBX calls {0}.</source>
         <translation>Сначала зазвонит ваш телефон: снимите трубку, и АТС наберёт {0}.</translation>
     </message>
@@ -772,7 +770,7 @@
 <context>
     <name>DialerListModel</name>
     <message>
-        <location line="+95"/>
+        <location line="+88"/>
         <source>Name</source>
         <translation>Имя</translation>
     </message>
@@ -795,7 +793,7 @@
 <context>
     <name>DialerWindow</name>
     <message>
-        <location line="+35"/>
+        <location line="+26"/>
         <source>Dial</source>
         <translation>Набор номера</translation>
     </message>
@@ -836,7 +834,7 @@
         <translation>Будет набран {0}</translation>
     </message>
     <message>
-        <location line="+65"/>
+        <location line="+48"/>
         <source>Recent numbers</source>
         <translation>Недавние номера</translation>
     </message>
@@ -880,7 +878,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>EventLogModel</name>
     <message>
-        <location filename="../../app/ui/diagnostics.py" line="-249"/>
+        <location filename="../../app/ui/diagnostics.py" line="-246"/>
         <source>Received</source>
         <translation>Получено</translation>
     </message>
@@ -947,7 +945,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>KeyEdit</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="+379"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+365"/>
         <source>•••••• (stored): type a new key to replace it</source>
         <translation>•••••• (сохранён): введите новый ключ, чтобы заменить его</translation>
     </message>
@@ -960,7 +958,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>MissedCallsModel</name>
     <message>
-        <location filename="../../app/ui/missed.py" line="+141"/>
+        <location filename="../../app/ui/missed.py" line="+149"/>
         <source>Called line: {0}</source>
         <translation>Набранная линия: {0}</translation>
     </message>
@@ -980,12 +978,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Контакт</translation>
     </message>
     <message>
-        <location line="+53"/>
+        <location line="+29"/>
         <source>Could not read the missed calls: {0}</source>
         <translation>Не удалось прочитать пропущенные звонки: {0}</translation>
     </message>
     <message>
-        <location line="+46"/>
+        <location line="+42"/>
         <source>Could not dismiss the missed call: {0}</source>
         <translation>Не удалось убрать пропущенный звонок: {0}</translation>
     </message>
@@ -993,7 +991,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>MissedCallsPanel</name>
     <message>
-        <location line="+22"/>
+        <location line="+23"/>
         <source>Missed calls</source>
         <translation>Пропущенные звонки</translation>
     </message>
@@ -1010,7 +1008,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Убрать</translation>
     </message>
     <message>
-        <location line="+48"/>
+        <location line="+49"/>
         <source>This caller&apos;s number is unknown: there is nothing to call back.</source>
         <translation>Номер этого абонента неизвестен: перезвонить некуда.</translation>
     </message>
@@ -1039,7 +1037,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PbxErrors</name>
     <message>
-        <location filename="../../app/ui/dialer.py" line="-538"/>
+        <location filename="../../app/ui/errors.py" line="+31"/>
         <source>Could not place the call</source>
         <translation>Не удалось позвонить</translation>
     </message>
@@ -1134,7 +1132,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Этот номер не набрать: {0}.</translation>
     </message>
     <message>
-        <location line="+10"/>
+        <location line="+6"/>
         <source>The PBX is not set up: enter the PBX address in Settings.</source>
         <translation>АТС не настроена: укажите адрес АТС в настройках.</translation>
     </message>
@@ -1144,7 +1142,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>АТС не настроена: укажите ключ API АТС в настройках.</translation>
     </message>
     <message>
-        <location line="+2"/>
+        <location line="+1"/>
         <source>Click-to-dial is not set up: enter this workstation&apos;s CRM user in Settings.</source>
         <translation>Звонок в один клик не настроен: укажите в настройках пользователя CRM для этого рабочего места.</translation>
     </message>
@@ -1247,7 +1245,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PopupManager</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+267"/>
+        <location filename="../../app/ui/popup.py" line="+261"/>
         <source>Could not read the local directory: %1</source>
         <translation>Не удалось прочитать локальный справочник: %1</translation>
     </message>
@@ -1255,7 +1253,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PresenceModel</name>
     <message>
-        <location filename="../../app/ui/presence.py" line="+153"/>
+        <location filename="../../app/ui/presence.py" line="+149"/>
         <source>unknown</source>
         <translation>неизвестно</translation>
     </message>
@@ -1341,7 +1339,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Звонок</translation>
     </message>
     <message>
-        <location line="+133"/>
+        <location line="+124"/>
         <source>Could not read the local team data: {0}</source>
         <translation>Не удалось прочитать локальные данные о команде: {0}</translation>
     </message>
@@ -1369,7 +1367,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Дважды щёлкните по коллеге, чтобы позвонить на его внутренний номер.</translation>
     </message>
     <message>
-        <location line="+48"/>
+        <location line="+49"/>
         <source>Asking the PBX to call {0} ({1})…</source>
         <translation>Просим АТС позвонить: {0} ({1})…</translation>
     </message>
@@ -1382,7 +1380,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>RecordingPlayer</name>
     <message>
-        <location filename="../../app/ui/player.py" line="+86"/>
+        <location filename="../../app/ui/player.py" line="+87"/>
         <location line="+208"/>
         <source>Play</source>
         <translation>Воспроизвести</translation>
@@ -1436,7 +1434,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Settings</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="-271"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-257"/>
         <source>•••••• (set by the environment variable {var}, which wins over the keyring)</source>
         <translation>•••••• (задан переменной окружения {var}, она важнее хранилища паролей)</translation>
     </message>
@@ -1476,7 +1474,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Номер {number} будет набран как {dialed}</translation>
     </message>
     <message>
-        <location line="+21"/>
+        <location filename="../../app/ui/errors.py" line="+29"/>
         <source>The PBX refused the API key.</source>
         <translation>АТС не приняла ключ API.</translation>
     </message>
@@ -1504,7 +1502,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         </translation>
     </message>
     <message>
-        <location line="+16"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+29"/>
         <source>The listener at {url} is unreachable: {detail}</source>
         <translation>Приёмник событий по адресу {url} недоступен: {detail}</translation>
     </message>
@@ -1771,12 +1769,18 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Приложение следует светлой или тёмной теме системы; настраивать ничего не нужно.</translation>
     </message>
     <message>
-        <location line="+65"/>
+        <location line="+71"/>
+        <location line="+6"/>
         <source>Nothing was saved: correct the marked fields.</source>
         <translation>Ничего не сохранено: исправьте отмеченные поля.</translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="-2"/>
+        <source>A key has at least {count} characters: paste the whole key.</source>
+        <translation>Ключ состоит как минимум из {count} символов: вставьте ключ целиком.</translation>
+    </message>
+    <message>
+        <location line="+8"/>
         <source>Nothing was saved: the keys cannot be kept safely here. Clear the key fields to save the other settings, and set the keys in the environment ({variables}).</source>
         <translation>Ничего не сохранено: здесь негде безопасно хранить ключи. Очистите поля ключей, чтобы сохранить остальные настройки, а ключи задайте переменными окружения ({variables}).</translation>
     </message>
@@ -1806,7 +1810,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Перезапустите приложение, чтобы применить новые настройки подключения и сотрудника.</translation>
     </message>
     <message>
-        <location line="+30"/>
+        <location line="+31"/>
         <source>This URL applies after the app restarts.</source>
         <translation>Этот адрес заработает после перезапуска приложения.</translation>
     </message>
@@ -1848,6 +1852,19 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location line="+3"/>
         <source>Testing…</source>
         <translation>Проверяем…</translation>
+    </message>
+</context>
+<context>
+    <name>Shell</name>
+    <message>
+        <location filename="../../app/ui/shell.py" line="+135"/>
+        <source>Missed calls</source>
+        <translation>Пропущенные звонки</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Team</source>
+        <translation>Команда</translation>
     </message>
 </context>
 <context>
@@ -1932,7 +1949,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Timeline</name>
     <message>
-        <location filename="../../app/ui/timeline.py" line="+70"/>
+        <location filename="../../app/ui/timeline.py" line="+64"/>
         <source>Answered</source>
         <translation>Отвечен</translation>
     </message>
@@ -1985,7 +2002,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>TimelineModel</name>
     <message>
-        <location line="+250"/>
+        <location line="+42"/>
         <source>Time</source>
         <translation>Время</translation>
     </message>
@@ -2050,7 +2067,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>WebhookCheckTexts</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="-606"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-619"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
         <translation>
             <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>

@@ -191,6 +191,16 @@ def test_save_writes_the_toml_and_the_keys_go_to_the_keyring(keyring_only, ctx, 
     assert "takes effect after a restart" in d.status.text()
 
 
+
+def test_a_short_key_is_refused_before_anything_is_saved(keyring_only, dialog, qtbot, settings_file) -> None:
+    d = dialog
+    d.crm_key.edit.setText("12345")
+    click(qtbot, d.save_button)
+    assert not settings_file.exists() and keyring_only.store == {}
+    assert "at least 16 characters" in widget_texts(d)
+    assert "Nothing was saved" in d.status.text()
+
+
 def test_pop_up_changes_alone_need_no_restart(dialog, settings_file) -> None:
     dialog.do_not_disturb.setChecked(True)
     assert dialog.save()
