@@ -564,3 +564,36 @@ async def test_fake_runs_in_a_thread_for_subprocess_tests() -> None:
 async def test_fake_rejects_unknown_modes() -> None:
     with pytest.raises(ValueError):
         FakePbx().mode = "sideways"
+
+
+async def test_a_reply_larger_than_the_bound_is_refused_and_paging_still_works(fake: FakePbx) -> None:
+    """A PBX answering get_cdr with a huge body: refused with the size named, nothing held in memory."""
+    from aiohttp import web
+
+    from app.pbx import PbxClient, PbxProtocolError
+
+    async def huge(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b'{"code": 200, "body": ["')
+        for _ in range(64):
+            await response.write(b"x" * 65536)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", huge)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        huge_pbx = PbxClient(f"http://127.0.0.1:{port}/", fake.api_key, retries=0, max_reply_bytes=1024 * 1024)
+        async with huge_pbx as client:
+            with pytest.raises(PbxProtocolError, match="larger than 1048576 bytes"):
+                await client.get_cdr(start_dt=0, end_dt=1)
+    finally:
+        await runner.cleanup()
+    # an ordinary PBX behind the same bound answers as before
+    async with PbxClient(fake.url, fake.api_key, max_reply_bytes=1024 * 1024) as client:
+        assert await client.get_cdr(start_dt=0, end_dt=1) is not None

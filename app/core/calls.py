@@ -24,6 +24,9 @@ RINGING, ACTIVE, HELD, ENDED = CallState.RINGING, CallState.ACTIVE, CallState.HE
 _RANK = {RINGING: 0, ACTIVE: 1, HELD: 1, ENDED: 2}
 
 
+#: Hold periods kept per call (a real call has a handful; a hostile stream must not grow one forever).
+MAX_HOLD_PERIODS = 100
+
 def _advance(call: CallRecord, state: CallState) -> None:
     if _RANK[state] > _RANK[call.state] or (_RANK[state] == _RANK[call.state] and state != call.state):
         call.state = state
@@ -104,7 +107,9 @@ class CallFolder:
                         changed.append(sibling)
         call.missed = is_missed(call)
         session.calls.save(call)
-        if action == ev.CALL_HELD:
+        if action in (ev.CALL_HELD, ev.CALL_ACTIVE) and session.calls.hold_count(call.call_id) >= MAX_HOLD_PERIODS:
+            pass  # a flood of hold toggles on one call: its state follows, its hold history stops growing
+        elif action == ev.CALL_HELD:
             session.calls.hold_started(call.call_id, at)
         elif action == ev.CALL_ACTIVE:
             session.calls.hold_ended(call.call_id, at)

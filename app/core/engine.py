@@ -207,5 +207,8 @@ class Engine:
 
 
 def _prune_events(session: Session, *, days: float, keep: int) -> int:
-    """Drop events older than ``days`` and beyond the newest ``keep`` (one write transaction)."""
-    return session.events.prune(older_than=time.time() - days * 86400, keep_at_most=keep)
+    """Drop events (and the presence history they made) older than ``days`` and beyond the newest
+    ``keep`` (one write transaction): nothing that grows with each event grows without bound."""
+    older_than = time.time() - days * 86400
+    return (session.events.prune(older_than=older_than, keep_at_most=keep)
+            + session.presence.prune_history(older_than=older_than, keep_at_most=keep))

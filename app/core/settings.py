@@ -18,7 +18,6 @@ import platformdirs
 import tomli_w
 
 from app.protocol.phones import DIAL_FORMATS, PhoneNormalizer
-from app.webhook.ratelimit import parse_networks
 
 APP_NAME = "pbx-companion"
 ENV_PBX_URL = "PBX_COMPANION_PBX_URL"
@@ -98,10 +97,13 @@ class Settings:
             raise SettingsError("pbx_timeout_s must be positive")
         if self.contact_deadline_ms <= 0:
             raise SettingsError("contact_deadline_ms must be positive")
-        try:
-            parse_networks(self.trusted_proxies)
-        except ValueError as exc:
-            raise SettingsError(f"trusted_proxies: {exc}") from None
+        if self.trusted_proxies.strip():
+            from app.webhook.ratelimit import parse_networks  # only then: a clicked link's fast path stays lean
+
+            try:
+                parse_networks(self.trusted_proxies)
+            except ValueError as exc:
+                raise SettingsError(f"trusted_proxies: {exc}") from None
         if self.pbx_url and not self.pbx_url.startswith(("http://", "https://")):
             raise SettingsError(f"pbx_url must start with http:// or https://, not {self.pbx_url!r}")
         return self
@@ -165,8 +167,11 @@ class Settings:
         path = path or settings_path()
         data = {k: v for k, v in asdict(self).items() if k != "extra"}
         data.update(self.extra)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from app.storage.files import private_dir, private_file
+
+        private_dir(path.parent)
         tmp = path.with_suffix(".tmp")
+        private_file(tmp)
         tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
         tmp.replace(path)
         return path

@@ -3,11 +3,17 @@
 Each read is one ``store.read`` and each change one ``store.write`` (one transaction), run on a
 storage thread; the rules that used to live in windows (which contact a caller is, whose missed
 call it is, what saving a contact links) live here, below the UI, where a team server runs them too.
+
+Standalone, the service acts for this workstation (its settings' CRM user and extension). A team
+server builds one per agent, ``StandaloneApi(engine, identity, name=...)``: then "mine" is that
+agent's, and ``make_call``/``switch_call_hold`` go out as the agent's CRM user
+(:mod:`app.team.rest`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -30,6 +36,7 @@ from .api import (
     EventsApi,
     HistoryApi,
     MissedCall,
+    NotConfigured,
     PbxPage,
     PresenceApi,
     RecentDial,
@@ -45,6 +52,8 @@ if TYPE_CHECKING:
     from .contacts_io import ImportSummary
     from .engine import Engine
 
+log = logging.getLogger("app.core")
+
 #: Records per ``get_cdr`` page when walking the PBX's history.
 PBX_PAGE_SIZE = 100
 #: Calls read to find the ones still in progress for the team panel.
@@ -53,9 +62,52 @@ RECENT_CALLS_SCANNED = 500
 STALE_CALL_SECONDS = 4 * 3600.0
 
 
-class _Contacts:
-    def __init__(self, engine: Engine) -> None:
+class _Acting:
+    """Whom the services act for: this workstation (``agent`` None: its settings, read at each use)
+    or one agent of a team server (``agent``: their identity, ``name``: their display name)."""
+
+    def __init__(self, engine: Engine, agent: AgentIdentity | None, name: str) -> None:
         self._engine = engine
+        self.agent = agent
+        self._name = name
+
+    @property
+    def identity(self) -> AgentIdentity:
+        return self.agent if self.agent is not None else self._engine.identity
+
+    @property
+    def name(self) -> str:
+        """The display name of "me" (a contact's owner shown as me)."""
+        return self._name if self.agent is not None else self._engine.settings.crm_user_name
+
+    @property
+    def has_crm_user(self) -> bool:
+        return bool(self.agent.crm_user if self.agent is not None else self._engine.settings.crm_user)
+
+    def crm_user(self) -> str:
+        """The CRM user the PBX actions go out as; raises :class:`NotConfigured` when there is none."""
+        if self.agent is None:
+            return self._engine.own_crm_user()
+        if not self.agent.crm_user:
+            raise NotConfigured("this agent has no CRM user: add the agent again with --crm-user")
+        return self.agent.crm_user
+
+    def own_user(self) -> CrmUser | None:
+        """"Me" as ``get_users`` lists it, for the team panel when the team table does not map me."""
+        if self.agent is None:
+            s = self._engine.settings
+            crm_user, extension, name = s.crm_user, s.extension, s.crm_user_name
+        else:
+            crm_user, extension, name = self.agent.crm_user, self.agent.extension, self._name
+        if not (crm_user and extension):
+            return None
+        return CrmUser(crm_user, name or crm_user, extension)
+
+
+class _Contacts:
+    def __init__(self, engine: Engine, acting: _Acting) -> None:
+        self._engine = engine
+        self._acting = acting
 
     async def find_by_number(self, key: str) -> list[ContactRecord]:
         return await self._engine.store.read(lambda s: s.contacts.find_by_key(key))
@@ -106,7 +158,7 @@ class _Contacts:
         return await self._engine.store.write(write)
 
     async def caller(self, call: CallRecord) -> CallerInfo:
-        me, my_name = self._engine.identity, self._engine.settings.crm_user_name
+        me, my_name = self._acting.identity, self._acting.name
         return await self._engine.store.read(lambda s: read_caller_info(s, call, me, my_name))
 
     async def card(self, contact_id: int | None, key: str | None, call_id: str | None) -> CardData:
@@ -188,8 +240,9 @@ class _History:
 
 
 class _Calls:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, acting: _Acting) -> None:
         self._engine = engine
+        self._acting = acting
 
     def setup_problem(self, *, need_crm_user: bool) -> SetupProblem | None:
         engine = self._engine
@@ -197,13 +250,19 @@ class _Calls:
             return SetupProblem.PBX_URL
         if not engine.keys.pbx_api_key:
             return SetupProblem.PBX_KEY
-        if need_crm_user and not engine.settings.crm_user:
+        if need_crm_user and not self._acting.has_crm_user:
             return SetupProblem.CRM_USER
         return None
 
     async def dial(self, phone: Phone) -> DialResult:
         engine = self._engine
-        dialed = await engine.dial(phone)
+        if self._acting.agent is None:
+            dialed = await engine.dial(phone)
+        else:  # an agent of a team server: as their own CRM user, never the server's settings
+            crm_user = self._acting.crm_user()
+            dialed = engine.normalizer.dial_string(phone)
+            await engine.pbx.make_call(crm_user, dialed)
+            log.info("make_call %s as crm_user %s", dialed, crm_user)
         at = time.time()
 
         def record(session: Session) -> None:
@@ -214,10 +273,13 @@ class _Calls:
         return DialResult(phone, dialed)
 
     async def hold(self, call_id: str) -> None:
-        await self._engine.hold(call_id)
+        if self._acting.agent is None:
+            await self._engine.hold(call_id)
+        else:
+            await self._engine.pbx.switch_call_hold(self._acting.crm_user(), call_id)
 
     async def missed(self, limit: int = MAX_MISSED) -> list[MissedCall]:
-        me = self._engine.identity
+        me = self._acting.identity
 
         def read(session: Session) -> list[MissedCall]:
             # the store narrows by CRM user; a call to my extension may carry none, so those are
@@ -263,8 +325,9 @@ class _Calls:
 
 
 class _Presence:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, acting: _Acting) -> None:
         self._engine = engine
+        self._acting = acting
 
     async def team(self) -> TeamSnapshot:
         engine = self._engine
@@ -276,14 +339,14 @@ class _Presence:
             return TeamSnapshot(session.users.list(), session.presence.all(), live)
 
         snapshot = await engine.store.read(read)
-        s, users = engine.settings, snapshot.users
-        # this workstation's own user, as get_users lists it, when the team table does not map it
-        if s.crm_user and s.extension and all(u.extension != s.extension and u.id != s.crm_user for u in users):
-            users.append(CrmUser(s.crm_user, s.crm_user_name or s.crm_user, s.extension))
+        users, me = snapshot.users, self._acting.own_user()
+        # this workstation's (this agent's) own user, as get_users lists it, when the team table does not map it
+        if me is not None and all(u.extension != me.extension and u.id != me.id for u in users):
+            users.append(me)
         return snapshot
 
     async def mine(self) -> list[PresenceRecord]:
-        me = self._engine.identity
+        me = self._acting.identity
         return await self._engine.store.read(lambda s: [p for p in s.presence.all() if me.owns_presence(p)])
 
     async def pbx_users(self) -> list[DomainUser]:
@@ -302,19 +365,26 @@ class _Events:
 
 
 class StandaloneApi:
-    """:class:`~app.core.api.CompanionApi` over the local engine (this process is the webhook)."""
+    """:class:`~app.core.api.CompanionApi` over the local engine (this process is the webhook).
 
-    def __init__(self, engine: Engine) -> None:
+    ``identity`` None: the service acts for this workstation, as its settings say at each use.
+    ``identity`` given (a team server, one per agent): "mine" is that agent's, ``dial`` and ``hold``
+    go out as the agent's CRM user, and ``name`` is the agent's display name.
+    """
+
+    def __init__(self, engine: Engine, identity: AgentIdentity | None = None, *, name: str = "") -> None:
         self.engine = engine
-        self.contacts: ContactsApi = _Contacts(engine)
+        acting = _Acting(engine, identity, name)
+        self._acting = acting
+        self.contacts: ContactsApi = _Contacts(engine, acting)
         self.history: HistoryApi = _History(engine)
-        self.calls: CallsApi = _Calls(engine)
-        self.presence: PresenceApi = _Presence(engine)
+        self.calls: CallsApi = _Calls(engine, acting)
+        self.presence: PresenceApi = _Presence(engine, acting)
         self.events: EventsApi = _Events(engine)
 
     @property
     def identity(self) -> AgentIdentity:
-        return self.engine.identity
+        return self._acting.identity
 
     @property
     def normalizer(self) -> PhoneNormalizer:

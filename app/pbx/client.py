@@ -63,6 +63,8 @@ for _name in ("httpx", "httpcore"):
 API_PATH = "integration/usercrm/"
 #: Upper bound of one backoff sleep, and of a honoured ``Retry-After``.
 BACKOFF_CAP = 5.0
+#: The largest PBX reply read (a get_cdr page of 100 records is ~100 KB); bigger ones are refused.
+MAX_REPLY_BYTES = 8 * 1024 * 1024
 #: HTTP statuses worth another try of a read-only action.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: Keys under which a tolerant reader finds a list inside ``body``.
@@ -159,6 +161,7 @@ class PbxClient:
         connect_timeout: float = 5.0,
         retries: int = 3,
         backoff: float = 0.25,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         base_url, self._host = _parse_base_url(pbx_url)
@@ -171,6 +174,7 @@ class PbxClient:
         self._connect_timeout = float(connect_timeout)
         self._retries = int(retries)
         self._backoff = float(backoff)
+        self._max_reply = int(max_reply_bytes)
         self._closed = False
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -398,7 +402,7 @@ class PbxClient:
         try:
             # httpx's read timeout is per read; this bounds the whole exchange (a drip-feeding server).
             async with asyncio.timeout(self._connect_timeout + self._timeout):
-                response = await self._http.post("", json=message)
+                response = await self._bounded_post(action, message, host)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             reason = self._connect_reason(exc)
             error = PbxUnreachable(action, reason, host=host)
@@ -418,6 +422,23 @@ class PbxClient:
 
         log.debug("PBX %s action_id=%s <- HTTP %d", action, message["action_id"], response.status_code)
         return self._read_reply(action, response, idempotent=idempotent)
+
+    async def _bounded_post(self, action: str, message: dict[str, Any], host: str) -> httpx.Response:
+        """POST and read the reply, refusing one larger than ``max_reply_bytes`` before it is all in
+        memory (a broken or hostile PBX answering ``get_cdr`` with hundreds of MB)."""
+        limit = self._max_reply
+        too_large = PbxProtocolError(action, f"the reply is larger than {limit} bytes", host=host)
+        async with self._http.stream("POST", "", json=message) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise too_large
+            body = bytearray()
+            async for chunk in response.aiter_bytes():  # decoded: a small gzip bomb counts at its real size
+                body += chunk
+                if len(body) > limit:
+                    raise too_large
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-encoding", "content-length")]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=response.request)
 
     def _connect_reason(self, exc: Exception) -> str:
         if isinstance(exc, httpx.ConnectTimeout):

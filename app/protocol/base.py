@@ -8,9 +8,10 @@ fields over time and we must neither reject nor drop them.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 OBJ = "UserCRM"
 
@@ -38,15 +39,36 @@ WireId = Annotated[str, BeforeValidator(_id_to_str)]
 WireInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
+#: The longest text a wire field may hold (a field may say otherwise: a recording link is longer).
+MAX_TEXT = 1000
+#: What the fields this program does not know may take, as JSON (they are stored with the record).
+MAX_EXTRA_BYTES = 8192
+
+
 class WireModel(BaseModel):
-    """Base of every wire model: keeps unknown fields, coerces numbers to strings."""
+    """Base of every wire model: keeps unknown fields, coerces numbers to strings.
+
+    Every text is bounded (:data:`MAX_TEXT`, the unknown fields together :data:`MAX_EXTRA_BYTES`):
+    what the webhook stores grows with each event, so an over-long field is refused with a 400
+    that names it, not written to disk.
+    """
 
     model_config = ConfigDict(
         extra="allow",
         coerce_numbers_to_str=True,
         populate_by_name=True,
         frozen=False,
+        str_max_length=MAX_TEXT,
     )
+
+    @model_validator(mode="after")
+    def _bounded_extra(self) -> WireModel:
+        if self.model_extra:
+            size = len(json.dumps(self.model_extra, ensure_ascii=False, default=str).encode())
+            if size > MAX_EXTRA_BYTES:
+                names = ", ".join(sorted(self.model_extra)[:5])
+                raise ValueError(f"the unknown fields ({names}) take {size} bytes; at most {MAX_EXTRA_BYTES} are kept")
+        return self
 
     def extra_fields(self) -> dict[str, Any]:
         """The fields the PBX sent that this model does not know (kept for the record)."""

@@ -8,6 +8,9 @@ from pydantic import Field
 
 from .base import WireId, WireInt, WireModel
 
+#: The longest recording link (or dialplan data) kept: real ones are a few hundred characters.
+MAX_LINK = 4096
+
 #: Every CDR field the vendor documents, in the vendor's order (``history --json`` prints these).
 CDR_FIELDS: tuple[str, ...] = (
     "id", "uniqueid", "dt", "src", "dst", "duration", "billsec", "cc_queue_waiting_time",
@@ -29,7 +32,7 @@ class CdrRecord(WireModel):
     billsec: WireInt | None = None
     cc_queue_waiting_time: WireInt | None = None
     lastapp: str | None = None
-    lastdata: str | None = None
+    lastdata: Annotated[str, Field(max_length=MAX_LINK)] | None = None
     rec_path: str | None = None
     gateway: str | None = None
     gateway_number: str | None = None
@@ -41,7 +44,7 @@ class CdrRecord(WireModel):
     hold_accum_seconds: WireInt | None = None
     geo_ids: Any = None
     geo_names: Any = None
-    link: str | None = None
+    link: Annotated[str, Field(max_length=MAX_LINK)] | None = None
 
     def wire_dict(self) -> dict[str, Any]:
         """The record with the seed's field names first, then whatever else the PBX sent."""

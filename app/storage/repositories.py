@@ -417,6 +417,9 @@ class CallRepository(_Repository):
             values,
         )
 
+    def hold_count(self, call_id: str) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM hold_periods WHERE call_id = ?", (call_id,)).fetchone()[0])
+
     def hold_started(self, call_id: str, at: float) -> None:
         """A ``call_held``: fill a period whose resume arrived first, else open a new one."""
         row = self.conn.execute(
@@ -614,6 +617,16 @@ class PresenceRepository(_Repository):
 
     def all(self) -> list[PresenceRecord]:
         return [self._record(r) for r in self.conn.execute("SELECT * FROM presence ORDER BY user_uid")]
+
+    def prune_history(self, *, older_than: float, keep_at_most: int) -> int:
+        """Drop status changes before ``older_than`` and all but the newest ``keep_at_most``."""
+        removed = self.conn.execute("DELETE FROM presence_history WHERE at < ?", (older_than,)).rowcount
+        removed += self.conn.execute(
+            "DELETE FROM presence_history WHERE id <= (SELECT id FROM presence_history ORDER BY id DESC LIMIT 1"
+            " OFFSET ?)",
+            (keep_at_most,),
+        ).rowcount
+        return removed
 
     def history(self, user_uid: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.conn.execute(

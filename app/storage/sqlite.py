@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .connection import SqliteConnection
+from .files import private_dir, private_file
 from .migrations import MIGRATIONS
 from .repositories import Session
 from .store import InlineReadRefused, StorageError, Store, newer_schema
@@ -92,7 +93,10 @@ class SqliteStore(Store):
     def __init__(self, path: Path, *, readers: int = 2) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
+            for file in (self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm"))):
+                if file == self.path or file.exists():
+                    private_file(file)  # SQLite gives its -wal/-shm the database file's mode
             raw = _connect(self.path)
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open the database {self.path}: {exc}") from exc

@@ -23,6 +23,7 @@ from app.storage import Session, is_database_url
 from .agent_api import FeedLimits, add_agent_api
 from .hub import FeedHub
 from .journal import FeedJournal
+from .rest import add_agent_rest
 
 log = logging.getLogger("app.team")
 
@@ -44,6 +45,7 @@ class TeamServer:
         self.engine.ingestor.journal = FeedJournal().append
         self.engine.bus.connect(self.hub.wake)  # after each local commit: no need to wait for a poll
         self.engine.app_extensions.append(functools.partial(add_agent_api, hub=self.hub, limits=limits))
+        self.engine.app_extensions.append(functools.partial(add_agent_rest, engine=self.engine))
         self.engine.on_stop.append(self.hub.stop)
         self._maintenance: asyncio.Task[None] | None = None
 

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from PySide6.QtCore import QCoreApplication, QDate, QLocale, QObject
 
 from app.protocol.phones import PhoneError, PhoneNormalizer
+from app.protocol.text import strip_controls
 
 __all__ = [
     "call_count_text",
@@ -31,14 +32,15 @@ def phone_text(normalizer: PhoneNormalizer, text: str | None) -> str:
     """A number as agents read it ("+7 495 134-30-60", "9022"); text that is no number as it came.
 
     The PBX sends whatever the caller's network sent: an anonymous caller has no number,
-    and a SIP caller may send a name. Neither is an error worth hiding the call for.
+    and a SIP caller may send a name. Neither is an error worth hiding the call for (but its
+    control and bidi-override characters are: they would show the text reversed or garbled).
     """
     if text is None or not text.strip():
         return QCoreApplication.translate("Format", "Hidden number")
     try:
         return normalizer.display(normalizer.parse(text))
     except PhoneError:
-        return text.strip()
+        return strip_controls(text).strip()
 
 
 def clock_text(moment: datetime) -> str:

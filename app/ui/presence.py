@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from app.core.agent import AVAILABLE, LOGGED_OUT, ON_BREAK, ON_DEMAND
 from app.protocol.pbx_actions import DomainUser
+from app.protocol.text import strip_controls
 from app.storage import CallRecord, CallState, CrmUser, PresenceRecord
 
 from .context import UiContext
@@ -167,7 +168,7 @@ class PresenceModel(QAbstractTableModel):
 
     def status_text(self, row: PresenceRow) -> str:
         label = self.base_status_label(row.base_status)
-        name = (row.status_name or "").strip()
+        name = strip_controls(row.status_name or "").strip()  # the PBX's text, shown as plain text
         if name and label and name.casefold() != label.casefold():
             return f"{label} \u2014 {name}"
         return label or name
@@ -263,7 +264,7 @@ class PresenceModel(QAbstractTableModel):
             crm = self._crm_by_id.get(crm_id)
         return PresenceRow(
             extension=uid,
-            pbx_name=pbx.display_name if pbx is not None and pbx.display_name != uid else "",
+            pbx_name=strip_controls(pbx.display_name) if pbx is not None and pbx.display_name != uid else "",
             in_pbx_list=pbx is not None,
             crm_user_id=crm_id,
             crm_user_name=crm.name if crm is not None else "",

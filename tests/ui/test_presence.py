@@ -84,6 +84,15 @@ def test_call_center_statuses_read_as_words_and_unknown_codes_never_crash(qloop,
     assert model.rowCount() == 1
 
 
+def test_a_status_name_with_control_and_bidi_characters_is_shown_plain(qloop, send, model):
+    """The PBX's text as it came would show reversed (RLO) or cut (NUL); markup stays visible text."""
+    agent(send, "778", -3, "\u202eкнарбо\x00 <b>Обед</b>")
+    wait_until(qloop, lambda: model.text("778", M.STATUS).startswith("on break"))
+    shown = model.text("778", M.STATUS)
+    assert "\u202e" not in shown and "\x00" not in shown
+    assert shown == "on break \u2014 кнарбо <b>Обед</b>"
+
+
 def test_sip_registration_reads_as_words(qloop, send, model):
     for status, text in ((1, "registered"), (0, "not registered"), (5, "unknown (5)")):
         registration(send, "1111", status)

@@ -1,0 +1,50 @@
+"""Nothing the PBX (or anyone with the key) posts makes the database grow without bound."""
+
+from __future__ import annotations
+
+import functools
+
+from app.core.engine import _prune_events
+from tests.support.webhook import call_body, cdr_body, envelope, post
+
+
+async def test_an_over_long_field_is_refused_with_a_400_that_names_it(engine, http):
+    status, reply = await post(http, engine.server.url, envelope("cdr_append", cdr_body(
+        "huge-link", link="https://pbx.example.com/rec?file=" + "x" * (1024 * 1024 - 2000))))
+    assert status == 400 and "link" in reply["error"]
+    status, reply = await post(http, engine.server.url, envelope("agent_change", {
+        "user_uid": "9022", "base_status": -3, "status_name": "В" * 5000}))
+    assert status == 400 and "status_name" in reply["error"]
+    status, reply = await post(http, engine.server.url, envelope("call_ringing", {
+        **call_body("big-extra"), "vendor_blob": "z" * 20_000}))
+    assert status == 400 and "vendor_blob" in reply["error"]
+    assert await engine.store.read(lambda s: s.events.count()) == 0
+    # ordinary sizes still go in
+    status, _ = await post(http, engine.server.url, envelope("cdr_append", cdr_body("normal")))
+    assert status == 200
+
+
+async def test_presence_history_is_pruned_with_the_event_log(engine, http):
+    for n in range(30):
+        status, _ = await post(http, engine.server.url, envelope("agent_change", {
+            "user_uid": "9022", "base_status": -1 - n % 3}))
+        assert status == 200
+    removed = await engine.store.write(functools.partial(_prune_events, days=30, keep=10))
+    assert removed == 40  # 20 events and their 20 presence rows
+    history = await engine.store.read(lambda s: s.presence.history("9022", 1000))
+    assert len(history) == 10
+    await engine.store.write(functools.partial(_prune_events, days=-1, keep=1000))  # everything is old now
+    assert await engine.store.read(lambda s: s.presence.history("9022", 1000)) == []
+
+
+async def test_a_flood_of_hold_toggles_keeps_a_bounded_hold_history(engine, http):
+    await post(http, engine.server.url, envelope("call_ringing", call_body("held-forever")))
+    await post(http, engine.server.url, envelope("call_answer", call_body("held-forever")))
+    hold = {"call_id": "held-forever", "user_uid": "9022"}
+    for _ in range(130):
+        for action in ("call_held", "call_active"):
+            status, _ = await post(http, engine.server.url, envelope(action, hold))
+            assert status == 200
+    call = await engine.store.read(lambda s: s.calls.get("held-forever"))
+    assert call is not None and call.state == "active"
+    assert len(call.hold_periods) == 100
