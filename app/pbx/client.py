@@ -437,7 +437,8 @@ class PbxClient:
                 body += chunk
                 if len(body) > limit:
                     raise too_large
-        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-encoding", "content-length")]
+        decoded = ("content-encoding", "content-length")
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in decoded]
         return httpx.Response(response.status_code, headers=headers, content=bytes(body), request=response.request)
 
     def _connect_reason(self, exc: Exception) -> str:
