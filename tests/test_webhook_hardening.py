@@ -126,3 +126,18 @@ def test_a_trusted_proxies_setting_that_names_no_network_is_a_settings_error():
     with pytest.raises(SettingsError, match=re.escape("trusted_proxies: not an address or network: 'proxy.example'")):
         Settings(trusted_proxies="10.0.0.1, proxy.example").validate()
     assert Settings(trusted_proxies="10.0.0.0/8 ::1").validate().trusted_proxies == "10.0.0.0/8 ::1"
+
+
+def test_a_listening_process_may_open_as_many_files_as_the_system_allows():
+    import resource
+    import subprocess
+    import sys
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(256, hard)
+    code = ("import resource; from app.webhook.server import raise_open_file_limit; "
+            "raise_open_file_limit(); print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard)))
+    expected = hard if hard != resource.RLIM_INFINITY else 65536
+    assert int(done.stdout) == expected > low or hard == low

@@ -40,6 +40,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def raise_open_file_limit() -> int | None:
+    """Raise this process's soft limit of open files to the hard one (each connection takes one;
+    the usual soft limit of 1024 is what a burst of slow connections exhausts first). Returns the
+    new soft limit, None where there is no such limit (Windows)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+        return target
+    return soft
+
+
 def tls_context(cert: str, key: str) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -67,6 +86,7 @@ class WebhookServer:
         if not is_loopback(self.host) and self.ssl_context is None:
             log.warning("the webhook listens on %s without TLS: the CRM API key crosses the network in clear text;"
                         " use --tls-cert/--tls-key or a TLS proxy", self.host)
+        raise_open_file_limit()
         runner = web.AppRunner(self.app, access_log_class=RedactingAccessLogger, access_log=access_log,
                                shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False)
         await runner.setup()
