@@ -92,3 +92,29 @@ async def test_an_event_cannot_forge_a_line_in_the_serve_log(engine, http, tmp_p
     assert "agent_change" in text
     assert "\x1b" not in text and "\x07" not in text
     assert not any(line.startswith("2026-12-03 10:00:00,000 WARNING") for line in text.splitlines())
+
+
+async def test_a_malformed_request_is_one_info_line_not_a_traceback(engine, tmp_path: Path):
+    import asyncio
+
+    log_file = tmp_path / "serve.log"
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    try:
+        setup_logging(logging.INFO, log_file)
+        reader, writer = await asyncio.open_connection("127.0.0.1", engine.server.port)
+        writer.write(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+    text = log_file.read_text(encoding="utf-8")
+    assert "malformed HTTP request refused" in text
+    assert "Traceback" not in text and " ERROR " not in text
