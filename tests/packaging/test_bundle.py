@@ -291,8 +291,9 @@ def test_the_secret_service_keyring_backend_is_inside(bundle_exe: Path, tmp_path
     (secretstorage, jeepney, cryptography) missing from the bundle would end differently.
     """
     env = bundle_env(tmp_path / "home", PYTHON_KEYRING_BACKEND="keyring.backends.SecretService.Keyring")
-    frozen = run_cli(bundle_exe, env, "keys", "set", "--crm", stdin="new-key\n")
-    dev = subprocess.run([sys.executable, "-m", "app", "keys", "set", "--crm"], env=env, input="new-key\n",
+    key = "new-key-of-sixteen-plus\n"  # long enough to be accepted: the keyring is what is tried
+    frozen = run_cli(bundle_exe, env, "keys", "set", "--crm", stdin=key)
+    dev = subprocess.run([sys.executable, "-m", "app", "keys", "set", "--crm"], env=env, input=key,
                          capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT, check=False)
     assert "No module named" not in frozen.stderr
     assert (frozen.returncode, frozen.stderr) == (dev.returncode, dev.stderr)
