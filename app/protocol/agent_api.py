@@ -38,7 +38,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeAlias, get_args
 from urllib.parse import quote
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 # -- where and how to connect ------------------------------------------------------------------
 
@@ -472,3 +481,52 @@ def resume_mode(point: ResumePoint, *, epoch: str, first_kept_seq: int, server_s
     if point.epoch == epoch and first_kept_seq - 1 <= point.after <= server_seq:
         return "replay"
     return "reset"
+
+
+# -- REST request bodies -----------------------------------------------------------------------
+# What the app sends to ``/agent/api/…`` (docs/agent-api.md, "REST"): the server validates with
+# these models and the app builds its requests with them. Declared fields only: a field a request
+# adds (an older or newer app, or one naming another CRM user to dial as) is ignored. Strict: "3"
+# is not a number and 3 is not a string.
+
+
+class RestBody(BaseModel):
+    """Base of every REST request body: unknown fields ignored, declared ones strict, immutable."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
+_Text = Annotated[str, StringConstraints(max_length=200)]
+
+
+class DialBody(RestBody):
+    """``POST /agent/api/dial``: the number as typed (a phone link too)."""
+
+    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class PhoneBody(RestBody):
+    """One number of a contact: as typed (the server derives its key and extension) and its label."""
+
+    raw: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
+
+
+class ContactBody(RestBody):
+    """``POST /agent/api/contacts`` and ``PUT /agent/api/contacts/{id}``: a contact draft
+    (``app.core.api.ContactDraft``) and the live call the card was opened on, which saving links."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    company: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    owner_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = ""
+    note: Annotated[str, StringConstraints(max_length=10_000)] = ""
+    phones: Annotated[list[PhoneBody], Field(max_length=20)] = []
+    call_id: _Text | None = None
+
+
+class NoteBody(RestBody):
+    """``PUT /agent/api/notes/{ref}``."""
+
+    note: Annotated[str, StringConstraints(max_length=10_000)] = ""
+    outcome: Annotated[str, StringConstraints(max_length=200)] = ""

@@ -30,11 +30,11 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 
 from app.core.agent import AgentIdentity
 from app.core.api import (
@@ -50,7 +50,17 @@ from app.core.engine import Engine
 from app.core.standalone import StandaloneApi
 from app.core.timeline import TimelineRow
 from app.pbx import PbxError
-from app.protocol.agent_api import RECORDING_PATH, CdrData, WireCall, WireCaller, WirePresence
+from app.protocol.agent_api import (
+    RECORDING_PATH,
+    CdrData,
+    ContactBody,
+    DialBody,
+    NoteBody,
+    RestBody,
+    WireCall,
+    WireCaller,
+    WirePresence,
+)
 from app.protocol.phones import PhoneError
 from app.protocol.redact import redact
 from app.storage import (
@@ -92,51 +102,6 @@ _DECIMAL = re.compile(r"[0-9]{1,9}")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 Handler = Callable[[web.Request, StandaloneApi], Awaitable[web.StreamResponse]]
-
-
-# -- request bodies ----------------------------------------------------------------------------
-# Declared fields only: a field a request adds (an older or newer app, or one naming another CRM
-# user to dial as) is ignored. Strict: "3" is not a number and 3 is not a string.
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
-
-
-_Text = Annotated[str, StringConstraints(max_length=200)]
-
-
-class DialBody(_Body):
-    """``POST /agent/api/dial``: the number as typed (a phone link too)."""
-
-    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
-
-class PhoneBody(_Body):
-    """One number of a contact: as typed (the server derives its key and extension) and its label."""
-
-    raw: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    label: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
-
-
-class ContactBody(_Body):
-    """``POST /agent/api/contacts`` and ``PUT /agent/api/contacts/{id}``: a :class:`ContactDraft`
-    (and the live call the card was opened on, which saving links)."""
-
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    company: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
-    owner_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = ""
-    note: Annotated[str, StringConstraints(max_length=10_000)] = ""
-    phones: Annotated[list[PhoneBody], Field(max_length=20)] = []
-    call_id: _Text | None = None
-
-
-class NoteBody(_Body):
-    """``PUT /agent/api/notes/{ref}``."""
-
-    note: Annotated[str, StringConstraints(max_length=10_000)] = ""
-    outcome: Annotated[str, StringConstraints(max_length=200)] = ""
 
 
 # -- answers -----------------------------------------------------------------------------------
@@ -302,7 +267,7 @@ def _endpoint(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamR
     return handle
 
 
-async def _body(request: web.Request, model: type[_Body]) -> Any:
+async def _body(request: web.Request, model: type[RestBody]) -> Any:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
