@@ -326,3 +326,18 @@ async def test_a_dead_peer_is_dropped_within_30_seconds(team: Team):
         assert time.monotonic() - started < 30
     finally:
         silent.close()
+
+
+async def test_an_agent_leaving_before_live_does_not_hold_up_the_shutdown(settings, http,
+                                                                        new_database: Callable[[str], str | None]):
+    server = TeamServer(settings, Keys(canary.CRM_KEY, canary.PBX_KEY), database=new_database("leave"))
+    url = await server.start()
+    issued = await asyncio.get_running_loop().run_in_executor(None, AgentAdmin(server.engine.store).add, "Rita", "3")
+    ws = await http.ws_connect(url.removesuffix("/webhook") + "/agent/ws",
+                               headers={"Authorization": f"Bearer {issued.token}"})
+    await ws.receive()  # hello, then gone (a "Test connection" does this)
+    await ws.close()
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    await server.stop()
+    assert time.monotonic() - started < 1.0

@@ -180,7 +180,8 @@ class FeedConnection:
     async def _put(self, text: str) -> bool:
         """Send one message; False (and the connection closing) when the agent stopped reading."""
         try:
-            await asyncio.wait_for(self.ws.send_str(text), self.limits.send_timeout)
+            async with asyncio.timeout(self.limits.send_timeout):
+                await self.ws.send_str(text)
         except TimeoutError:
             log.warning("agent %s is not reading: disconnected (it resumes later)", self.agent.name)
             self.close_soon(CloseCode.TOO_SLOW, "too slow")

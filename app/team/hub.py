@@ -118,8 +118,11 @@ class FeedHub:
         """Return once a row after ``seq`` arrived, or after ``timeout`` seconds."""
         if self.last_seq > seq:
             return
+        # asyncio.timeout, not wait_for: a connection closing cancels this, and 3.11's wait_for can
+        # keep a cancelled waiter pending until its timeout (the server then waits for it at shutdown)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._arrived.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._arrived.wait()
 
     async def first_kept_seq(self) -> int:
         first, last = await self.store.read(lambda s: s.feed.bounds())
@@ -130,7 +133,8 @@ class FeedHub:
     async def _follow(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
+                async with asyncio.timeout(POLL_INTERVAL):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._read_new()
