@@ -184,7 +184,7 @@ def read_caller_info(session: Session, call: CallRecord, me: AgentIdentity, my_n
                 info.owner_name = my_name
             else:
                 info.owner_name = owner
-    calls = [c for c in session.calls.for_number(key, CALLER_HISTORY_LIMIT) if not _same_call(c, call)]
+    calls = [c for c in session.calls.for_number(key, CALLER_HISTORY_LIMIT, holds=False) if not _same_call(c, call)]
     own_cdrs = {call.call_id, call.session_id}
     cdrs = [r for r in session.cdrs.for_number(key, CALLER_HISTORY_LIMIT) if r.uniqueid not in own_cdrs]
     entries = merge_history(calls, cdrs, CALLER_HISTORY_LIMIT)
