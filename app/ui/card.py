@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QProgressBar,
@@ -52,7 +51,8 @@ from app.storage import CallRecord, CallState, CdrRow, ContactRecord, CrmUser, P
 
 from .context import UiContext, user_message
 from .errors import missing_pbx_setting, pbx_error_text
-from .format import call_count_text, phone_text
+from .format import call_count_text, phone_text, plain_text
+from .labels import PlainLabel
 from .player import RecordingPlayer
 from .timeline import TimelineFilterProxy, TimelineModel, configure_view, status_label, timeline_csv
 
@@ -90,7 +90,7 @@ class PhoneRow(QWidget):
         self.remove_button = QToolButton()
         self.remove_button.setText("✕")
         self.remove_button.setToolTip(self.tr("Remove this number"))
-        self.error_label = QLabel()
+        self.error_label = PlainLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #c0392b;")
         self.error_label.hide()
@@ -157,7 +157,7 @@ class ContactForm(QWidget):
         self.note_edit.setTabChangesFocus(True)
         self.add_phone_button = QPushButton(self.tr("Add number"))
         self.add_phone_button.clicked.connect(lambda: self.add_phone().number_edit.setFocus())
-        self.error_label = QLabel()
+        self.error_label = PlainLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #c0392b;")
         self.error_label.hide()
@@ -188,7 +188,7 @@ class ContactForm(QWidget):
         self.owner_combo.clear()
         self.owner_combo.addItem(self.tr("— nobody —"), None)
         for user in users:
-            name = user.name or user.id
+            name = plain_text(user.name or user.id)
             if self._own and user.id == self._own:
                 name = self.tr("%1 (you)").replace("%1", name)
             self.owner_combo.addItem(name, user.id)
@@ -203,8 +203,9 @@ class ContactForm(QWidget):
             # Not a CRM user id: an extension (from an import) or a user no longer in the team.
             # Keep it as it is, so saving the card does not drop it.
             by_extension = next((u for u in self._team if u.extension and u.extension == owner_id), None)
-            text = (self.tr("%1 (extension %2)").replace("%1", by_extension.name).replace("%2", owner_id)
-                    if by_extension else self.tr("Unknown employee (%1)").replace("%1", owner_id))
+            shown_id = plain_text(owner_id)
+            text = (self.tr("%1 (extension %2)").replace("%1", plain_text(by_extension.name)).replace("%2", shown_id)
+                    if by_extension else self.tr("Unknown employee (%1)").replace("%1", shown_id))
             self.owner_combo.addItem(text, owner_id)
             index = self.owner_combo.count() - 1
         self.owner_combo.setCurrentIndex(index)
@@ -368,13 +369,13 @@ class ClientCard(QWidget):
     # -- building -------------------------------------------------------------------------
 
     def _build_header(self) -> None:
-        self.title_label = QLabel()
+        self.title_label = PlainLabel()
         font = self.title_label.font()
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.3)
         self.title_label.setFont(font)
-        self.subtitle_label = QLabel()
-        self.call_state_label = QLabel()
+        self.subtitle_label = PlainLabel()
+        self.call_state_label = PlainLabel()
         self.hold_button = QPushButton(self.tr("Hold"))
         self.hold_button.clicked.connect(self.toggle_hold)
         titles = QVBoxLayout()
@@ -384,7 +385,7 @@ class ClientCard(QWidget):
         self._header.addLayout(titles, 1)
         self._header.addWidget(self.call_state_label)
         self._header.addWidget(self.hold_button)
-        self.message_label = QLabel()
+        self.message_label = PlainLabel()
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message_label.hide()
@@ -395,7 +396,7 @@ class ClientCard(QWidget):
         self.save_button = QPushButton(self.tr("Save"))
         self.save_button.setDefault(True)
         self.save_button.clicked.connect(self.save)
-        self.save_status_label = QLabel()
+        self.save_status_label = PlainLabel()
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_status_label, 1)
         buttons.addWidget(self.save_button)
@@ -433,12 +434,12 @@ class ClientCard(QWidget):
             edit.setEnabled(False)
             edit.dateChanged.connect(self._dates_changed)
         self.date_check.toggled.connect(self._dates_changed)
-        self.count_label = QLabel()
+        self.count_label = PlainLabel()
         filters = QHBoxLayout()
         filters.addWidget(self.direction_combo)
         filters.addWidget(self.date_check)
         filters.addWidget(self.date_from)
-        filters.addWidget(QLabel(self.tr("to")))
+        filters.addWidget(PlainLabel(self.tr("to")))
         filters.addWidget(self.date_to)
         filters.addStretch(1)
         filters.addWidget(self.count_label)
@@ -452,7 +453,7 @@ class ClientCard(QWidget):
         self.progress_bar.setMaximumWidth(140)
         self.progress_bar.setTextVisible(False)
         self.progress_bar.hide()
-        self.progress_label = QLabel()
+        self.progress_label = PlainLabel()
         self.progress_label.setWordWrap(True)  # a long result must wrap, not widen the whole card
         self.cancel_load_button = QPushButton(self.tr("Cancel"))
         self.cancel_load_button.clicked.connect(self.cancel_loading)
@@ -475,7 +476,7 @@ class ClientCard(QWidget):
         self.save_note_button = QPushButton(self.tr("Save note"))
         self.save_note_button.clicked.connect(self.save_note)
         notes = QHBoxLayout()
-        notes.addWidget(QLabel(self.tr("Outcome")))
+        notes.addWidget(PlainLabel(self.tr("Outcome")))
         notes.addWidget(self.outcome_combo)
         notes.addWidget(self.note_edit, 1)
         notes.addWidget(self.save_note_button)
@@ -869,8 +870,8 @@ class ClientCard(QWidget):
         contact = self._contact
         number = phone_text(self._normalizer, self._number) if self._number else ""
         if contact is not None:
-            title = contact.name
-            subtitle = contact.company_name or ""
+            title = plain_text(contact.name)
+            subtitle = plain_text(contact.company_name)
         else:
             title = self.tr("New contact")
             subtitle = number

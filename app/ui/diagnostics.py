@@ -52,6 +52,8 @@ from app.protocol.redact import redact
 from app.storage.records import EventRecord
 from app.ui.context import UiContext, user_message
 from app.ui.errors import connection_test_error_text
+from app.ui.format import plain_text, plain_tooltip
+from app.ui.labels import PlainLabel
 from app.ui.settings_dialog import key_source
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -131,17 +133,23 @@ class EventLogModel(QAbstractTableModel):
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         row = self._rows[index.row()]
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            column = index.column()
-            if column == self.TIME:
-                return _time(row.at)
-            if column == self.ACTION:
-                return row.action
-            if column == self.ACTION_ID:
-                return row.action_id
-            if column == self.PAYLOAD:
-                return row.payload if role == Qt.ItemDataRole.ToolTipRole else row.payload[:300]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return plain_text(self._text(row, index.column(), full=False))
+        if role == Qt.ItemDataRole.ToolTipRole:  # QToolTip guesses rich text: see plain_tooltip
+            return plain_tooltip(self._text(row, index.column(), full=True))
         return None
+
+    def _text(self, row: MaskedEvent, column: int, *, full: bool) -> str:
+        """A cell's text as received (masked), before it is made fit for showing."""
+        if column == self.TIME:
+            return _time(row.at)
+        if column == self.ACTION:
+            return row.action
+        if column == self.ACTION_ID:
+            return row.action_id
+        if column == self.PAYLOAD:
+            return row.payload if full else row.payload[:300]
+        return ""
 
 
 @dataclass
@@ -224,24 +232,24 @@ class DiagnosticsPanel(QWidget):
         self.payload.setReadOnly(True)
         self.payload.setPlaceholderText(self.tr("Select an event to see its payload (keys and link tokens masked)."))
 
-        self.listener_label = QLabel(self)
+        self.listener_label = PlainLabel(parent=self)
         self.listener_label.setObjectName("listener")
         self.listener_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.pbx_label = QLabel(self.tr("Not checked yet."), self)
+        self.pbx_label = PlainLabel(self.tr("Not checked yet."), self)
         self.pbx_label.setObjectName("pbx")
         self.pbx_label.setWordWrap(True)
         self.check_pbx_button = QPushButton(self.tr("Check PBX"), self)
         self.check_pbx_button.clicked.connect(self.check_pbx)
         self.refresh_button = QPushButton(self.tr("Refresh"), self)
         self.refresh_button.clicked.connect(self.refresh)
-        self.log_label = QLabel(str(log_file_path()), self)
+        self.log_label = PlainLabel(str(log_file_path()), self)
         self.log_label.setObjectName("log_file")
         self.log_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         open_logs = QPushButton(self.tr("Open log folder"), self)
         open_logs.clicked.connect(self.open_log_folder)
         self.copy_button = QPushButton(self.tr("Copy diagnostics"), self)
         self.copy_button.clicked.connect(self.copy_diagnostics)
-        self.status = QLabel(self)
+        self.status = PlainLabel(parent=self)
         self.status.setObjectName("status")
 
         form = QFormLayout()
@@ -260,7 +268,7 @@ class DiagnosticsPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(QLabel(self.tr("Last events from the PBX (keys and link tokens masked)"), self))
+        layout.addWidget(PlainLabel(self.tr("Last events from the PBX (keys and link tokens masked)"), self))
         layout.addWidget(self.table, 3)
         layout.addWidget(self.payload, 1)
         bottom = QHBoxLayout()

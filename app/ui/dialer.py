@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
     QPushButton,
     QTableView,
@@ -45,7 +44,8 @@ from app.storage import ContactRecord
 
 from .context import UiContext, user_message
 from .errors import display_key, missing_pbx_setting, pbx_error_text, phone_error_text
-from .format import when_text
+from .format import plain_text, when_text
+from .labels import PlainLabel
 
 log = logging.getLogger("app.ui.dialer")
 
@@ -220,11 +220,11 @@ class DialerListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             column = index.column()
             if column == self.NAME:
-                return entry.name
+                return plain_text(entry.name)
             if column == self.COMPANY:
-                return entry.company
+                return plain_text(entry.company)
             if column == self.NUMBER:
-                return entry.number
+                return plain_text(entry.number)
             if column == self.WHEN:
                 return when_text(entry.when) if entry.when else ""
         if role == self.EntryRole:
@@ -272,9 +272,9 @@ class DialerWindow(QWidget):
         self.number_edit.setClearButtonEnabled(True)
         self.call_button = QPushButton(self.tr("Call"), self)
         self.call_button.setDefault(True)
-        self.preview_label = QLabel(self)
+        self.preview_label = PlainLabel(parent=self)
         self.preview_label.setWordWrap(True)
-        self.list_label = QLabel(self)
+        self.list_label = PlainLabel(parent=self)
         self.model = DialerListModel(self)
         self.results_view = QTableView(self)
         self.results_view.setModel(self.model)
@@ -283,7 +283,7 @@ class DialerWindow(QWidget):
         self.results_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results_view.verticalHeader().hide()
         self.results_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.status_label = QLabel(self)
+        self.status_label = PlainLabel(parent=self)
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -389,7 +389,7 @@ class DialerWindow(QWidget):
         text = self.number_edit.text().strip()
         if entry is not None:
             dial = normalizer.dial_string(normalizer.parse(entry.dial_text))
-            label = entry.name or entry.number
+            label = plain_text(entry.name or entry.number)
             self.preview_label.setText(self.tr("Will dial {0} ({1})").format(dial, label))
             self.call_button.setEnabled(True)
             return
@@ -477,7 +477,7 @@ class DialerWindow(QWidget):
             self._search("")
 
 
-class DialFeedback(QLabel):
+class DialFeedback(PlainLabel):
     """The message line of a panel that dials through the shared :class:`DialService`.
 
     Every window shares one service, so each panel reports only the dials it asked for: call
@@ -486,7 +486,7 @@ class DialFeedback(QLabel):
     """
 
     def __init__(self, service: DialService, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent=parent)
         self._service = service
         self._pending = False
         self.setWordWrap(True)

@@ -5,13 +5,22 @@ time at a glance whether it is in the pop-up, the card or the missed-calls list.
 text comes out of here (no widgets); the strings go through ``QCoreApplication.translate``
 with the context ``"Format"`` so that pyside6-lupdate extracts them and Russian plurals
 work. Functions taking ``now`` accept it so that callers (and tests) can fix the clock.
+
+Data from the PBX and the directory is shown as the text it is, never as markup: Qt guesses
+rich text (``Qt::mightBeRichText``) for labels, tooltips and message boxes, and a name like
+``<img src="/some/fifo">`` would make it open that file while laying the text out (a FIFO froze
+the whole process, webhook included; ``/dev/zero`` ate the memory). :func:`plain_text` is what a
+window shows of such data (no control or bidi-override characters either), :func:`plain_tooltip`
+what goes into a tooltip, and labels are :class:`app.ui.labels.PlainLabel` (``Qt.PlainText``).
 """
 
 from __future__ import annotations
 
+import html
 import time
 from datetime import date, datetime, timedelta
 
+from PySide6 import QtGui
 from PySide6.QtCore import QCoreApplication, QDate, QLocale, QObject
 
 from app.protocol.phones import PhoneError, PhoneNormalizer
@@ -24,8 +33,43 @@ __all__ = [
     "duration_text",
     "missed_count_text",
     "phone_text",
+    "plain_text",
+    "plain_tooltip",
     "when_text",
 ]
+
+#: Line and paragraph separators: a line break to Qt's text layout, so not for one-line displays.
+_SEPARATORS = str.maketrans({"\u2028": " ", "\u2029": " "})
+
+
+def plain_text(text: str | None, *, multiline: bool = False) -> str:
+    """Text from the PBX, the directory or an error, as a window shows it.
+
+    Control and bidi-override characters go (they would show a name reversed or garbled: see
+    :func:`app.protocol.text.strip_controls`); a one-line display gets the line breaks as spaces,
+    ``multiline=True`` keeps them. Markup stays the text it is: show the result in a
+    :class:`~app.ui.labels.PlainLabel`, a table cell or :func:`plain_tooltip`, never in a widget
+    that guesses rich text.
+    """
+    if not text:
+        return ""
+    if multiline:
+        return "\n".join(strip_controls(line) for line in text.splitlines())
+    return strip_controls(text).translate(_SEPARATORS)
+
+
+def plain_tooltip(text: str | None) -> str:
+    """A tooltip (``setToolTip``, a model's ``ToolTipRole``) that shows ``text`` as it is.
+
+    Qt has no plain-text tooltip: ``QToolTip`` renders whatever ``Qt::mightBeRichText`` takes for
+    markup as rich text (loading its images, making its links clickable). Text Qt would show as
+    plain anyway is returned as it is (without control characters; line breaks kept); anything
+    else is escaped inside an explicit rich-text paragraph, so ``<b>x</b>`` reads ``<b>x</b>``.
+    """
+    shown = plain_text(text, multiline=True)
+    if not QtGui.Qt.mightBeRichText(shown):
+        return shown
+    return '<p style="white-space:pre-wrap">' + html.escape(shown, quote=False) + "</p>"
 
 
 def phone_text(normalizer: PhoneNormalizer, text: str | None) -> str:

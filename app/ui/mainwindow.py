@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QTabWidget, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QTabWidget, QToolButton, QVBoxLayout, QWidget
 
 from . import icons
+from .labels import PlainLabel
 from .tray import ShellActions, Status, StatusText, icon_state
 
 
@@ -26,7 +27,7 @@ class MainWindow(QMainWindow):
         self._words = StatusText(self)
         central = QWidget(self)
         layout = QVBoxLayout(central)
-        self.status_label = QLabel(central)
+        self.status_label = PlainLabel(parent=central)
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.status_label)

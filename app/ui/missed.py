@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMenu,
     QPushButton,
     QTableView,
@@ -42,7 +41,8 @@ from app.storage import CallRecord
 from .context import UiContext, user_message
 from .dialer import DialFeedback, DialService
 from .errors import display_key
-from .format import missed_count_text, phone_text, when_text
+from .format import missed_count_text, phone_text, plain_text, plain_tooltip, when_text
+from .labels import PlainLabel
 
 log = logging.getLogger("app.ui.missed")
 
@@ -146,7 +146,8 @@ class MissedCallsModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == self.NUMBER and row.call.gateway_number:
-                return self.tr("Called line: {0}").format(display_key(self._ctx.normalizer, row.call.gateway_number))
+                line = display_key(self._ctx.normalizer, row.call.gateway_number)
+                return plain_tooltip(self.tr("Called line: {0}").format(line))
             return None
         if role == self.RowRole:
             return row
@@ -166,8 +167,8 @@ class MissedCallsModel(QAbstractTableModel):
         normalizer = self._ctx.normalizer
         return [
             MissedCall(entry.call, phone_text(normalizer, entry.call.other_leg),
-                       entry.contact.name if entry.contact else "",
-                       (entry.contact.company_name or "") if entry.contact else "")
+                       plain_text(entry.contact.name) if entry.contact else "",
+                       plain_text(entry.contact.company_name) if entry.contact else "")
             for entry in found
         ]
 
@@ -255,7 +256,7 @@ class MissedCallsPanel(QWidget):
             model.reload()
         self.model = model
 
-        self.summary_label = QLabel(self)
+        self.summary_label = PlainLabel(parent=self)
         self.view = QTableView(self)
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -20,7 +20,6 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QSlider,
     QVBoxLayout,
@@ -29,7 +28,8 @@ from PySide6.QtWidgets import (
 
 from app.protocol.redact import redact
 
-from .format import duration_text
+from .format import duration_text, plain_tooltip
+from .labels import PlainLabel
 from .timeline import link_location
 
 log = logging.getLogger("app.ui.player")
@@ -91,7 +91,7 @@ class RecordingPlayer(QWidget):
         self.seek_slider.sliderPressed.connect(self._seek_started)
         self.seek_slider.sliderReleased.connect(self._seek_finished)
         self.seek_slider.setAccessibleName(self.tr("Position"))
-        self.time_label = QLabel("0:00 / 0:00")
+        self.time_label = PlainLabel("0:00 / 0:00")
         self.speed_combo = QComboBox()
         for speed in SPEEDS:
             self.speed_combo.addItem(f"{speed:g}\u00d7", speed)  # the multiplication sign: "1.5x"
@@ -99,7 +99,7 @@ class RecordingPlayer(QWidget):
         self.speed_combo.currentIndexChanged.connect(self._speed_changed)
         self.open_button = QPushButton(self.tr("Open link"))
         self.open_button.clicked.connect(self.open_link)
-        self.status_label = QLabel()
+        self.status_label = PlainLabel()
         self.status_label.setWordWrap(True)
         self.retry_button = QPushButton(self.tr("Retry"))
         self.retry_button.clicked.connect(self.retry)
@@ -296,7 +296,7 @@ class RecordingPlayer(QWidget):
         self.play_button.setEnabled(has_link and state != self.NOT_READY)
         self.seek_slider.setEnabled(state in (self.PLAYING, self.PAUSED, self.FINISHED))
         self.open_button.setEnabled(has_link)
-        self.open_button.setToolTip(link_location(self._link))
+        self.open_button.setToolTip(plain_tooltip(link_location(self._link)))  # the CDR's text
         self.retry_button.setVisible(state == self.NOT_READY)
         if state == self.NONE:
             text = self.tr("Select a call to hear its recording.")

@@ -35,7 +35,8 @@ from app.core.calls import answered
 from app.storage import CallRecord, CallState, PresenceRecord
 
 from .context import UiContext, user_message
-from .format import duration_text, phone_text, when_text
+from .format import duration_text, phone_text, plain_text, plain_tooltip, when_text
+from .labels import PlainLabel
 from .ringsound import RingSound
 
 log = logging.getLogger("app.ui.popup")
@@ -58,9 +59,10 @@ SPARE_DELAY_MS = 300
 
 def _set_elided(label: QLabel, text: str, width: int) -> None:
     """Long names must not widen the pop-up: cut with "…" and keep the full text as tooltip."""
+    text = plain_text(text)
     shown = label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
     label.setText(shown)
-    label.setToolTip(text if shown != text else "")
+    label.setToolTip(plain_tooltip(text) if shown != text else "")
 
 
 class CallPopup(QFrame):
@@ -103,34 +105,32 @@ class CallPopup(QFrame):
         self.setObjectName("CallPopup")
         self.setWindowTitle(self.tr("Incoming call"))
 
-        self.state_label = QLabel()
+        self.state_label = PlainLabel()
         self.dismiss_button = self._button(self.tr("Dismiss"))
         self.dismiss_button.setFlat(True)
         header = QHBoxLayout()
         header.addWidget(self.state_label, 1)
         header.addWidget(self.dismiss_button)
 
-        self.number_label = QLabel()
+        self.number_label = PlainLabel()
         font = self.number_label.font()
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.35)
         self.number_label.setFont(font)
-        self.number_label.setTextFormat(Qt.TextFormat.PlainText)
         self.number_label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
-        self.name_label = QLabel()
+        self.name_label = PlainLabel()
         name_font = self.name_label.font()
         name_font.setBold(True)
         self.name_label.setFont(name_font)
-        self.company_label = QLabel()
-        self.owner_label = QLabel()
-        self.line_label = QLabel()
-        self.history_label = QLabel()
-        self.error_label = QLabel()
+        self.company_label = PlainLabel()
+        self.owner_label = PlainLabel()
+        self.line_label = PlainLabel()
+        self.history_label = PlainLabel()
+        self.error_label = PlainLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #c62828;")
         for label in (self.state_label, self.name_label, self.company_label, self.owner_label, self.line_label,
                       self.history_label, self.error_label):
-            label.setTextFormat(Qt.TextFormat.PlainText)
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self.open_card_button = self._button(self.tr("Open card"))

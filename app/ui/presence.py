@@ -38,12 +38,12 @@ from PySide6.QtWidgets import (
 
 from app.core.agent import AVAILABLE, LOGGED_OUT, ON_BREAK, ON_DEMAND
 from app.protocol.pbx_actions import DomainUser
-from app.protocol.text import strip_controls
 from app.storage import CallRecord, CallState, CrmUser, PresenceRecord
 
 from .context import UiContext
 from .dialer import DialFeedback, DialService
 from .errors import missing_pbx_setting, pbx_error_text
+from .format import plain_text, plain_tooltip
 
 log = logging.getLogger("app.ui.presence")
 
@@ -168,7 +168,7 @@ class PresenceModel(QAbstractTableModel):
 
     def status_text(self, row: PresenceRow) -> str:
         label = self.base_status_label(row.base_status)
-        name = strip_controls(row.status_name or "").strip()  # the PBX's text, shown as plain text
+        name = plain_text(row.status_name).strip()  # the PBX's text, shown as plain text
         if name and label and name.casefold() != label.casefold():
             return f"{label} \u2014 {name}"
         return label or name
@@ -180,11 +180,11 @@ class PresenceModel(QAbstractTableModel):
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if column == self.EXTENSION:
-                return row.extension
+                return plain_text(row.extension)
             if column == self.NAME:
                 return row.pbx_name
             if column == self.CRM_USER:
-                return row.crm_user_name or row.crm_user_id or ""
+                return plain_text(row.crm_user_name or row.crm_user_id)
             if column == self.REGISTRATION:
                 return self.registration_label(row.reg_status)
             if column == self.STATUS:
@@ -193,8 +193,8 @@ class PresenceModel(QAbstractTableModel):
                 return self.tr("on a call") if row.on_call else ""
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column == self.CRM_USER and row.crm_user_id:
-                return self.tr("CRM user id {0}").format(row.crm_user_id)
+            if column == self.CRM_USER and row.crm_user_id:  # QToolTip guesses rich text: see plain_tooltip
+                return plain_tooltip(self.tr("CRM user id {0}").format(row.crm_user_id))
             if column == self.NAME and not row.in_pbx_list:
                 return self.tr("Not in the PBX's user list; known from its events.")
             return None
@@ -264,7 +264,7 @@ class PresenceModel(QAbstractTableModel):
             crm = self._crm_by_id.get(crm_id)
         return PresenceRow(
             extension=uid,
-            pbx_name=strip_controls(pbx.display_name) if pbx is not None and pbx.display_name != uid else "",
+            pbx_name=plain_text(pbx.display_name) if pbx is not None and pbx.display_name != uid else "",
             in_pbx_list=pbx is not None,
             crm_user_id=crm_id,
             crm_user_name=crm.name if crm is not None else "",
@@ -469,9 +469,9 @@ class PresencePanel(QWidget):
             return
         self.message_label.track()
         if self._service.dial(row.extension):
-            who = row.pbx_name or row.crm_user_name or row.extension
+            who = plain_text(row.pbx_name or row.crm_user_name or row.extension)
             self.message_label.show_message(
-                self.tr("Asking the PBX to call {0} ({1})\u2026").format(who, row.extension))
+                self.tr("Asking the PBX to call {0} ({1})\u2026").format(who, plain_text(row.extension)))
 
     def _on_refreshed(self) -> None:
         self.message_label.show_message("")

@@ -58,6 +58,7 @@ from app.core.settings import settings_path as default_settings_path
 from app.protocol.phones import DIAL_FORMATS, PhoneNormalizer
 from app.ui.context import UiContext, user_message
 from app.ui.errors import connection_test_error_text
+from app.ui.labels import PlainLabel
 
 __all__ = [
     "EXAMPLE_NUMBER",
@@ -347,7 +348,7 @@ class KeyEdit(QWidget):
         self.edit = QLineEdit(self)
         self.edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.edit.setObjectName(f"{name}_edit")
-        self.state = QLabel(self)
+        self.state = PlainLabel(parent=self)
         self.state.setObjectName(f"{name}_state")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -372,7 +373,7 @@ class KeyEdit(QWidget):
 
 
 def _error_label(parent: QWidget, name: str) -> QLabel:
-    label = QLabel(parent)
+    label = PlainLabel(parent=parent)
     label.setObjectName(f"{name}_error")
     label.setWordWrap(True)
     label.setStyleSheet("color: #c62828;")
@@ -381,7 +382,7 @@ def _error_label(parent: QWidget, name: str) -> QLabel:
 
 
 def _note(text: str, parent: QWidget) -> QLabel:
-    label = QLabel(text, parent)
+    label = PlainLabel(text, parent)
     label.setWordWrap(True)
     label.setEnabled(False)  # the palette's "disabled" colour: a hint, not a control
     return label
@@ -427,7 +428,7 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self._build_calls_tab(), self.tr("Calls"))
         self.tabs.addTab(self._build_general_tab(), self.tr("General"))
 
-        self.status = QLabel(self)
+        self.status = PlainLabel(parent=self)
         self.status.setObjectName("status")
         self.status.setWordWrap(True)
         self.buttons = QDialogButtonBox(
@@ -467,7 +468,7 @@ class SettingsDialog(QDialog):
         self._add_error(form, page, "keys")
         self.test_button = QPushButton(self.tr("Test connection"), page)
         self.test_button.clicked.connect(self.test_connection)
-        self.test_result = QLabel(page)
+        self.test_result = PlainLabel(parent=page)
         self.test_result.setObjectName("test_result")
         self.test_result.setWordWrap(True)
         self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -501,7 +502,7 @@ class SettingsDialog(QDialog):
         form.addRow("", self.webhook_note)
         self.selftest_button = QPushButton(self.tr("Webhook self-test"), page)
         self.selftest_button.clicked.connect(self.webhook_self_test)
-        self.selftest_result = QLabel(page)
+        self.selftest_result = PlainLabel(parent=page)
         self.selftest_result.setObjectName("selftest_result")
         self.selftest_result.setWordWrap(True)
         form.addRow(self.selftest_button, self.selftest_result)
@@ -557,7 +558,7 @@ class SettingsDialog(QDialog):
         for name in DIAL_FORMATS:
             self.dial_format.addItem(format_labels.get(name, name), name)
         form.addRow(self.tr("Dial format"), self.dial_format)
-        self.dial_preview = QLabel(page)
+        self.dial_preview = PlainLabel(parent=page)
         self.dial_preview.setObjectName("dial_preview")
         form.addRow("", self.dial_preview)
         self.region.currentIndexChanged.connect(self._update_dial_preview)

@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 
 from .context import UiContext
+from .format import plain_text
 from .tray import ShellActions, Status
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ class Shell(QObject):
     def notify(self, message: str) -> None:
         """A short notice: the tray balloon when there is a tray, else the main window's status bar."""
         log.info("notice: %s", message)
+        message = plain_text(message)  # it may quote data (a number, the PBX's error): no control characters
         if self.tray is not None and QSystemTrayIcon.supportsMessages():
             self.tray.icon.showMessage("pbx-companion", message)
         if self.main_window is not None:

@@ -55,7 +55,7 @@ from app.protocol import events as ev
 from app.protocol.phones import PhoneNormalizer
 from app.storage import CallRecord
 
-from .format import duration_text, phone_text, when_text
+from .format import duration_text, phone_text, plain_text, plain_tooltip, when_text
 
 
 def status_label(status: str) -> str:
@@ -70,7 +70,8 @@ def status_label(status: str) -> str:
         IN_PROGRESS: QCoreApplication.translate("Timeline", "In progress"),
         ON_HOLD: QCoreApplication.translate("Timeline", "On hold"),
     }
-    return labels.get(status, status)
+    label = labels.get(status)
+    return label if label is not None else plain_text(status)  # a status the PBX made up: its text
 
 
 def direction_text(direction: int | None) -> str:
@@ -151,22 +152,22 @@ class TimelineModel(QAbstractTableModel):
             return self._sort_value(row, column)
         if role == self.ROW_ROLE:
             return row
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == Qt.ItemDataRole.ToolTipRole:  # QToolTip guesses rich text: see plain_tooltip
             if column == self.COL_RECORDING:
-                return link_location(row.link) or None
+                return plain_tooltip(link_location(row.link)) or None
             if column == self.COL_NOTE and row.note:
-                return row.note
+                return plain_tooltip(row.note)
             if column == self.COL_NUMBER:
-                return row.number
+                return plain_tooltip(row.number) or None
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.COL_DURATION, self.COL_BILLSEC):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def _texts(self, row: TimelineRow) -> list[str]:
-        note = row.note.replace("\n", " ")
-        if row.outcome:
-            note = f"{row.outcome} · {note}" if note else row.outcome
+        note, outcome = plain_text(row.note), plain_text(row.outcome)  # one line each, no control characters
+        if outcome:
+            note = f"{outcome} · {note}" if note else outcome
         return [
             when_text(row.time, self._now()),
             direction_text(row.direction),

@@ -9,6 +9,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from . import icons
+from .format import plain_tooltip
 
 
 @dataclass
@@ -96,7 +97,8 @@ class TrayController(QObject):
     def update(self, status: Status) -> None:
         self.status = status
         self.icon.setIcon(icons.state_icon(icon_state(status), status.missed))
-        self.icon.setToolTip("pbx-companion\n" + self._words.describe(status))
+        # the status quotes errors (a PBX's reply): on X11 the tooltip is a QToolTip, which guesses rich text
+        self.icon.setToolTip(plain_tooltip("pbx-companion\n" + self._words.describe(status)))
 
     def _rebuild_menu(self) -> None:
         """Rebuilt on every opening so counts and states are current (Vorta does the same)."""

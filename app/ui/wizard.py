@@ -40,6 +40,8 @@ from app.core.settings import settings_path as default_settings_path
 from app.protocol.pbx_actions import DomainUser
 from app.ui.context import UiContext, user_message
 from app.ui.errors import connection_test_error_text
+from app.ui.format import plain_text
+from app.ui.labels import PlainLabel
 from app.ui.settings_dialog import (
     KeyEdit,
     is_loopback_host,
@@ -83,7 +85,7 @@ class PbxUserListModel(QAbstractListModel):
         user = self._users[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             name = user.display_name
-            return f"{user.uid} — {name}" if name != user.uid else user.uid
+            return plain_text(f"{user.uid} — {name}" if name != user.uid else user.uid)
         if role == Qt.ItemDataRole.UserRole:
             return user.uid
         if role == self.NAME_ROLE:
@@ -98,7 +100,7 @@ class PbxUserListModel(QAbstractListModel):
 
 
 def _label(parent: QWidget, name: str, *, error: bool = False) -> QLabel:
-    label = QLabel(parent)
+    label = PlainLabel(parent=parent)
     label.setObjectName(name)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
