@@ -38,7 +38,7 @@ __all__ = [
     "when_text",
 ]
 
-#: Line and paragraph separators: a line break to Qt's text layout, so not for one-line displays.
+# Line and paragraph separators: a line break to Qt's text layout, so not for one-line displays.
 _SEPARATORS = str.maketrans({"\u2028": " ", "\u2029": " "})
 
 

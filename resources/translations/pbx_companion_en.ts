@@ -4,7 +4,7 @@
 <context>
     <name>AgentPage</name>
     <message numerus="yes">
-        <location filename="../../app/ui/wizard.py" line="+273"/>
+        <location filename="../../app/ui/wizard.py" line="+275"/>
         <source>%n PBX user(s) loaded: pick yours.</source>
         <translation>
             <numerusform>%n PBX user loaded: pick yours.</numerusform>
@@ -42,7 +42,7 @@
 <context>
     <name>ClientCard</name>
     <message numerus="yes">
-        <location filename="../../app/ui/card.py" line="+558"/>
+        <location filename="../../app/ui/card.py" line="+559"/>
         <source>Cancelled: %n call(s) loaded from the PBX.</source>
         <translation>
             <numerusform>Cancelled: %n call loaded from the PBX.</numerusform>
@@ -93,7 +93,7 @@
 <context>
     <name>DiagnosticsPanel</name>
     <message numerus="yes">
-        <location filename="../../app/ui/diagnostics.py" line="+339"/>
+        <location filename="../../app/ui/diagnostics.py" line="+347"/>
         <source>OK at {time}: %n PBX user(s)</source>
         <translation>
             <numerusform>OK at {time}: %n PBX user</numerusform>
@@ -104,7 +104,7 @@
 <context>
     <name>Format</name>
     <message numerus="yes">
-        <location filename="../../app/ui/format.py" line="+88"/>
+        <location filename="../../app/ui/format.py" line="+134"/>
         <source>%n call(s)</source>
         <translation>
             <numerusform>%n call</numerusform>
@@ -154,7 +154,7 @@
 <context>
     <name>SettingsDialog</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="+775"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+776"/>
         <source>Connected: %n PBX user(s)</source>
         <translation>
             <numerusform>Connected: %n PBX user</numerusform>
@@ -165,7 +165,7 @@
 <context>
     <name>StatusText</name>
     <message numerus="yes">
-        <location filename="../../app/ui/tray.py" line="+63"/>
+        <location filename="../../app/ui/tray.py" line="+64"/>
         <source>%n call(s) ringing</source>
         <translation>
             <numerusform>%n call ringing</numerusform>
@@ -184,7 +184,7 @@
 <context>
     <name>TrayController</name>
     <message numerus="yes">
-        <location line="+41"/>
+        <location line="+42"/>
         <source>Missed calls (%n)</source>
         <translation>
             <numerusform>Missed calls (%n)</numerusform>

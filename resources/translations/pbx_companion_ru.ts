@@ -4,7 +4,7 @@
 <context>
     <name>AgentPage</name>
     <message>
-        <location filename="../../app/ui/wizard.py" line="+221"/>
+        <location filename="../../app/ui/wizard.py" line="+223"/>
         <source>Who works at this computer</source>
         <translation>Кто работает за этим компьютером</translation>
     </message>
@@ -76,7 +76,7 @@
 <context>
     <name>CallPopup</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+104"/>
+        <location filename="../../app/ui/popup.py" line="+106"/>
         <source>Incoming call</source>
         <translation>Входящий звонок</translation>
     </message>
@@ -86,7 +86,7 @@
         <translation>Скрыть</translation>
     </message>
     <message>
-        <location line="+29"/>
+        <location line="+27"/>
         <source>Open card</source>
         <translation>Открыть анкету</translation>
     </message>
@@ -198,7 +198,7 @@
 <context>
     <name>ClientCard</name>
     <message>
-        <location filename="../../app/ui/card.py" line="+378"/>
+        <location filename="../../app/ui/card.py" line="+379"/>
         <location line="+519"/>
         <source>Hold</source>
         <translation>Удержать</translation>
@@ -503,7 +503,7 @@
 <context>
     <name>ContactForm</name>
     <message>
-        <location filename="../../app/ui/card.py" line="-753"/>
+        <location filename="../../app/ui/card.py" line="-754"/>
         <source>Full name</source>
         <translation>Фамилия, имя и отчество</translation>
     </message>
@@ -558,7 +558,7 @@
         <translation>%1 (вы)</translation>
     </message>
     <message>
-        <location line="+13"/>
+        <location line="+14"/>
         <source>%1 (extension %2)</source>
         <translation>%1 (внутр. %2)</translation>
     </message>
@@ -635,7 +635,7 @@
 <context>
     <name>DiagnosticsPanel</name>
     <message>
-        <location filename="../../app/ui/diagnostics.py" line="+211"/>
+        <location filename="../../app/ui/diagnostics.py" line="+219"/>
         <source>PBX Companion diagnostics</source>
         <translation>Диагностика PBX Companion</translation>
     </message>
@@ -878,7 +878,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>EventLogModel</name>
     <message>
-        <location filename="../../app/ui/diagnostics.py" line="-246"/>
+        <location filename="../../app/ui/diagnostics.py" line="-252"/>
         <source>Received</source>
         <translation>Получено</translation>
     </message>
@@ -909,7 +909,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Format</name>
     <message>
-        <location filename="../../app/ui/format.py" line="+37"/>
+        <location filename="../../app/ui/format.py" line="+83"/>
         <source>Hidden number</source>
         <translation>Скрытый номер</translation>
     </message>
@@ -945,7 +945,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>KeyEdit</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="+365"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+366"/>
         <source>•••••• (stored): type a new key to replace it</source>
         <translation>•••••• (сохранён): введите новый ключ, чтобы заменить его</translation>
     </message>
@@ -958,7 +958,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>MissedCallsModel</name>
     <message>
-        <location filename="../../app/ui/missed.py" line="+149"/>
+        <location filename="../../app/ui/missed.py" line="+150"/>
         <source>Called line: {0}</source>
         <translation>Набранная линия: {0}</translation>
     </message>
@@ -1202,7 +1202,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PhoneRow</name>
     <message>
-        <location filename="../../app/ui/card.py" line="-213"/>
+        <location filename="../../app/ui/card.py" line="-214"/>
         <source>Phone number</source>
         <translation>Номер телефона</translation>
     </message>
@@ -1253,7 +1253,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PresenceModel</name>
     <message>
-        <location filename="../../app/ui/presence.py" line="+149"/>
+        <location filename="../../app/ui/presence.py" line="+150"/>
         <source>unknown</source>
         <translation>неизвестно</translation>
     </message>
@@ -1857,7 +1857,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Shell</name>
     <message>
-        <location filename="../../app/ui/shell.py" line="+135"/>
+        <location filename="../../app/ui/shell.py" line="+137"/>
         <source>Missed calls</source>
         <translation>Пропущенные звонки</translation>
     </message>
@@ -1870,7 +1870,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>ShellActions</name>
     <message>
-        <location filename="../../app/ui/tray.py" line="+41"/>
+        <location filename="../../app/ui/tray.py" line="+42"/>
         <source>Dial a number…</source>
         <translation>Набрать номер…</translation>
     </message>
@@ -1989,7 +1989,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>На удержании</translation>
     </message>
     <message>
-        <location line="+7"/>
+        <location line="+8"/>
         <source>Incoming</source>
         <translation>Входящий</translation>
     </message>
@@ -2050,7 +2050,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>TrayController</name>
     <message numerus="yes">
-        <location filename="../../app/ui/tray.py" line="+40"/>
+        <location filename="../../app/ui/tray.py" line="+41"/>
         <source>Missed calls (%n)</source>
         <translation>
             <numerusform>Пропущенные звонки (%n)</numerusform>

@@ -57,21 +57,25 @@ MARK = "<b>x</b>"  # what must be read as these eight characters wherever data i
 
 
 #: The watcher: opens the FIFO's write end without blocking, which works only while a reader holds it
-#: open (ENXIO otherwise), then closes it at once, so that the reader reads EOF and carries on.
+#: open (ENXIO otherwise), then closes it at once, so that the reader reads EOF and carries on. Each
+#: time, it appends a line to the log file. It ends when the FIFO is gone.
 _WATCH = """
 import errno, os, sys, time
-path = sys.argv[1]
+path, log = sys.argv[1:]
 print("ready", flush=True)
 while True:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        break
     except OSError as exc:
         if exc.errno != errno.ENXIO:
             raise
         time.sleep(0.002)
         continue
     os.close(fd)
-    print("opened", flush=True)
+    with open(log, "a") as out:
+        out.write("opened\\n")
 """
 
 
@@ -79,25 +83,29 @@ class FifoWatch:
     """A FIFO nobody may open, and a process that notices when something does.
 
     Not a thread: Qt blocked in ``open()`` holds the GIL, so no Python thread of this process (nor
-    pytest-timeout's) would ever run again; another process unblocks the reader and counts it.
+    pytest-timeout's) would ever run again; another process unblocks the reader and counts it. It
+    watches until :meth:`stop`, after the app has shut down (its last repaints may open it too).
     """
 
     def __init__(self, path: Path) -> None:
         os.mkfifo(path)
         self.path = str(path)
-        self._process = subprocess.Popen([sys.executable, "-c", _WATCH, self.path], stdout=subprocess.PIPE,
-                                         text=True)
+        self._log = path.with_name(path.name + ".opened")
+        self._log.touch()
+        self._process = subprocess.Popen([sys.executable, "-c", _WATCH, self.path, str(self._log)],
+                                         stdout=subprocess.PIPE, text=True)
         assert self._process.stdout is not None and self._process.stdout.readline() == "ready\n"
 
     @property
     def opened(self) -> int:
-        """How many times a reader opened the FIFO so far (stops the watcher: call it once, at the end)."""
-        self._process.terminate()
-        out, _ = self._process.communicate(timeout=10)
-        return out.count("opened")
+        """How many times a reader has opened the FIFO so far."""
+        return self._log.read_text().count("opened")
 
     def stop(self) -> None:
-        if self._process.poll() is None:
+        os.unlink(self.path)  # from now on opening it fails at once; the watcher ends
+        try:
+            self._process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.communicate(timeout=10)
 
@@ -226,7 +234,7 @@ def _post(qloop, app: Any, action: str, body: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def opened(companion, qloop, fake_pbx, fifo) -> Iterator[Opened]:
+def opened(fifo, companion, qloop, fake_pbx) -> Iterator[Opened]:  # fifo first: it outlives the app
     """The app with hostile data everywhere and every window open."""
     from app.ui.shell import TEAM_PANEL
     from app.ui.tray import Status, TrayController
@@ -299,6 +307,13 @@ def opened(companion, qloop, fake_pbx, fifo) -> Iterator[Opened]:
     settings = shell.open_settings()
     settings.test_connection()
     wait_until(qloop, lambda: "refused" in settings.test_result.text())
+    team = panel.proxy.index(next(r for r in range(panel.proxy.rowCount()) if panel.extension_at(r) == "9077"), 0)
+    panel._dial_index(team)  # a double-click on the colleague
+    wait_until(qloop, lambda: "refused" in panel.message_label.text())
+    missed = shell.missed_panel
+    missed.view.selectRow(next(r for r, entry in enumerate(missed.model.rows()) if entry.can_call_back))
+    missed.call_back_selected()
+    wait_until(qloop, lambda: "refused" in missed.message_label.text())
     fake_pbx.mode = "ok"
     dialer.set_number("Иван")
     wait_until(qloop, lambda: dialer.model.rowCount() > 0)
@@ -460,7 +475,11 @@ def _labels(opened: Opened) -> list[tuple[str, QLabel]]:
 
 @TIMEOUT
 def test_no_window_loads_an_image_named_by_the_data(opened):
-    shown = show_everything(opened)
+    try:
+        shown = show_everything(opened)
+    except AssertionError:  # rich text found on the way: say first what it did
+        assert opened.fifo.opened == 0, "Qt opened the FIFO named in the data: markup was rendered"
+        raise
     assert opened.fifo.opened == 0, "Qt opened the FIFO named in the data: markup was rendered"
     assert len([s for s in shown if s.tooltip]) >= 8  # the tooltips were really shown
     assert sum(MARK in s.text for s in shown) >= 20
@@ -509,6 +528,7 @@ def test_markup_in_the_data_reads_as_text_everywhere(opened):
     missed = texts("main [Missed calls]")
     assert f"{data.name} ({data.company_shown})" in missed
     assert f"Called line: {data.img}" in texts("main [Missed calls]", tooltip=True)
+    assert data.refusal in team and data.refusal in missed  # what the PBX said to their dials
     assert f"PBX problem: {data.pbx_problem}" in texts("main")
     assert data.refusal in texts("main")  # the notice in the status bar
     assert f"PBX problem: {data.pbx_problem}" in texts("tray icon tooltip")
