@@ -62,6 +62,7 @@ icons: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) -m tests.bench.run
+	$(PYTHON) -m tests.bench.team_bench
 	$(PYTHON) -m tests.bench.ui_bench
 
 screenshots: $(STAMP)

@@ -76,7 +76,8 @@ def cpu_s(server: PostgresServer, seen: dict[int, float] | None = None) -> float
 
 def load_dataset(dataset: datagen.Dataset, url: str, batch: int = 5000) -> None:
     """:func:`datagen.load_into_store` for any store: ``session.contacts.save`` in batches of
-    ``batch``, here into the database at ``url`` (a ``postgresql://`` URL or an SQLite path)."""
+    ``batch``, here into the database at ``url`` (a ``postgresql://`` URL or an SQLite path);
+    then ``ANALYZE`` on PostgreSQL."""
     from app.storage import ContactRecord, PhoneRecord, open_store
 
     store = open_store(url)
@@ -97,5 +98,13 @@ def load_dataset(dataset: datagen.Dataset, url: str, batch: int = 5000) -> None:
                     ))
 
             store.write_sync(save)
+        if url.startswith(("postgresql://", "postgres://")):
+            # Fresh statistics, as a DBA would after a bulk load: until autovacuum analyzes the new
+            # tables (up to a minute later) PostgreSQL plans get_contact's join as a sequential scan
+            # of every contact (docs/performance.md, "Team server: analysis").
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("ANALYZE")
     finally:
         store.close()

@@ -42,11 +42,25 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import psutil
+
 from . import datagen
 from .docsection import DOC, write_section
 from .loadgen import percentiles
 from .pgbench import bench_postgres, cpu_s, load_dataset, settings_of
-from .run import PY, ROOT, Server, _busy_s, bench_env, machine, serve_argv, top_functions, wait_until_quiet
+from .run import (
+    PY,
+    ROOT,
+    Server,
+    _busy_s,
+    bench_env,
+    event_requests,
+    loadgen,
+    machine,
+    serve_argv,
+    top_functions,
+    wait_until_quiet,
+)
 
 TARGETS = {"p99_ms": 100.0, "back_s": 5.0}
 
@@ -61,9 +75,13 @@ class Plan:
     presence_rate: float = 3.0
     contacts: int = 10_000
     drain_s: float = 5.0
+    capacity_s: float = 10.0
+    breakdown: bool = True
 
 
-QUICK = Plan(agents=20, supervisors=2, duration_s=10.0, kill_at_s=5.0)
+QUICK = Plan(agents=20, supervisors=2, duration_s=10.0, kill_at_s=5.0, capacity_s=4.0, breakdown=False)
+#: closed-loop senders of the capacity measurement (as in run.py's event phase)
+CAPACITY_SENDERS = 16
 
 
 # -- the processes -------------------------------------------------------------------------------
@@ -128,13 +146,25 @@ class Child:
         self._err.close()
 
 
+def schedstat_s(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) summed over a process's threads."""
+    run = wait = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            fields = (task / "schedstat").read_text().split()
+            run, wait = run + int(fields[0]), wait + int(fields[1])
+    return run / 1e9, wait / 1e9
+
+
 class Sampler:
-    """Every 0.2 s: CPU and RSS of each live server, CPU of PostgreSQL (kept after a process dies)."""
+    """Every 0.2 s: CPU, run-queue wait and RSS of each live server, CPU of PostgreSQL (all kept
+    after a process dies)."""
 
     def __init__(self, servers: list[Server], pg: Any) -> None:
         self.servers = servers
         self.pg = pg
         self.cpu = [0.0] * len(servers)
+        self.runq = [0.0] * len(servers)
         self.rss_peak = [0.0] * len(servers)
         self.pg_seen: dict[int, float] = {}
         self.stopped = threading.Event()
@@ -149,6 +179,7 @@ class Sampler:
                 with contextlib.suppress(Exception):
                     if server.proc is not None and server.proc.poll() is None:
                         self.cpu[i] = server.cpu_s()
+                        self.runq[i] = schedstat_s(server.proc.pid)[1]
                         self.rss_peak[i] = max(self.rss_peak[i], server.rss_mib())
             cpu_s(self.pg, self.pg_seen)
 
@@ -167,6 +198,11 @@ class Sampler:
 
 
 # -- the run ---------------------------------------------------------------------------------------
+
+def _cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
 
 def make_agents(url: str, plan: Plan) -> list[dict[str, Any]]:
     """``plan.agents`` agents, each with their own CRM user and extension; the first
@@ -188,7 +224,48 @@ def make_agents(url: str, plan: Plan) -> list[dict[str, Any]]:
         store.close()
 
 
-def run_bench(plan: Plan, work: Path, env: dict[str, str], wait_quiet: float, profile: bool = False) -> dict[str, Any]:
+def measure_capacity(work: Path, servers: list[Server], dataset: datagen.Dataset, plan: Plan) -> dict[str, Any]:
+    """The most events/s the cluster acknowledges: closed loop, 16 senders in all, first against
+    one server, then split over both (one load generator process per server, run at once)."""
+    out: dict[str, Any] = {}
+    for label, targets in (("one", servers[:1]), ("two", servers)):
+        files = []
+        for i, _ in enumerate(targets):
+            path = work / f"capacity-{label}-{i}.jsonl"
+            event_requests(path, dataset, int(plan.capacity_s * 3000) + 1000, seed=100 + len(files) + 10 * len(targets))
+            files.append(path)
+        print(f"  capacity: closed loop, {CAPACITY_SENDERS} senders -> {len(targets)} server(s) ...", flush=True)
+        runs: list[dict[str, Any]] = [{} for _ in targets]
+        senders = CAPACITY_SENDERS // len(targets)
+        threads = [threading.Thread(target=_closed_loop, args=(runs, i, work, server, path, senders, plan.capacity_s))
+                   for i, (server, path) in enumerate(zip(targets, files, strict=True))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        out[label] = {"rate": sum(r["achieved_rate"] for r in runs), "errors": sum(r["errors"] for r in runs),
+                      "p50_ms": max(r["latency_ms"]["p50"] for r in runs),
+                      "p99_ms": max(r["latency_ms"]["p99"] for r in runs)}
+    return out
+
+
+def _closed_loop(into: list[dict[str, Any]], index: int, work: Path, server: Server, path: Path, senders: int,
+                 duration_s: float) -> None:
+    into[index] = loadgen(work, server, path, mode="closed", concurrency=senders, duration_s=duration_s)["run"]
+
+
+def run_breakdown(env: dict[str, str]) -> dict[str, Any]:
+    print("  in-process breakdown of the write path (PostgreSQL and SQLite) ...", flush=True)
+    done = subprocess.run([PY, "-m", "tests.bench.team_breakdown", "--calls", "100", "--history", "0,100",
+                           "--contacts", "5000"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"team_breakdown failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout))
+
+
+def run_bench(plan: Plan, work: Path, env: dict[str, str], wait_quiet: float, profile: bool = False,
+              switch_interval: float | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "plan": asdict(plan)}
     with bench_postgres() as pg, contextlib.ExitStack() as stack:
         results["postgres"] = settings_of(pg)
@@ -201,10 +278,21 @@ def run_bench(plan: Plan, work: Path, env: dict[str, str], wait_quiet: float, pr
         clients += ["+7" + key[1:] for key in datagen.unknown_keys(dataset, 500)]
 
         prof = work / "serve-b.prof"
+        serve_env = dict(env)
+        if switch_interval:  # diagnosis: the servers' GIL switch interval (a sitecustomize sets it)
+            site = work / "site"
+            site.mkdir(exist_ok=True)
+            (site / "sitecustomize.py").write_text(f"import sys\nsys.setswitchinterval({switch_interval!r})\n")
+            serve_env["PYTHONPATH"] = f"{site}{os.pathsep}{env['PYTHONPATH']}"
+            results["switch_interval"] = switch_interval
         servers = [stack.enter_context(Server(
             f"team-{name}", [*serve_argv(work / f"data-{name}", prof if profile and name == "b" else None),
-                             "--database", url], work, env)) for name in ("a", "b")]
+                             "--database", url], work, serve_env)) for name in ("a", "b")]
         bases = [s.url.removesuffix("/webhook") for s in servers]
+        if plan.capacity_s:
+            if wait_quiet > 0:
+                wait_until_quiet(wait_quiet)
+            results["capacity"] = measure_capacity(work, servers, dataset, plan)
         results["servers"] = bases
         spec = {"agents": [{"index": a["index"], "name": a["name"], "token": a["token"],
                             "servers": bases if a["index"] % 2 == 0 else bases[::-1]} for a in agents],
@@ -217,6 +305,12 @@ def run_bench(plan: Plan, work: Path, env: dict[str, str], wait_quiet: float, pr
         results["connect_all_s"] = time.monotonic() - started
         time.sleep(1.0)
         results["rss_idle_mib"] = [s.rss_mib() for s in servers]
+        crowd_ps = psutil.Process(crowd.proc.pid)
+        idle = [s.cpu_s() for s in servers], _cpu(crowd_ps), time.monotonic()
+        time.sleep(3.0)
+        elapsed = time.monotonic() - idle[2]
+        results["idle_cores"] = {"servers": (sum(s.cpu_s() for s in servers) - sum(idle[0])) / elapsed,
+                                 "agents": (_cpu(crowd_ps) - idle[1]) / elapsed}
         if wait_quiet > 0:
             wait_until_quiet(wait_quiet)
 
@@ -226,7 +320,7 @@ def run_bench(plan: Plan, work: Path, env: dict[str, str], wait_quiet: float, pr
                     "clients": clients, "call_rate": plan.call_rate, "presence_rate": plan.presence_rate,
                     "duration_s": plan.duration_s, "start_at": start_at, "seed": 7, "out": str(work / "pbx-out.json")}
         with Sampler(servers, pg) as sampler:
-            cpu0 = list(sampler.cpu)
+            cpu0, runq0, crowd0 = list(sampler.cpu), list(sampler.runq), _cpu(crowd_ps)
             pg0 = sum(sampler.pg_seen.values())
             busy0, wall0 = _busy_s(), time.monotonic()
             print(f"PBX: {plan.call_rate:g} calls/s for {plan.duration_s:g} s; SIGKILL of server a at "
@@ -249,6 +343,8 @@ def run_bench(plan: Plan, work: Path, env: dict[str, str], wait_quiet: float, pr
             wall = time.monotonic() - wall0
             results["cpu_s"] = {"a": sampler.cpu[0] - cpu0[0], "b": sampler.cpu[1] - cpu0[1],
                                 "postgres": sum(sampler.pg_seen.values()) - pg0}
+            results["runq_wait_s"] = {"a": sampler.runq[0] - runq0[0], "b": sampler.runq[1] - runq0[1]}
+            results["agents_run_cpu_s"] = _cpu(crowd_ps) - crowd0
             results["busy_cores"] = (_busy_s() - busy0) / wall
             results["wall_s"] = wall
             results["loadavg"] = os.getloadavg()
@@ -265,6 +361,8 @@ def run_bench(plan: Plan, work: Path, env: dict[str, str], wait_quiet: float, pr
         results["server_log_warnings"] = {
             s.name: [line for line in s.stderr.read_text(errors="replace").splitlines()
                      if " WARNING " in line or " ERROR " in line][:20] for s in servers}
+    if plan.breakdown:
+        results["breakdown"] = run_breakdown(env)
     return results
 
 
@@ -376,6 +474,9 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
         "cpu_per_event_us": (cpu["a"] + cpu["b"]) / max(1, n_events) * 1e6,
         "pg_cpu_per_event_us": cpu["postgres"] / max(1, n_events) * 1e6,
         "agents_cpu_s": results["agents_out"]["cpu_s"], "pbx_cpu_s": results["pbx_out"]["cpu_s"],
+        "others_cores": max(0.0, results["busy_cores"] - (cpu["a"] + cpu["b"] + cpu["postgres"]
+                                                          + results["agents_run_cpu_s"]
+                                                          + results["pbx_out"]["cpu_s"]) / results["wall_s"]),
         "errors": results["agents_out"]["errors"][:10],
     }
 
@@ -399,11 +500,23 @@ def report(results: dict[str, Any], quick: bool) -> str:
     duration = plan["duration_s"]
     calls = int(plan["call_rate"] * duration)
     mode = "`--quick`" if quick else "full"
-    command = ".venv/bin/python -m tests.bench.team_bench" + (" --quick --doc" if quick else " --doc")
+    base_plan = QUICK if quick else Plan()
+    options = [" --quick"] if quick else []
+    if plan["agents"] != base_plan.agents:
+        options.append(f" --agents {plan['agents']}")
+    if plan["duration_s"] != base_plan.duration_s:
+        options.append(f" --duration {plan['duration_s']:g}")
+    if plan["call_rate"] != base_plan.call_rate:
+        options.append(f" --call-rate {plan['call_rate']:g}")
+    if results.get("switch_interval"):
+        options.append(f" --switch-interval {results['switch_interval']:g}")
+    command = ".venv/bin/python -m tests.bench.team_bench" + "".join(options) + " --doc"
+    took = f"; it took {results['bench_s'] / 60:.1f} min" if "bench_s" in results else ""
+    runq, idle = results["runq_wait_s"], results["idle_cores"]
     back_text = "—" if a["back_max_s"] is None else f"{a['back_max_s']:.2f} s"
     back_ok = a["back_max_s"] is not None and a["back_count"] == a["affected"] and a["back_max_s"] <= TARGETS["back_s"]
     lines = [
-        f"Run of {m['date']} ({mode} run). Reproduce: `{command}` (`make bench` runs the full one).",
+        f"Run of {m['date']} ({mode} run{took}). Reproduce: `{command}` (`make bench` runs the full one).",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']:.1f} GiB RAM, {m['os']}; Python {m['python']}, "
         f"aiohttp {m['aiohttp']}. PostgreSQL {pg.get('server_version', '?').split()[0]} on the local disk "
@@ -496,13 +609,76 @@ def report(results: dict[str, Any], quick: bool) -> str:
         f"{results['rss_peak_mib'][1]:.1f} MiB, at the end (all agents) {results['rss_end_mib']:.1f} MiB |",
         f"| **both servers** | {cpu['a'] + cpu['b']:.1f} s | **{a['cpu_per_event_us']:.0f} µs** | |",
         f"| PostgreSQL (postmaster and backends) | {cpu['postgres']:.1f} s | {a['pg_cpu_per_event_us']:.0f} µs | |",
-        f"| the agents' process | {a['agents_cpu_s']:.1f} s (whole life) | | |",
+        f"| the agents' process | {results['agents_run_cpu_s']:.1f} s | | |",
         f"| the PBX's process | {a['pbx_cpu_s']:.1f} s (whole life) | | |",
         "",
         f"Machine load during the {results['wall_s']:.0f} s from the PBX's start to the end of the drain: "
-        f"{results['busy_cores']:.2f} of {m['cores']} cores busy; load average (1/5/15 min) at the end "
-        + " / ".join(f"{x:.2f}" for x in results["loadavg"]) + ".",
+        f"{results['busy_cores']:.2f} of {m['cores']} cores busy, of which **{a['others_cores']:.2f} cores by "
+        "processes other than this bench's** (the machine is shared); load average (1/5/15 min) at the end "
+        + " / ".join(f"{x:.2f}" for x in results["loadavg"]) + ". "
+        f"The servers' threads were runnable but waiting for a CPU for {runq['a']:.1f} s (a) and {runq['b']:.1f} s "
+        "(b) of that time (`/proc/PID/task/*/schedstat`). "
+        f"Idle, with every agent connected: the two servers used {idle['servers']:.3f} cores, the agents' process "
+        f"{idle['agents']:.3f}.",
     ]
+    offered = plan["call_rate"] * 6 + plan["presence_rate"]
+    cap = results.get("capacity")
+    if cap:
+        lines += [
+            "",
+            "### Capacity",
+            "",
+            f"Before the agents connect: the most events/s the servers acknowledge, closed loop with "
+            f"{CAPACITY_SENDERS} senders for {plan['capacity_s']:g} s (`tests/bench/loadgen.py`, the event mix of "
+            "`make bench`'s event phase), against one server, then split over both. The run above offers "
+            f"{offered:g} events/s.",
+            "",
+            "| servers | events/s | p50 | p99 | errors |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for key, title in (("one", "one (a)"), ("two", "two (a and b, 8 senders each)")):
+            c = cap[key]
+            lines.append(f"| {title} | **{c['rate']:.0f}/s** | {_ms(c['p50_ms'])} | {_ms(c['p99_ms'])} | "
+                         f"{c['errors']} |")
+    bd = results.get("breakdown")
+    if bd:
+        pg_new, pg_old = bd["postgresql"]["history=0"], bd["postgresql"]["history=100"]
+        lite_new, lite_old = bd["sqlite"]["history=0"], bd["sqlite"]["history=100"]
+
+        def row(title: str, key: str, fmt: str) -> str:
+            return (f"| {title} | {format(pg_new[key], fmt)} | {format(lite_new[key], fmt)} | "
+                    f"{format(pg_old[key], fmt)} | {format(lite_old[key], fmt)} |")
+
+        lines += [
+            "",
+            "### Where an event's time goes (in-process)",
+            "",
+            "`tests/bench/team_breakdown.py`: the server's write path (`EventIngestor` + `FeedJournal`) in one "
+            "process, one event at a time (no group commit), on a PostgreSQL like the one above and on SQLite, with "
+            "the connections wrapped to count statements and to time how long a transaction holds the feed's "
+            "append lock (`pg_advisory_xact_lock` → `COMMIT`; the other server cannot journal meanwhile). A new "
+            "caller, and a caller with 100 earlier calls (ringing and answer read the caller's history).",
+            "",
+            "| | PostgreSQL, new caller | SQLite, new caller | PostgreSQL, 100 earlier calls | SQLite, 100 earlier "
+            "calls |",
+            "|---|---:|---:|---:|---:|",
+            row("statements per call (its 6 events)", "statements_per_call", ".0f"),
+            row("wall ms per event", "wall_ms_per_event", ".2f"),
+            row("process CPU ms per event", "process_cpu_ms_per_event", ".2f"),
+            f"| feed lock held, p50 ms | {_ms(pg_new['feed_lock_held_ms_p50'])} | — | "
+            f"{_ms(pg_old['feed_lock_held_ms_p50'])} | — |",
+        ]
+        reads_pg, reads_lite = bd["postgresql"].get("reads_us"), bd["sqlite"].get("reads_us")
+        if reads_pg and reads_lite:
+            lines += [
+                "",
+                "The read that answers `get_contact` (`contacts.lookup`, one indexed join), one at a time: "
+                f"`store.read` on PostgreSQL {reads_pg['store.read(lookup)']:.0f} µs "
+                f"({reads_pg.get('store.read(lookup), pool check off', 0):.0f} µs without the pool's connection "
+                "check, an empty query per borrowed connection), on SQLite "
+                f"{reads_lite['store.read(lookup)']:.0f} µs, SQLite inline (what `serve` does with SQLite: no "
+                f"thread hop) {reads_lite.get('store.read_inline(lookup)', 0):.0f} µs.",
+            ]
     if a["errors"] or a["unmatched"] or a["dup_key"]:
         lines += ["", f"Also: {a['unmatched']} messages matched no acknowledged event, {a['dup_key']} came twice "
                       f"under another seq; agent errors: {'; '.join(a['errors']) or 'none'}."]
@@ -526,6 +702,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--render", metavar="JSON", help="only print (or with --doc write) the report of a --json file")
     parser.add_argument("--profile", action="store_true", help="run server b under cProfile; print its top functions")
+    parser.add_argument("--switch-interval", type=float, metavar="SECONDS",
+                        help="diagnosis: run the servers with this sys.setswitchinterval (default: Python's 0.005)")
+    parser.add_argument("--call-rate", type=float, help="calls started per second (default 20)")
     parser.add_argument("--agents", type=int, help="number of agents (default 200; --quick 20)")
     parser.add_argument("--duration", type=float, help="seconds of calls (default 60; --quick 10); kill half way")
     parser.add_argument("--wait-quiet", type=float, default=60.0, metavar="SECONDS",
@@ -534,13 +713,15 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan(**asdict(QUICK)) if args.quick else Plan()
     if args.agents:
         plan.agents = args.agents
+    if args.call_rate:
+        plan.call_rate = args.call_rate
     if args.duration:
         plan.duration_s, plan.kill_at_s = args.duration, args.duration / 2
-    write = not args.quick if args.doc is None else args.doc
+    write = not (args.quick or args.render) if args.doc is None else args.doc
 
     if args.render:
         results = json.loads(Path(args.render).read_text())
-        quick = results["plan"] == asdict(QUICK)
+        quick = results["plan"]["agents"] == QUICK.agents and results["plan"]["duration_s"] == QUICK.duration_s
     else:
         quick = args.quick
         work = Path(tempfile.mkdtemp(prefix="pbx-team-bench-"))
@@ -548,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         env = bench_env(work / "home")
         started = time.monotonic()
         try:
-            results = run_bench(plan, work, env, args.wait_quiet, args.profile)
+            results = run_bench(plan, work, env, args.wait_quiet, args.profile, args.switch_interval)
             results["bench_s"] = time.monotonic() - started
             if args.json:
                 Path(args.json).write_text(json.dumps(results))

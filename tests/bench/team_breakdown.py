@@ -9,7 +9,9 @@ and on an SQLite file with the same 10k-contact directory. The database connecti
 to count the statements each event sends and to time how long a transaction holds the feed's
 append lock (from the first ``pg_advisory_xact_lock`` to its ``COMMIT``: the other server
 process cannot journal meanwhile). ``--history``: the caller has already called that many times
-(the caller facts of ringing and answer read the number's earlier calls). Prints JSON.
+(the caller facts of ringing and answer read the number's earlier calls). Then the read that
+answers ``get_contact``, through ``store.read`` (on PostgreSQL also without the pool's connection
+check). Prints JSON.
 """
 
 from __future__ import annotations
@@ -145,6 +147,43 @@ async def run_backend(database: str | Path, counting: Counting, clients: list[st
     return out
 
 
+async def measure_reads(database: str | Path, keys: list[str], rounds: int = 2000) -> dict[str, float]:
+    """µs per ``get_contact`` lookup (``contacts.lookup``) through ``store.read``, median of 5 runs;
+    on PostgreSQL also without the pool's connection check (an empty query per borrowed connection)."""
+    from app.storage import InlineReadRefused, open_store
+
+    store = open_store(database)
+    out: dict[str, float] = {}
+    try:
+        async def reads() -> float:
+            runs = []
+            for _ in range(5):
+                started = time.perf_counter()
+                for i in range(rounds // 5):
+                    key = keys[i % len(keys)]
+                    await store.read(lambda s, key=key: s.contacts.lookup(key))
+                runs.append((time.perf_counter() - started) / (rounds // 5) * 1e6)
+            return statistics.median(runs)
+
+        await reads()  # warm the pool and the caches
+        out["store.read(lookup)"] = await reads()
+        pool = getattr(store, "_pool", None)
+        if pool is not None:
+            check, pool._check = pool._check, None
+            out["store.read(lookup), pool check off"] = await reads()
+            pool._check = check
+        try:
+            started = time.perf_counter()
+            for i in range(rounds):
+                store.read_inline(lambda s, i=i: s.contacts.lookup(keys[i % len(keys)]))
+            out["store.read_inline(lookup)"] = (time.perf_counter() - started) / rounds * 1e6
+        except InlineReadRefused:
+            pass
+    finally:
+        await store.aclose()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.team_breakdown", description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200, help="calls from new numbers (default 200)")
@@ -168,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, database in (("postgresql", url), ("sqlite", sqlite)):
             print(f"{name} ...", file=sys.stderr, flush=True)
             results[name] = asyncio.run(run_backend(database, counting, clients, args.calls, histories))
+            results[name]["reads_us"] = asyncio.run(measure_reads(database, dataset.known_keys[:2000]))
     json.dump(results, sys.stdout, indent=1)
     print()
     return 0
