@@ -8,6 +8,13 @@ The link's query string is an access token. It is never shown (the tooltip of "O
 shows host and path only) and never logged: what we log goes through :func:`redact`, and Qt's
 FFmpeg backend, which prints the full URL of every file it opens at info level, is told not
 to (:func:`quiet_media_url_logging`).
+
+A link is only ever played or opened when it is a web address (:func:`web_url`: http or https).
+The link comes from the PBX's CDR, that is from whoever can post to the webhook: a ``file://``
+link would make QMediaPlayer read a local file and ``QDesktopServices.openUrl`` hand it to the
+file manager, ``smb://`` would send the user's credentials to a stranger's share. Such a link
+is refused with a message (state ``refused``). The team server streams recordings over http(s)
+too, so its links pass the same rule.
 """
 
 from __future__ import annotations
@@ -40,7 +47,23 @@ SPEEDS = (1.0, 1.5, 2.0)
 # Qt's FFmpeg backend dumps "Input #0, wav, from 'https://…?token=…'" at info level.
 MEDIA_LOG_RULES = "qt.multimedia.ffmpeg.mediadataholder.info=false"
 
+#: the only schemes a recording link may have (what the PBX and the team server serve)
+WEB_SCHEMES = frozenset({"http", "https"})
+
 _quieted = False
+
+
+def web_url(link: str | None) -> QUrl | None:
+    """The link as a URL when it is a web address (http or https, with a host); else None.
+
+    The one rule for what the player may play or hand to the system (see the module docstring).
+    """
+    if not link:
+        return None
+    url = QUrl(link, QUrl.ParsingMode.StrictMode)
+    if not url.isValid() or url.scheme().lower() not in WEB_SCHEMES or not url.host():
+        return None
+    return url
 
 
 def quiet_media_url_logging() -> None:
@@ -59,8 +82,8 @@ class RecordingPlayer(QWidget):
     """Plays one call's recording inside the app; QtMultimedia is loaded on the first Play.
 
     States (:attr:`state`): ``none`` (no call selected), ``not_ready`` (no link, or the
-    player could not open it), ``ready`` (a link, not loaded yet), ``loading``, ``playing``,
-    ``paused``, ``finished``.
+    player could not open it), ``refused`` (a link that is not http or https: never played or
+    opened), ``ready`` (a link, not loaded yet), ``loading``, ``playing``, ``paused``, ``finished``.
 
     Signals:
         retry_requested(): the agent pressed Retry on a recording that was not ready; the
@@ -71,8 +94,8 @@ class RecordingPlayer(QWidget):
     retry_requested = Signal()
     state_changed = Signal(str)
 
-    NONE, NOT_READY, READY, LOADING, PLAYING, PAUSED, FINISHED = (
-        "none", "not_ready", "ready", "loading", "playing", "paused", "finished",
+    NONE, NOT_READY, REFUSED, READY, LOADING, PLAYING, PAUSED, FINISHED = (
+        "none", "not_ready", "refused", "ready", "loading", "playing", "paused", "finished",
     )
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -148,10 +171,10 @@ class RecordingPlayer(QWidget):
     def set_recording(self, link: str | None, *, autoplay: bool = False) -> None:
         """Show this call's recording (``None``: the PBX has given no link yet)."""
         link = link or None
-        if link != self._link or self._state in (self.NONE, self.NOT_READY):
+        if link != self._link or self._state in (self.NONE, self.NOT_READY, self.REFUSED):
             self._unload()
             self._link = link
-            self._set_state(self.READY if link else self.NOT_READY)
+            self._set_state(self._idle_state())
         if autoplay and link:
             self.play()
 
@@ -159,11 +182,15 @@ class RecordingPlayer(QWidget):
         if not self._link:
             self._set_state(self.NOT_READY)
             return
+        url = web_url(self._link)
+        if url is None:
+            self._refuse()
+            return
         player = self._ensure_player()
         if not self._source_loaded:
             self._source_loaded = True
             self._set_state(self.LOADING)
-            player.setSource(QUrl(self._link))
+            player.setSource(url)
         player.play()
 
     def pause(self) -> None:
@@ -179,7 +206,7 @@ class RecordingPlayer(QWidget):
     def retry(self) -> None:
         """Forget the failed attempt; the owner answers :attr:`retry_requested` with a fresh link."""
         self._unload()
-        self._set_state(self.READY if self._link else self.NOT_READY)
+        self._set_state(self._idle_state())
         self.retry_requested.emit()
 
     def seek(self, position_ms: int) -> None:
@@ -192,15 +219,34 @@ class RecordingPlayer(QWidget):
             self.speed_combo.setCurrentIndex(index)
 
     def open_link(self) -> None:
-        """Hand the link to the system (browser or media player); the token goes only there."""
-        if self._link:
-            QDesktopServices.openUrl(QUrl(self._link))
+        """Hand the link to the system (browser or media player); the token goes only there.
+
+        Only a web address is handed over (:func:`web_url`); any other link is refused."""
+        if not self._link:
+            return
+        url = web_url(self._link)
+        if url is None:
+            self._refuse()
+            return
+        QDesktopServices.openUrl(url)
 
     def stop(self) -> None:
         """Stop playing and let go of the file (the card closes); Play starts again from the top."""
         self._unload()
-        if self._state not in (self.NONE, self.NOT_READY):
+        if self._state not in (self.NONE, self.NOT_READY, self.REFUSED):
             self._set_state(self.READY)
+
+    def _idle_state(self) -> str:
+        """What a link shows before Play: ready, refused (not a web address) or not ready (none)."""
+        if not self._link:
+            return self.NOT_READY
+        return self.READY if web_url(self._link) is not None else self.REFUSED
+
+    def _refuse(self) -> None:
+        scheme = QUrl(self._link or "").scheme()[:20]
+        log.warning("recording link refused: scheme %r is not http or https", scheme)
+        self._unload()
+        self._set_state(self.REFUSED)
 
     # -- QtMultimedia ---------------------------------------------------------------------
 
@@ -293,15 +339,18 @@ class RecordingPlayer(QWidget):
         self._state = state
         has_link = bool(self._link)
         self.play_button.setText(self.tr("Pause") if state == self.PLAYING else self.tr("Play"))
-        self.play_button.setEnabled(has_link and state != self.NOT_READY)
+        self.play_button.setEnabled(has_link and state not in (self.NOT_READY, self.REFUSED))
         self.seek_slider.setEnabled(state in (self.PLAYING, self.PAUSED, self.FINISHED))
-        self.open_button.setEnabled(has_link)
+        self.open_button.setEnabled(has_link and state != self.REFUSED)
         self.open_button.setToolTip(plain_tooltip(link_location(self._link)))  # the CDR's text
         self.retry_button.setVisible(state == self.NOT_READY)
         if state == self.NONE:
             text = self.tr("Select a call to hear its recording.")
         elif state == self.NOT_READY:
             text = self.tr("Recording not ready yet. The PBX publishes it a little after the call.")
+        elif state == self.REFUSED:
+            text = self.tr("This recording link is not a web address (http or https), so it is neither played "
+                           "nor opened.")
         elif state == self.LOADING:
             text = self.tr("Loading the recording…")
         elif state == self.FINISHED:
