@@ -73,13 +73,14 @@ class CallPopup(QFrame):
     the PBX may refuse or the agent may toggle hold on the phone itself.
 
     Signals:
-        open_card_requested(int, str): the contact's id (0 when unknown) and the number shown.
+        open_card_requested(int, str, str): the contact's id (0 when unknown), the number shown and the
+            call id (the card opens on the live call, as "Create contact" does).
         create_contact_requested(str, str): the number shown and the call id.
         dismissed(str): the agent closed the pop-up (call id).
         resized(): the content changed the pop-up's height (the stack must be laid out again).
     """
 
-    open_card_requested = Signal(int, str)
+    open_card_requested = Signal(int, str, str)
     create_contact_requested = Signal(str, str)
     dismissed = Signal(str)
     resized = Signal()
@@ -374,7 +375,8 @@ class CallPopup(QFrame):
     def _open_card(self) -> None:
         contact_id = (self.info.contact_id if self.info is not None else None) or \
             (self.call.contact_id if self.call is not None else None)
-        self.open_card_requested.emit(contact_id or 0, self.number_text)
+        self.open_card_requested.emit(contact_id or 0, self.number_text,
+                                      self.call.call_id if self.call is not None else "")
 
     def _create_contact(self) -> None:
         if self.call is not None:
@@ -396,14 +398,14 @@ class PopupManager(QObject):
     pop-up's ``show()`` for the last pop-up shown (the benchmark reads it).
 
     Signals:
-        open_card_requested(int, str): open the client card (contact id or 0, number shown).
+        open_card_requested(int, str, str): open the client card (contact id or 0, number shown, call id).
         create_contact_requested(str, str): create a contact for this number (number, call id).
         missed_changed(): one of this agent's calls became missed (or stopped being): refresh the badge.
         popup_shown(str): a pop-up is on screen for this call id.
         popup_closed(str): the pop-up of this call id went away.
     """
 
-    open_card_requested = Signal(int, str)
+    open_card_requested = Signal(int, str, str)
     create_contact_requested = Signal(str, str)
     missed_changed = Signal()
     popup_shown = Signal(str)

@@ -162,7 +162,7 @@ def test_a_known_caller_shows_name_company_owner_line_and_earlier_calls(ctx, man
     assert manager.last_shown_latency is not None
 
     popup.open_card_button.click()
-    assert opened.calls == [(contact_id, CALLER_SHOWN)]
+    assert opened.calls == [(contact_id, CALLER_SHOWN, "now-1")]
 
 
 def test_several_contacts_with_the_number_show_the_first_and_a_count(ctx, manager, send, qloop):
@@ -192,7 +192,7 @@ def test_an_unknown_caller_shows_the_number_and_create_contact(manager, send, ql
     popup.create_contact_button.click()
     assert created.calls == [("+7 495 777-00-11", "unknown-1")]
     popup.open_card_button.click()
-    assert opened.calls == [(0, "+7 495 777-00-11")]
+    assert opened.calls == [(0, "+7 495 777-00-11", "unknown-1")]
 
 
 def test_an_anonymous_caller_offers_nothing_to_copy_or_open(manager, send, qloop):

@@ -1,0 +1,102 @@
+"""An agent's day through the whole application (issue 14): the card from anywhere, outbound calls,
+missed calls, one window per thing. A real CompanionApp on the Qt loop, real webhook posts, the fake PBX."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.core.secrets import Keys
+from app.storage import ContactRecord, PhoneRecord
+from tests.support import canary
+from tests.support.qtloop import run, settle, wait_until
+from tests.support.webhook import call_body, envelope
+
+pytestmark = pytest.mark.usefixtures("english")
+
+CALLER = "+74952523060"
+CALLER_SHOWN = "+7 495 252-30-60"
+
+
+@pytest.fixture
+def companion(qapp, qloop, settings, fake_pbx):
+    """A CompanionApp started on the Qt loop, against the fake PBX; shut down afterwards."""
+    from app.main import CompanionApp
+
+    settings.pbx_url = fake_pbx.url
+    settings.popup_linger_s = 0.0
+
+    async def build():
+        app = CompanionApp(qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
+        await app.start()
+        return app
+
+    app = run(qloop, build())
+    run(qloop, app.engine.store.write(lambda s: None))
+    settle(qloop)
+    yield app
+    if not app.engine.store._closed:
+        run(qloop, app.shutdown())
+
+
+@pytest.fixture
+def send(companion, qloop):
+    from tests.support.webhook import post
+
+    session = run(qloop, _session())
+
+    def sender(action: str, body: dict[str, Any]) -> None:
+        status, reply = run(qloop, post(session, companion.engine.server.url, envelope(action, body)))
+        assert status == 200, reply
+
+    yield sender
+    run(qloop, session.close())
+
+
+async def _session() -> Any:
+    import aiohttp
+
+    return aiohttp.ClientSession()
+
+
+def save_contact(app, qloop, name: str, *, company: str | None = None, number: str = CALLER) -> int:
+    key = app.api.normalizer.key(number)
+
+    def write(session: Any) -> int:
+        company_id = session.contacts.company_id(company) if company else None
+        return session.contacts.save(ContactRecord(None, name, company_id=company_id,
+                                                   phones=[PhoneRecord(key, number)]))
+
+    return run(qloop, app.engine.store.write(write))
+
+
+def popup_of(app, qloop, call_id: str) -> Any:
+    wait_until(qloop, lambda: app.popups.popup(call_id) is not None)
+    popup = app.popups.popup(call_id)
+    wait_until(qloop, lambda: popup.info is not None)
+    return popup
+
+
+def loaded(qloop, card: Any) -> Any:
+    wait_until(qloop, lambda: not card.is_loading)
+    return card
+
+
+# -- 1. "Open card" from a known caller's pop-up opens the card on the live call ---------------------
+
+
+def test_open_card_from_a_known_callers_popup_attaches_the_live_call(companion, send, qloop):
+    contact_id = save_contact(companion, qloop, "Ivan Petrov", company="ACME Ltd")
+    send("call_ringing", call_body("live-1"))
+    send("call_answer", call_body("live-1"))
+    popup = popup_of(companion, qloop, "live-1")
+    assert popup.name_label.text() == "Ivan Petrov"
+
+    popup.open_card_button.click()
+    card = loaded(qloop, companion.shell.cards[-1])
+    assert card.contact_id == contact_id
+    assert card.call_id == "live-1"
+    assert card.call_state_label.isVisible() and card.call_state_label.text().startswith("Current call")
+    assert card.hold_button.isVisible()
+    assert card.note_edit.isEnabled() and card.outcome_combo.isEnabled() and card.save_note_button.isEnabled()
