@@ -37,7 +37,16 @@ class CdrAdded:
     cdr: CdrRow
 
 
-BusMessage = CallChanged | PresenceChanged | CdrAdded
+@dataclass(frozen=True, slots=True)
+class ContactChanged:
+    """A contact was created or changed in the directory: its id and its number keys (before and
+    after the change), so that windows showing one of those numbers (a pop-up) read it again."""
+
+    contact_id: int
+    keys: tuple[str, ...]
+
+
+BusMessage = CallChanged | PresenceChanged | CdrAdded | ContactChanged
 
 
 class Subscription:

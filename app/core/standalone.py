@@ -43,7 +43,7 @@ from .api import (
     SetupProblem,
     TeamSnapshot,
 )
-from .bus import BusMessage, Subscription
+from .bus import BusMessage, ContactChanged, Subscription
 from .directory import NumberQuery, read_caller_info
 from .history import HistoryEntry, merge_history
 from .timeline import TimelineRow, load_timeline
@@ -135,8 +135,12 @@ class _Contacts:
         return await self._engine.store.read(lambda s: s.contacts.get(contact_id))
 
     async def save(self, draft: ContactDraft, *, contact_id: int | None, call_id: str | None = None) -> int:
+        keys = {phone.key for phone in draft.phones}
+
         def write(session: Session) -> int:
             existing = session.contacts.get(contact_id) if contact_id is not None else None
+            if existing is not None:
+                keys.update(phone.key for phone in existing.phones)
             company_id = session.contacts.company_id(draft.company) if draft.company else None
             record = ContactRecord(
                 id=existing.id if existing is not None else None, name=draft.name, company_id=company_id,
@@ -155,7 +159,10 @@ class _Contacts:
                     session.calls.save(call)
             return new_id
 
-        return await self._engine.store.write(write)
+        new_id = await self._engine.store.write(write)
+        # after the commit: an open pop-up for one of these numbers names the caller now
+        self._engine.bus.publish(ContactChanged(new_id, tuple(sorted(k for k in keys if k))))
+        return new_id
 
     async def caller(self, call: CallRecord) -> CallerInfo:
         me, my_name = self._acting.identity, self._acting.name

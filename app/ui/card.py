@@ -511,6 +511,19 @@ class ClientCard(QWidget):
     def is_loading_from_pbx(self) -> bool:
         return self._pbx_task is not None
 
+    def shows(self, contact_id: int | None, key: str | None) -> bool:
+        """Is this the card of this contact (by id), or of this number key (the number it was opened
+        for, or one of its contact's numbers)? The shell keeps one card per client."""
+        if contact_id:
+            return self._contact_id == contact_id
+        return bool(key) and (key == self._number_key or key in self._keys)
+
+    def attach_call(self, call_id: str) -> None:
+        """Follow this live call too (the card was open already when a pop-up asked for it)."""
+        if call_id and call_id != self._call_id:
+            self._call_id, self._call = call_id, None
+            self.reload()
+
     def reload(self) -> None:
         """Read the contact, the team and the timeline again (one read through the service API)."""
         if self._load_task is not None:

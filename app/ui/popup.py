@@ -230,8 +230,11 @@ class CallPopup(QFrame):
         self.update_call(call)
 
     def set_caller(self, info: CallerInfo) -> None:
-        """Fill in what the local directory knows about the caller."""
+        """Fill in what the local directory knows about the caller (again when the directory changed)."""
         self.info = info
+        for label in (self.company_label, self.owner_label):
+            label.clear()
+            label.hide()
         if info.name:
             name = info.name
             if info.more_contacts:
@@ -431,6 +434,7 @@ class PopupManager(QObject):
 
         ctx.bridge.call_changed.connect(self._on_call_changed)
         ctx.bridge.presence_changed.connect(self._on_presence_changed)
+        ctx.bridge.contact_changed.connect(self._on_contact_changed)
         app = QGuiApplication.instance()
         if isinstance(app, QGuiApplication):
             app.screenRemoved.connect(self._on_screen_removed)
@@ -466,6 +470,8 @@ class PopupManager(QObject):
             self._ctx.bridge.call_changed.disconnect(self._on_call_changed)
         with contextlib.suppress(RuntimeError, TypeError):
             self._ctx.bridge.presence_changed.disconnect(self._on_presence_changed)
+        with contextlib.suppress(RuntimeError, TypeError):
+            self._ctx.bridge.contact_changed.disconnect(self._on_contact_changed)
         app = QGuiApplication.instance()
         if isinstance(app, QGuiApplication):
             with contextlib.suppress(RuntimeError, TypeError):
@@ -518,6 +524,18 @@ class PopupManager(QObject):
                 self._show(call, started)
         except Exception:  # a pop-up problem must never break the bridge's other listeners
             log.exception("the pop-up could not follow call %s", call.call_id)
+
+    def _on_contact_changed(self, contact_id: int, keys: tuple[str, ...]) -> None:
+        """The directory changed ("Create contact" saved): pop-ups of those numbers read the caller again."""
+        if self._closed:
+            return
+        for popup in list(self._popups.values()):
+            call = popup.call
+            if call is None:
+                continue
+            if (call.other_key and call.other_key in keys) or (popup.info is not None
+                                                                and popup.info.contact_id == contact_id):
+                self._load_caller(call)
 
     def _track_missed(self, call: CallRecord) -> None:
         if not self._mine(call):

@@ -191,8 +191,21 @@ class Shell(QObject):
         return self._window("wizard", build)
 
     def open_card(self, contact_id: int, number: str, call_id: str = "") -> Any:
+        """The client card of this contact (id, or 0 and the number): one per client, so an open one
+        is raised (and follows ``call_id`` too) instead of a second one opening."""
         from .card import ClientCard
 
+        key = self.ctx.normalizer.try_key(number) if number else None
+        for open_card in self.cards:
+            if open_card.shows(contact_id or None, key):
+                if call_id:
+                    open_card.attach_call(call_id)
+                elif open_card.isHidden():
+                    open_card.reload()  # closed meanwhile: what it showed may be stale
+                open_card.showNormal()
+                open_card.raise_()
+                open_card.activateWindow()
+                return open_card
         card = ClientCard(self.ctx, contact_id or None, number or None, call_id or None)
         card.dial_requested.connect(self.dial_service.dial)
         card.destroyed.connect(lambda *_: self.cards.remove(card) if card in self.cards else None)

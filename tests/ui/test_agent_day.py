@@ -100,3 +100,43 @@ def test_open_card_from_a_known_callers_popup_attaches_the_live_call(companion, 
     assert card.call_state_label.isVisible() and card.call_state_label.text().startswith("Current call")
     assert card.hold_button.isVisible()
     assert card.note_edit.isEnabled() and card.outcome_combo.isEnabled() and card.save_note_button.isEnabled()
+
+
+# -- 2. one card per contact; pop-ups follow directory changes --------------------------------------
+
+
+def test_one_card_per_contact_the_open_one_is_raised(companion, send, qloop):
+    contact_id = save_contact(companion, qloop, "Ivan Petrov")
+    shell = companion.shell
+    first = loaded(qloop, shell.open_card(contact_id, ""))
+    assert shell.open_card(contact_id, "") is first
+    assert shell.open_card(0, CALLER_SHOWN) is first  # by one of its numbers
+    send("call_ringing", call_body("dup-1"))
+    send("call_answer", call_body("dup-1"))
+    popup = popup_of(companion, qloop, "dup-1")
+    popup.open_card_button.click()
+    popup.open_card_button.click()
+    assert shell.cards == [first]
+    loaded(qloop, first)
+    assert first.call_id == "dup-1" and first.hold_button.isVisible()  # the open card follows the live call
+    first.close()
+    assert shell.open_card(contact_id, "") is first and first.isVisible()
+    other = shell.open_card(0, "+74957770011")
+    assert other is not first and len(shell.cards) == 2
+
+
+def test_after_create_contact_the_open_popup_names_the_caller(companion, send, qloop):
+    send("call_ringing", call_body("new-1", other_leg="+74957770011"))
+    popup = popup_of(companion, qloop, "new-1")
+    assert popup.name_label.text() == "Unknown caller"
+    popup.create_contact_button.click()
+    card = loaded(qloop, companion.shell.cards[-1])
+    card.form.name_edit.setText("Olga New")
+    card.form.company_edit.setText("Lilac Ltd")
+    card.save()
+    wait_until(qloop, lambda: popup.name_label.text() == "Olga New")
+    assert popup.company_label.text() == "Lilac Ltd"
+    assert not popup.create_contact_button.isVisible()
+    # a second click on the pop-up raises the same card
+    popup.open_card_button.click()
+    assert companion.shell.cards == [card]
