@@ -45,7 +45,11 @@ def _load_settings(args: argparse.Namespace) -> Any:
         value = getattr(args, name, None)
         if value is not None:
             setattr(settings, name, str(value) if name in ("data_dir", "tls_cert", "tls_key") else value)
-    return settings.validate()
+    settings.validate()
+    from app.core.userdirs import secure_user_dirs
+
+    secure_user_dirs(settings.data_path)  # data, settings and logs owner-only before anything reads them
+    return settings
 
 
 def _engine(args: argparse.Namespace) -> Any:

@@ -118,3 +118,76 @@ async def test_a_malformed_request_is_one_info_line_not_a_traceback(engine, tmp_
     text = log_file.read_text(encoding="utf-8")
     assert "malformed HTTP request refused" in text
     assert "Traceback" not in text and " ERROR " not in text
+
+
+def _profile(home: Path) -> dict[str, Path]:
+    """A profile an older version (or a umask of 022) left readable by everyone."""
+    paths = {
+        "config": home / "config" / "pbx-companion", "data": home / "data" / "pbx-companion",
+        "logs": home / "state" / "pbx-companion" / "log",
+    }
+    paths["settings"] = paths["config"] / "settings.toml"
+    paths["db"] = paths["data"] / "pbx-companion.sqlite3"
+    paths["lock"] = paths["data"] / "instance.lock"
+    paths["nested"] = paths["data"] / "cache"
+    paths["nested_file"] = paths["nested"] / "state.json"
+    paths["log"] = paths["logs"] / "pbx-companion.log"
+    paths["old_log"] = paths["logs"] / "pbx-companion.log.1"
+    for name in ("config", "data", "logs", "nested"):
+        paths[name].mkdir(parents=True)
+    Settings(crm_user="3").validate().save(paths["settings"])
+    SqliteStore(paths["db"]).close()
+    for name in ("lock", "nested_file", "log", "old_log"):
+        paths[name].write_text("x", encoding="utf-8")
+    for path in paths.values():
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return paths
+
+
+def _profile_env(home: Path) -> dict[str, str]:
+    return {**os.environ, "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
+            "XDG_STATE_HOME": str(home / "state"), "QT_QPA_PLATFORM": "offscreen"}
+
+
+def test_an_existing_profile_is_made_owner_only_at_start(tmp_path: Path):
+    import subprocess
+    import sys
+
+    paths = _profile(tmp_path)
+    foreign = paths["data"] / "someone-elses.txt"
+    foreign.write_text("x", encoding="utf-8")
+    os.chmod(foreign, 0o644)
+    if os.getuid() == 0:  # a file of another user in our directory is not ours to change
+        os.chown(foreign, 65534, 65534)
+    done = subprocess.run([sys.executable, "-m", "app", "crm-users", "list"], env=_profile_env(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for name, path in paths.items():
+        assert mode(path) == (0o700 if path.is_dir() else 0o600), name
+    assert mode(foreign) == (0o644 if os.getuid() == 0 else 0o600)
+
+
+def test_the_tray_apps_start_makes_the_profile_and_its_lock_owner_only(tmp_path: Path):
+    import subprocess
+    import sys
+
+    paths = _profile(tmp_path)
+    paths["lock"].unlink()
+    elsewhere = tmp_path / "elsewhere"  # a --data-dir outside the profile: the directory, not its contents
+    elsewhere.mkdir(mode=0o755)
+    os.chmod(elsewhere, 0o755)
+    (elsewhere / "notes.txt").write_text("x", encoding="utf-8")
+    os.chmod(elsewhere / "notes.txt", 0o644)
+    script = ("import sys; from pathlib import Path; from PySide6.QtCore import QCoreApplication;"
+              " from app.ui.instance import SingleInstance; app = QCoreApplication([]);"
+              " i = SingleInstance(Path(sys.argv[1])); assert i.acquire();"
+              " print(oct(Path(sys.argv[1], 'instance.lock').stat().st_mode & 0o777)); i.release()")
+    for data_dir in (paths["data"], elsewhere):
+        done = subprocess.run([sys.executable, "-c", script, str(data_dir)], env=_profile_env(tmp_path),
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "0o600"  # the lock, while it is held
+    del paths["lock"]  # released: QLockFile removed it
+    for name, path in paths.items():
+        assert mode(path) == (0o700 if path.is_dir() else 0o600), name
+    assert (mode(elsewhere), mode(elsewhere / "notes.txt")) == (0o700, 0o644)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 PRIVATE_DIR = 0o700
@@ -30,3 +31,38 @@ def private_file(path: Path) -> None:
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))  # the mode applies when it is new
     with contextlib.suppress(PermissionError, FileNotFoundError):
         os.chmod(path, PRIVATE_FILE)
+
+
+def private_tree(path: Path) -> None:
+    """Tighten an existing directory and everything below it: directories 0700, files without group
+    and other bits (0644 → 0600). Only what this user owns is touched; symbolic links are not
+    followed; nothing is created."""
+    if os.name != "posix" or not path.is_dir() or path.is_symlink():
+        return
+    tighten(path)
+    for root, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            tighten(Path(root, name))
+
+
+def tighten(path: Path) -> None:
+    """One existing directory (0700) or file (group and other bits off), if this user owns it;
+    links, sockets and FIFOs are left as they are."""
+    if os.name != "posix":
+        return
+    try:
+        info = path.lstat()
+    except OSError:
+        return
+    if info.st_uid != os.getuid():  # a shared directory's other files are their owners' business
+        return
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISDIR(info.st_mode):
+        wanted = PRIVATE_DIR
+    elif stat.S_ISREG(info.st_mode):
+        wanted = mode & 0o700
+    else:  # links, sockets, FIFOs
+        return
+    if mode != wanted:
+        with contextlib.suppress(OSError):
+            os.chmod(path, wanted)

@@ -49,6 +49,7 @@ import app
 from app.core.health import listener_up
 from app.core.settings import Settings, default_log_dir
 from app.protocol.redact import redact
+from app.storage.files import private_dir
 from app.storage.records import EventRecord
 from app.ui.context import UiContext, user_message
 from app.ui.errors import connection_test_error_text
@@ -369,7 +370,7 @@ class DiagnosticsPanel(QWidget):
     def open_log_folder(self) -> None:
         folder = log_file_path().parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dir(folder)
         except OSError as exc:
             self.status.setText(user_message(exc))
             return

@@ -17,6 +17,8 @@ from PySide6.QtCore import QByteArray, QLockFile, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 import app.ui.pyside  # noqa: F401 - may be the process's first PySide6 import (cli's fast forward)
+from app.core.userdirs import secure_user_dirs
+from app.storage.files import private_dir, tighten
 
 CONNECT_TIMEOUT_MS = 2000
 
@@ -66,8 +68,10 @@ class SingleInstance(QObject):
     def __init__(self, data_dir: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.name = instance_name(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = QLockFile(str(data_dir / "instance.lock"))
+        self._lock_path = data_dir / "instance.lock"
+        secure_user_dirs(data_dir)  # the tray app's start: what an older version left readable, owner-only
+        private_dir(data_dir)
+        self._lock = QLockFile(str(self._lock_path))
         self._lock.setStaleLockTime(0)
         self._server: QLocalServer | None = None
         self._buffers: dict[QLocalSocket, bytes] = {}
@@ -76,6 +80,7 @@ class SingleInstance(QObject):
         """Become the running instance; False when another one holds the lock."""
         if not self._lock.tryLock(0):
             return False
+        tighten(self._lock_path)  # QLockFile creates it with the umask's mode
         QLocalServer.removeServer(self.name)  # a socket file left by a crash
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
