@@ -177,6 +177,7 @@ class DialerEntry:
     number: str  # for humans
     dial_text: str  # what DialService.dial gets
     when: float | None = None  # last dialed (recent numbers only)
+    contact_id: int | None = None  # the contact the number belongs to (None: nobody has it)
 
 
 class DialerListModel(QAbstractTableModel):
@@ -256,8 +257,14 @@ class DialerWindow(QWidget):
     The preview shows the ``dst`` make_call will get (the dial format applied), so an agent
     spots a wrong trunk prefix before the phone rings. Contacts are searched as the agent
     types; with an empty field the recent numbers are listed. The list's selected row, when
-    there is one, is what Enter and the Call button dial.
+    there is one, is what Enter and the Call button dial. A double-click on a row opens its
+    client card (as "Open card" does): it never dials.
+
+    Signals:
+        open_card_requested(int, str): open the client card (contact id or 0, the number).
     """
+
+    open_card_requested = Signal(int, str)
 
     def __init__(self, ctx: UiContext, service: DialService, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
@@ -272,6 +279,8 @@ class DialerWindow(QWidget):
         self.number_edit.setClearButtonEnabled(True)
         self.call_button = QPushButton(self.tr("Call"), self)
         self.call_button.setDefault(True)
+        self.open_card_button = QPushButton(self.tr("Open card"), self)
+        self.open_card_button.setAutoDefault(False)
         self.preview_label = PlainLabel(parent=self)
         self.preview_label.setWordWrap(True)
         self.list_label = PlainLabel(parent=self)
@@ -290,6 +299,7 @@ class DialerWindow(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.number_edit, 1)
         top.addWidget(self.call_button)
+        top.addWidget(self.open_card_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.preview_label)
@@ -302,9 +312,10 @@ class DialerWindow(QWidget):
         self.number_edit.returnPressed.connect(self.call)
         self.number_edit.installEventFilter(self)
         self.results_view.installEventFilter(self)
-        self.results_view.doubleClicked.connect(self._dial_row)
+        self.results_view.doubleClicked.connect(self._open_row)
         self.results_view.selectionModel().selectionChanged.connect(lambda *_: self._refresh_preview())
         self.call_button.clicked.connect(self.call)
+        self.open_card_button.clicked.connect(self.open_card)
         service.dialing.connect(self._on_dialing)
         service.dial_failed.connect(self._on_failed)
         service.dialed.connect(self._on_dialed)
@@ -341,6 +352,16 @@ class DialerWindow(QWidget):
             phone = self._ctx.normalizer.parse(target)
             self._show_status(self.tr("Asking the PBX to call {0}\u2026").format(self._ctx.normalizer.display(phone)))
 
+    def open_card(self) -> None:
+        """The selected row's client card (else the typed number's)."""
+        entry = self.selected_entry()
+        if entry is not None:
+            self.open_card_requested.emit(entry.contact_id or 0, entry.number)
+            return
+        text = self.number_edit.text().strip()
+        if text and self._ctx.normalizer.try_key(text) is not None:
+            self.open_card_requested.emit(0, text)
+
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
         self.number_edit.setFocus()
@@ -374,10 +395,10 @@ class DialerWindow(QWidget):
         )
         self.results_view.scrollTo(index)
 
-    def _dial_row(self, index: QModelIndex) -> None:
+    def _open_row(self, index: QModelIndex) -> None:
         entry = self.model.entry(index.row())
-        if entry is not None and self._service.dial(entry.dial_text):
-            self._show_status(self.tr("Asking the PBX to call {0}\u2026").format(entry.number))
+        if entry is not None:
+            self.open_card_requested.emit(entry.contact_id or 0, entry.number)
 
     def _text_changed(self, text: str) -> None:
         self._refresh_preview()
@@ -392,15 +413,18 @@ class DialerWindow(QWidget):
             label = plain_text(entry.name or entry.number)
             self.preview_label.setText(self.tr("Will dial {0} ({1})").format(dial, label))
             self.call_button.setEnabled(True)
+            self.open_card_button.setEnabled(True)
             return
         if not text:
             self.preview_label.setText(self.tr("Type a number or a contact's name."))
             self.call_button.setEnabled(False)
+            self.open_card_button.setEnabled(False)
             return
         try:
             phone = normalizer.parse(text)
         except PhoneError as exc:
             self.call_button.setEnabled(False)
+            self.open_card_button.setEnabled(False)
             if not looks_like_number(text) and self.model.rowCount() and not self.model.showing_recent:
                 self.preview_label.setText(self.tr("Choose a number below to call."))
             else:
@@ -408,6 +432,7 @@ class DialerWindow(QWidget):
             return
         self.preview_label.setText(self.tr("Will dial {0}").format(normalizer.dial_string(phone)))
         self.call_button.setEnabled(True)
+        self.open_card_button.setEnabled(True)
 
     def _search(self, text: str) -> None:
         """Start a look-up for ``text``; only the newest one's answer is shown."""
@@ -423,7 +448,8 @@ class DialerWindow(QWidget):
                 entries = [
                     DialerEntry(dial.contact.name if dial.contact else "",
                                 (dial.contact.company_name or "") if dial.contact else "",
-                                display_key(normalizer, dial.key), dial_text, dial.at)
+                                display_key(normalizer, dial.key), dial_text, dial.at,
+                                dial.contact.id if dial.contact else None)
                     for dial in dials if (dial_text := _dial_text(dial.key)) is not None
                 ]
                 self._show_entries(entries, recent=True)
@@ -444,7 +470,8 @@ class DialerWindow(QWidget):
                     dial_text = _dial_text(phone.key)
                     if dial_text is not None:
                         entries.append(DialerEntry(contact.name, contact.company_name or "",
-                                                   display_key(normalizer, phone.key), dial_text))
+                                                   display_key(normalizer, phone.key), dial_text,
+                                                   contact_id=contact.id))
             self._show_entries(entries[:_MAX_RESULTS], recent=False)
 
         self._ctx.tasks.start(self._ctx.api.contacts.search(text, _MAX_RESULTS), on_done=show_found)

@@ -58,6 +58,7 @@ class MissedCall:
     number: str  # for humans; "" when the caller's number is unknown
     contact: str  # contact name, "" when the caller is not in the directory
     company: str = ""
+    contact_id: int | None = None
 
     @property
     def call_id(self) -> str:
@@ -66,6 +67,10 @@ class MissedCall:
     @property
     def can_call_back(self) -> bool:
         return bool(self.call.other_key)
+
+    @property
+    def can_open_card(self) -> bool:
+        return self.contact_id is not None or bool(self.call.other_key)
 
     @property
     def when(self) -> float:
@@ -168,7 +173,8 @@ class MissedCallsModel(QAbstractTableModel):
         return [
             MissedCall(entry.call, phone_text(normalizer, entry.call.other_leg),
                        plain_text(entry.contact.name) if entry.contact else "",
-                       plain_text(entry.contact.company_name) if entry.contact else "")
+                       plain_text(entry.contact.company_name) if entry.contact else "",
+                       entry.contact.id if entry.contact else None)
             for entry in found
         ]
 
@@ -243,7 +249,14 @@ class MissedCallsModel(QAbstractTableModel):
 
 
 class MissedCallsPanel(QWidget):
-    """The missed-call list with Call back / Dismiss buttons and the same actions on right-click."""
+    """The missed-call list with Open card / Call back / Dismiss buttons and the same actions on
+    right-click. A double-click opens the caller's card: it never dials (calling is a button).
+
+    Signals:
+        open_card_requested(int, str): open the client card (contact id or 0, the number shown).
+    """
+
+    open_card_requested = Signal(int, str)
 
     def __init__(self, ctx: UiContext, service: DialService, model: MissedCallsModel | None = None,
                  parent: QWidget | None = None) -> None:
@@ -266,17 +279,21 @@ class MissedCallsPanel(QWidget):
         self.view.verticalHeader().hide()
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.view.horizontalHeader().setStretchLastSection(True)
+        self.open_card_button = QPushButton(self.tr("Open card"), self)
         self.call_back_button = QPushButton(self.tr("Call back"), self)
         self.dismiss_button = QPushButton(self.tr("Dismiss"), self)
         self.message_label = DialFeedback(service, self)
         self.menu = QMenu(self)
+        self.open_card_action = QAction(self.tr("Open card"), self)
         self.call_back_action = QAction(self.tr("Call back"), self)
         self.dismiss_action = QAction(self.tr("Dismiss"), self)
+        self.menu.addAction(self.open_card_action)
         self.menu.addAction(self.call_back_action)
         self.menu.addAction(self.dismiss_action)
 
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        buttons.addWidget(self.open_card_button)
         buttons.addWidget(self.call_back_button)
         buttons.addWidget(self.dismiss_button)
         layout = QVBoxLayout(self)
@@ -285,11 +302,13 @@ class MissedCallsPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.message_label)
 
+        self.open_card_button.clicked.connect(self.open_card_selected)
         self.call_back_button.clicked.connect(self.call_back_selected)
         self.dismiss_button.clicked.connect(self.dismiss_selected)
+        self.open_card_action.triggered.connect(self.open_card_selected)
         self.call_back_action.triggered.connect(self.call_back_selected)
         self.dismiss_action.triggered.connect(self.dismiss_selected)
-        self.view.doubleClicked.connect(lambda index: self._call_back(index.row()))
+        self.view.doubleClicked.connect(lambda index: self._open_card(index.row()))
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.model.modelReset.connect(self._update_actions)
@@ -305,6 +324,14 @@ class MissedCallsPanel(QWidget):
 
     def call_back_selected(self) -> None:
         self._call_back(self.selected_row())
+
+    def open_card_selected(self) -> None:
+        self._open_card(self.selected_row())
+
+    def _open_card(self, row: int) -> None:
+        entry = self.model.row_at(row)
+        if entry is not None and entry.can_open_card:
+            self.open_card_requested.emit(entry.contact_id or 0, entry.number)
 
     def dismiss_selected(self) -> None:
         row = self.selected_row()
@@ -339,6 +366,9 @@ class MissedCallsPanel(QWidget):
         can_call = entry is not None and entry.can_call_back
         self.call_back_button.setEnabled(can_call)
         self.call_back_action.setEnabled(can_call)
+        can_open = entry is not None and entry.can_open_card
+        self.open_card_button.setEnabled(can_open)
+        self.open_card_action.setEnabled(can_open)
         self.dismiss_button.setEnabled(entry is not None)
         self.dismiss_action.setEnabled(entry is not None)
 

@@ -395,7 +395,11 @@ class PresenceFilterProxy(QSortFilterProxyModel):
 
 
 class PresencePanel(QWidget):
-    """The team table with a search field and a Refresh button; double-click (or Enter) dials."""
+    """The team table with a search field and a Refresh button.
+
+    Calling a colleague is the explicit "Call 1111" button (or Enter), whose label shows the selected
+    extension; a double-click only selects the colleague and asks, with the number, before dialing.
+    """
 
     def __init__(self, ctx: UiContext, service: DialService, model: PresenceModel | None = None,
                  parent: QWidget | None = None) -> None:
@@ -412,6 +416,8 @@ class PresencePanel(QWidget):
         self.search_edit.setPlaceholderText(self.tr("Search by name or extension"))
         self.search_edit.setClearButtonEnabled(True)
         self.refresh_button = QPushButton(self.tr("Refresh"), self)
+        self.call_button = QPushButton(self.tr("Call"), self)
+        self.call_button.setEnabled(False)
         self.view = QTableView(self)
         self.view.setModel(self.proxy)
         self.view.setSortingEnabled(True)
@@ -422,11 +428,12 @@ class PresencePanel(QWidget):
         self.view.verticalHeader().hide()
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.view.horizontalHeader().setStretchLastSection(True)
-        self.view.setToolTip(self.tr("Double-click a colleague to call their extension."))
+        self.view.setToolTip(self.tr("Select a colleague, then press Call to call their extension."))
         self.message_label = DialFeedback(service, self)
 
         top = QHBoxLayout()
         top.addWidget(self.search_edit, 1)
+        top.addWidget(self.call_button)
         top.addWidget(self.refresh_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -435,7 +442,10 @@ class PresencePanel(QWidget):
 
         self.search_edit.textChanged.connect(self.proxy.set_search)
         self.refresh_button.clicked.connect(self.refresh)
-        self.view.doubleClicked.connect(self._dial_index)
+        self.view.doubleClicked.connect(self._confirm_index)
+        self.call_button.clicked.connect(lambda: self._dial_index(self.view.currentIndex()))
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._refresh_call_button())
+        self.proxy.modelReset.connect(self._refresh_call_button)
         self.view.installEventFilter(self)
         self.model.refreshed.connect(self._on_refreshed)
         self.model.refresh_failed.connect(self._on_refresh_failed)
@@ -460,6 +470,36 @@ class PresencePanel(QWidget):
             self._dial_index(self.view.currentIndex())
             return True
         return super().eventFilter(watched, event)
+
+    def _selected(self) -> PresenceRow | None:
+        rows = self.view.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.model.row_at(self.proxy.mapToSource(rows[0]).row())
+
+    def _refresh_call_button(self) -> None:
+        row = self._selected()
+        if row is None:
+            self.call_button.setText(self.tr("Call"))
+            self.call_button.setEnabled(False)
+        else:
+            self.call_button.setText(self.tr("Call %1").replace("%1", plain_text(row.extension)))
+            self.call_button.setEnabled(True)
+
+    def _confirm_index(self, index: QModelIndex) -> None:
+        """A double-click: show whom and which number the Call button dials; it does not dial."""
+        if not index.isValid():
+            return
+        row = self.model.row_at(self.proxy.mapToSource(index).row())
+        if row is None:
+            return
+        self.view.selectRow(index.row())
+        self._refresh_call_button()
+        self.call_button.setFocus()
+        who = plain_text(row.pbx_name or row.crm_user_name or row.extension)
+        self.message_label.show_message(
+            self.tr("Call %1 at %2? Press \u201c%3\u201d.").replace("%1", who)
+            .replace("%2", plain_text(row.extension)).replace("%3", self.call_button.text()))
 
     def _dial_index(self, index: QModelIndex) -> None:
         if not index.isValid():

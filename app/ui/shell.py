@@ -134,6 +134,7 @@ class Shell(QObject):
             self.main_window = MainWindow(self.actions, self.has_tray)
             self.missed_panel = MissedCallsPanel(self.ctx, self.dial_service, self.missed_model)
             self.presence_panel = PresencePanel(self.ctx, self.dial_service)
+            self.missed_panel.open_card_requested.connect(self.open_card)
             self.main_window.add_panel(self.missed_panel, self.tr("Missed calls"))
             self.main_window.add_panel(self.presence_panel, self.tr("Team"))
             self.main_window.update_status(self.status)
@@ -162,7 +163,12 @@ class Shell(QObject):
     def open_dialer(self) -> Any:
         from .dialer import DialerWindow
 
-        return self._window("dialer", lambda: DialerWindow(self.ctx, self.dial_service))
+        def build() -> QWidget:
+            window = DialerWindow(self.ctx, self.dial_service)
+            window.open_card_requested.connect(self.open_card)
+            return window
+
+        return self._window("dialer", build)
 
     def open_settings(self) -> Any:
         from .settings_dialog import SettingsDialog

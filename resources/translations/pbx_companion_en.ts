@@ -4,7 +4,7 @@
 <context>
     <name>AgentPage</name>
     <message numerus="yes">
-        <location filename="../../app/ui/wizard.py" line="+275"/>
+        <location filename="../../app/ui/wizard.py" line="+278"/>
         <source>%n PBX user(s) loaded: pick yours.</source>
         <translation>
             <numerusform>%n PBX user loaded: pick yours.</numerusform>
@@ -15,7 +15,7 @@
 <context>
     <name>CallPopup</name>
     <message numerus="yes">
-        <location filename="../../app/ui/popup.py" line="+237"/>
+        <location filename="../../app/ui/popup.py" line="+241"/>
         <source>%1 and %n more</source>
         <translation>
             <numerusform>%1 and %n more</numerusform>
@@ -42,7 +42,7 @@
 <context>
     <name>ClientCard</name>
     <message numerus="yes">
-        <location filename="../../app/ui/card.py" line="+559"/>
+        <location filename="../../app/ui/card.py" line="+572"/>
         <source>Cancelled: %n call(s) loaded from the PBX.</source>
         <translation>
             <numerusform>Cancelled: %n call loaded from the PBX.</numerusform>
@@ -93,7 +93,7 @@
 <context>
     <name>DiagnosticsPanel</name>
     <message numerus="yes">
-        <location filename="../../app/ui/diagnostics.py" line="+347"/>
+        <location filename="../../app/ui/diagnostics.py" line="+348"/>
         <source>OK at {time}: %n PBX user(s)</source>
         <translation>
             <numerusform>OK at {time}: %n PBX user</numerusform>
@@ -165,7 +165,7 @@
 <context>
     <name>StatusText</name>
     <message numerus="yes">
-        <location filename="../../app/ui/tray.py" line="+64"/>
+        <location filename="../../app/ui/tray.py" line="+83"/>
         <source>%n call(s) ringing</source>
         <translation>
             <numerusform>%n call ringing</numerusform>

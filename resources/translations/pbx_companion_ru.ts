@@ -4,7 +4,7 @@
 <context>
     <name>AgentPage</name>
     <message>
-        <location filename="../../app/ui/wizard.py" line="+223"/>
+        <location filename="../../app/ui/wizard.py" line="+226"/>
         <source>Who works at this computer</source>
         <translation>Кто работает за этим компьютером</translation>
     </message>
@@ -76,7 +76,7 @@
 <context>
     <name>CallPopup</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+106"/>
+        <location filename="../../app/ui/popup.py" line="+107"/>
         <source>Incoming call</source>
         <translation>Входящий звонок</translation>
     </message>
@@ -97,12 +97,12 @@
     </message>
     <message>
         <location line="+1"/>
-        <location line="+183"/>
+        <location line="+186"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-182"/>
+        <location line="-185"/>
         <source>Copy number</source>
         <translation>Скопировать номер</translation>
     </message>
@@ -113,7 +113,7 @@
         <translation>Линия: %1</translation>
     </message>
     <message numerus="yes">
-        <location line="+11"/>
+        <location line="+14"/>
         <source>%1 and %n more</source>
         <translation>
             <numerusform>%1 и ещё %n</numerusform>
@@ -199,12 +199,12 @@
     <name>ClientCard</name>
     <message>
         <location filename="../../app/ui/card.py" line="+379"/>
-        <location line="+519"/>
+        <location line="+532"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-502"/>
+        <location line="-515"/>
         <source>Save</source>
         <translation>Сохранить</translation>
     </message>
@@ -304,7 +304,7 @@
         <translation>Звонки</translation>
     </message>
     <message>
-        <location line="+40"/>
+        <location line="+53"/>
         <source>Not saved: see the errors above.</source>
         <translation>Не сохранено: исправьте ошибки выше.</translation>
     </message>
@@ -466,7 +466,7 @@
 <context>
     <name>CompanionApp</name>
     <message>
-        <location filename="../../app/main.py" line="+143"/>
+        <location filename="../../app/main.py" line="+164"/>
         <source>Calling %1: your phone rings first; answer it and the PBX calls the client.</source>
         <translation>Звоним на %1: сначала зазвонит ваш телефон; снимите трубку, и АТС наберёт клиента.</translation>
     </message>
@@ -479,13 +479,18 @@
         <translation type="vanished">Команда</translation>
     </message>
     <message>
-        <location line="+43"/>
-        <location line="+117"/>
+        <location line="+51"/>
+        <location line="+171"/>
         <source>Start at login: %1</source>
         <translation>Запуск при входе в систему: %1</translation>
     </message>
     <message>
-        <location line="+7"/>
+        <location line="-62"/>
+        <source>The team server refused this app&apos;s token: enter the token the administrator gave you in the settings.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+73"/>
         <source>The webhook now listens on %1</source>
         <translation>Вебхук теперь принимает запросы по адресу %1</translation>
     </message>
@@ -499,11 +504,16 @@
         <source>The new language is used after a restart.</source>
         <translation>Новый язык будет использован после перезапуска.</translation>
     </message>
+    <message>
+        <location line="+2"/>
+        <source>The new mode or team server is used after a restart of the app.</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>ContactForm</name>
     <message>
-        <location filename="../../app/ui/card.py" line="-754"/>
+        <location filename="../../app/ui/card.py" line="-767"/>
         <source>Full name</source>
         <translation>Фамилия, имя и отчество</translation>
     </message>
@@ -635,7 +645,7 @@
 <context>
     <name>DiagnosticsPanel</name>
     <message>
-        <location filename="../../app/ui/diagnostics.py" line="+219"/>
+        <location filename="../../app/ui/diagnostics.py" line="+220"/>
         <source>PBX Companion diagnostics</source>
         <translation>Диагностика PBX Companion</translation>
     </message>
@@ -770,7 +780,7 @@
 <context>
     <name>DialerListModel</name>
     <message>
-        <location line="+88"/>
+        <location line="+89"/>
         <source>Name</source>
         <translation>Имя</translation>
     </message>
@@ -793,7 +803,7 @@
 <context>
     <name>DialerWindow</name>
     <message>
-        <location line="+26"/>
+        <location line="+32"/>
         <source>Dial</source>
         <translation>Набор номера</translation>
     </message>
@@ -808,23 +818,27 @@
         <translation>Позвонить</translation>
     </message>
     <message>
-        <location line="+69"/>
-        <location line="+38"/>
+        <location line="+2"/>
+        <source>Open card</source>
+        <translation>Открыть карточку</translation>
+    </message>
+    <message>
+        <location line="+71"/>
         <source>Asking the PBX to call {0}…</source>
         <translation>Просим АТС позвонить на {0}…</translation>
     </message>
     <message>
-        <location line="+13"/>
+        <location line="+61"/>
         <source>Will dial {0} ({1})</source>
         <translation>Будет набран {0} ({1})</translation>
     </message>
     <message>
-        <location line="+4"/>
+        <location line="+5"/>
         <source>Type a number or a contact&apos;s name.</source>
         <translation>Введите номер или имя контакта.</translation>
     </message>
     <message>
-        <location line="+8"/>
+        <location line="+10"/>
         <source>Choose a number below to call.</source>
         <translation>Выберите номер ниже, чтобы позвонить.</translation>
     </message>
@@ -834,7 +848,7 @@
         <translation>Будет набран {0}</translation>
     </message>
     <message>
-        <location line="+48"/>
+        <location line="+51"/>
         <source>Recent numbers</source>
         <translation>Недавние номера</translation>
     </message>
@@ -958,7 +972,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>MissedCallsModel</name>
     <message>
-        <location filename="../../app/ui/missed.py" line="+150"/>
+        <location filename="../../app/ui/missed.py" line="+155"/>
         <source>Called line: {0}</source>
         <translation>Набранная линия: {0}</translation>
     </message>
@@ -978,7 +992,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Контакт</translation>
     </message>
     <message>
-        <location line="+29"/>
+        <location line="+30"/>
         <source>Could not read the missed calls: {0}</source>
         <translation>Не удалось прочитать пропущенные звонки: {0}</translation>
     </message>
@@ -991,24 +1005,30 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>MissedCallsPanel</name>
     <message>
-        <location line="+23"/>
+        <location line="+30"/>
         <source>Missed calls</source>
         <translation>Пропущенные звонки</translation>
     </message>
     <message>
         <location line="+16"/>
-        <location line="+4"/>
+        <location line="+5"/>
+        <source>Open card</source>
+        <translation>Открыть карточку</translation>
+    </message>
+    <message>
+        <location line="-4"/>
+        <location line="+5"/>
         <source>Call back</source>
         <translation>Перезвонить</translation>
     </message>
     <message>
-        <location line="-3"/>
-        <location line="+4"/>
+        <location line="-4"/>
+        <location line="+5"/>
         <source>Dismiss</source>
         <translation>Убрать</translation>
     </message>
     <message>
-        <location line="+49"/>
+        <location line="+61"/>
         <source>This caller&apos;s number is unknown: there is nothing to call back.</source>
         <translation>Номер этого абонента неизвестен: перезвонить некуда.</translation>
     </message>
@@ -1018,7 +1038,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Просим АТС позвонить на {0}…</translation>
     </message>
     <message>
-        <location line="+20"/>
+        <location line="+23"/>
         <source>No missed calls.</source>
         <translation>Пропущенных звонков нет.</translation>
     </message>
@@ -1245,7 +1265,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PopupManager</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+261"/>
+        <location filename="../../app/ui/popup.py" line="+277"/>
         <source>Could not read the local directory: %1</source>
         <translation>Не удалось прочитать локальный справочник: %1</translation>
     </message>
@@ -1347,7 +1367,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PresencePanel</name>
     <message>
-        <location line="+68"/>
+        <location line="+72"/>
         <source>Team</source>
         <translation>Команда</translation>
     </message>
@@ -1362,12 +1382,32 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Обновить</translation>
     </message>
     <message>
-        <location line="+11"/>
-        <source>Double-click a colleague to call their extension.</source>
-        <translation>Дважды щёлкните по коллеге, чтобы позвонить на его внутренний номер.</translation>
+        <location line="+1"/>
+        <location line="+64"/>
+        <source>Call</source>
+        <translation>Позвонить</translation>
     </message>
     <message>
-        <location line="+49"/>
+        <location line="-52"/>
+        <source>Select a colleague, then press Call to call their extension.</source>
+        <translation>Выберите коллегу и нажмите «Позвонить», чтобы позвонить на его внутренний номер.</translation>
+    </message>
+    <message>
+        <location line="+55"/>
+        <source>Call %1</source>
+        <translation>Позвонить на %1</translation>
+    </message>
+    <message>
+        <location line="+15"/>
+        <source>Call %1 at %2? Press “%3”.</source>
+        <translation>Позвонить: %1, номер %2? Нажмите «%3».</translation>
+    </message>
+    <message>
+        <source>Double-click a colleague to call their extension.</source>
+        <translation type="vanished">Дважды щёлкните по коллеге, чтобы позвонить на его внутренний номер.</translation>
+    </message>
+    <message>
+        <location line="+13"/>
         <source>Asking the PBX to call {0} ({1})…</source>
         <translation>Просим АТС позвонить: {0} ({1})…</translation>
     </message>
@@ -1380,13 +1420,14 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>RecordingPlayer</name>
     <message>
-        <location filename="../../app/ui/player.py" line="+87"/>
-        <location line="+208"/>
+        <location filename="../../app/ui/player.py" line="+110"/>
+        <location line="+231"/>
         <source>Play</source>
+        <extracomment>the only schemes a recording link may have (what the PBX and the team server serve)</extracomment>
         <translation>Воспроизвести</translation>
     </message>
     <message>
-        <location line="-202"/>
+        <location line="-225"/>
         <source>Position</source>
         <translation>Позиция</translation>
     </message>
@@ -1406,7 +1447,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Повторить</translation>
     </message>
     <message>
-        <location line="+191"/>
+        <location line="+214"/>
         <source>Pause</source>
         <translation>Пауза</translation>
     </message>
@@ -1422,6 +1463,11 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     </message>
     <message>
         <location line="+2"/>
+        <source>This recording link is not a web address (http or https), so it is neither played nor opened.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
         <source>Loading the recording…</source>
         <translation>Загружаем запись…</translation>
     </message>
@@ -1857,7 +1903,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Shell</name>
     <message>
-        <location filename="../../app/ui/shell.py" line="+137"/>
+        <location filename="../../app/ui/shell.py" line="+138"/>
         <source>Missed calls</source>
         <translation>Пропущенные звонки</translation>
     </message>
@@ -1870,7 +1916,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>ShellActions</name>
     <message>
-        <location filename="../../app/ui/tray.py" line="+42"/>
+        <location filename="../../app/ui/tray.py" line="+53"/>
         <source>Dial a number…</source>
         <translation>Набрать номер…</translation>
     </message>
@@ -1914,6 +1960,21 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <name>StatusText</name>
     <message>
         <location line="+9"/>
+        <source>Connecting to the team server…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Offline: team server unreachable</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Offline: the team server refused this app&apos;s token; enter a new token in the settings</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
         <source>Offline: the webhook listener is not running</source>
         <translation>Нет связи: приёмник событий не запущен</translation>
     </message>
@@ -1949,7 +2010,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Timeline</name>
     <message>
-        <location filename="../../app/ui/timeline.py" line="+64"/>
+        <location filename="../../app/ui/timeline.py" line="+65"/>
         <source>Answered</source>
         <translation>Отвечен</translation>
     </message>

@@ -140,3 +140,25 @@ def test_after_create_contact_the_open_popup_names_the_caller(companion, send, q
     # a second click on the pop-up raises the same card
     popup.open_card_button.click()
     assert companion.shell.cards == [card]
+
+
+# -- 3. a double-click opens the card; calling is a button -------------------------------------------
+
+
+def test_missed_list_and_dialer_open_the_card_in_the_app(companion, send, qloop, fake_pbx):
+    contact_id = save_contact(companion, qloop, "Ivan Petrov")
+    send("call_ringing", call_body("m-1"))
+    send("call_hangup", call_body("m-1"))
+    panel = companion.shell.missed_panel
+    wait_until(qloop, lambda: panel.model.rowCount() == 1)
+    panel.view.selectRow(0)
+    panel.open_card_button.click()
+    card = loaded(qloop, companion.shell.cards[-1])
+    assert card.contact_id == contact_id
+    dialer = companion.shell.open_dialer()
+    dialer.number_edit.setText("Petrov")
+    wait_until(qloop, lambda: dialer.model.rowCount() == 1)
+    dialer.results_view.selectRow(0)
+    dialer.open_card_button.click()
+    assert companion.shell.cards == [card]  # the same client: the open card is raised
+    assert fake_pbx.calls == []

@@ -292,15 +292,24 @@ def test_a_partial_number_finds_the_contacts_that_have_it(qloop, ctx, window):
     assert window.model.rowCount() == 0
 
 
-def test_double_click_on_a_result_dials_it(qloop, ctx, pbx, window):
-    add_contact(ctx, "Sidorova Anna", None, "+7 812 123-45-67")
+def test_double_click_on_a_result_opens_its_card_and_never_dials(qloop, ctx, pbx, window):
+    contact_id = add_contact(ctx, "Sidorova Anna", None, "+7 812 123-45-67")
     type_text(qloop, window, "Sidorova")
     wait_until(qloop, lambda: window.model.rowCount() == 1)
+    opened: list[tuple[int, str]] = []
+    window.open_card_requested.connect(lambda *args: opened.append(args))
     view = window.results_view
     rect = view.visualRect(window.model.index(0, DialerListModel.NUMBER))
     # a real double-click: Qt 6's QTest.mouseDClick sends only the second click's event
     QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    settle(qloop, 0.2)
+    assert pbx.calls == []
+    assert opened == [(contact_id, "+7 812 123-45-67")]
+    # "Open card" on the selected row does the same; calling is the Call button
+    window.open_card_button.click()
+    assert opened[-1] == (contact_id, "+7 812 123-45-67")
+    window.call_button.click()
     wait_until(qloop, lambda: pbx.calls)
     settle(qloop, 0.1)
     assert pbx.calls == [{"crm_user_id": "3", "dst": "88121234567"}]

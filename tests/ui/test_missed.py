@@ -191,12 +191,36 @@ def test_context_menu_offers_the_same_actions(qloop, send, pbx, panel):
     panel.view.customContextMenuRequested.emit(pos)  # what a right-click on the row sends
     assert panel.menu.isVisible()
     assert panel.selected_row() == 0
-    assert [a.text() for a in panel.menu.actions()] == ["Call back", "Dismiss"]
+    assert [a.text() for a in panel.menu.actions()] == ["Open card", "Call back", "Dismiss"]
     assert all(a.isEnabled() for a in panel.menu.actions())
     panel.call_back_action.trigger()
     panel.menu.hide()
     wait_until(qloop, lambda: panel.model.rowCount() == 0)
     assert pbx.calls == [{"crm_user_id": "3", "dst": "89066800404"}]
+
+
+def test_double_click_opens_the_card_and_never_dials(qloop, ctx, send, pbx, panel):
+    contact_id = add_contact(ctx, "Ivan Petrov", None, CALLER)
+    missed_call(send, "dc-1")
+    missed_call(send, "dc-2", other_leg=OTHER)
+    wait_until(qloop, lambda: panel.model.rowCount() == 2)
+    opened: list[tuple[int, str]] = []
+    panel.open_card_requested.connect(lambda *args: opened.append(args))
+    view = panel.view
+    for row in range(2):
+        center = view.visualRect(panel.model.index(row, M.NUMBER)).center()
+        # a real double-click: Qt 6's QTest.mouseDClick sends only the second click's event
+        QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
+        QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=center)
+    settle(qloop, 0.2)
+    assert pbx.calls == []
+    assert panel.model.rowCount() == 2  # nothing was cleared either
+    assert sorted(opened) == sorted([(contact_id, "+7 495 252-30-60"), (0, panel.model.row_at(
+        panel.model.row_of("dc-2")).number)])
+    panel.view.selectRow(0)
+    assert panel.open_card_button.isEnabled()
+    panel.open_card_button.click()
+    assert len(opened) == 3
 
 
 def test_a_hidden_number_cannot_be_called_back(qloop, send, panel):

@@ -18,7 +18,7 @@ from app.core.agent import base_status_label
 from app.storage import CrmUser
 from app.ui.dialer import DialService
 from app.ui.presence import PresenceModel, PresencePanel
-from tests.support.qtloop import wait_until
+from tests.support.qtloop import settle, wait_until
 from tests.support.webhook import call_body, envelope
 
 # The offscreen platform cannot resize a shown window when its size hints change (xcb can).
@@ -203,7 +203,7 @@ def test_search_narrows_the_list_by_name_or_extension(qloop, panel):
     assert shown(panel) == ["777", "1111", "9022"]
 
 
-def test_double_click_calls_the_colleagues_extension(qloop, panel, pbx):
+def test_double_click_shows_the_number_and_the_call_button_dials(qloop, panel, pbx):
     type_into(panel.search_edit, "Петров")
     index = panel.proxy.index(0, M.NAME)
     assert panel.proxy.data(index) == "Петров"
@@ -212,6 +212,11 @@ def test_double_click_calls_the_colleagues_extension(qloop, panel, pbx):
     # a real double-click: Qt 6's QTest.mouseDClick sends only the second click's event
     QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=center)
     QTest.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=center)
+    settle(qloop, 0.2)
+    assert pbx.calls == []  # a double-click never dials: it shows whom and which number first
+    assert panel.call_button.text() == "Call 1111" and panel.call_button.isEnabled()
+    assert panel.message_label.text() == "Call Петров at 1111? Press \u201cCall 1111\u201d."
+    QTest.mouseClick(panel.call_button, Qt.MouseButton.LeftButton)
     wait_until(qloop, lambda: pbx.calls)
     assert pbx.calls == [{"crm_user_id": "3", "dst": "1111"}]
     wait_until(qloop, lambda: panel.message_label.text().startswith("Your phone rings first"))
