@@ -305,6 +305,24 @@ def test_search_treats_percent_and_underscore_as_plain_text(store: Store):
     assert names("nobody") == []
 
 
+def test_search_finds_contacts_by_their_company_too(store: Store):
+    def fill(session: Any) -> None:
+        romashka = session.contacts.company_id("Romashka LLC")
+        session.contacts.save(contact("Petrov", company_id=romashka))
+        session.contacts.save(contact("Sidorova", company_id=romashka))
+        session.contacts.save(contact("Romashka Cafe"))
+        session.contacts.save(contact("Ivanova", company_id=session.contacts.company_id("Lilac")))
+
+    store.write_sync(fill)
+
+    def names(text: str) -> list[str]:
+        return [c.name for c in store.read_sync(lambda s: s.contacts.search(text))]
+
+    assert names("romashka") == ["Petrov", "Romashka Cafe", "Sidorova"]  # by company, and by name
+    assert names("LILAC") == ["Ivanova"]
+    assert names("%") == []
+
+
 # -- the team -----------------------------------------------------------------------------------
 
 def test_crm_users_upsert_remove_and_an_extension_moving_to_another_user(store: Store):

@@ -178,12 +178,13 @@ class ContactRepository(_Repository):
         return None if row is None else self._record(row)
 
     def search(self, text: str, limit: int = 20) -> list[ContactRecord]:
-        """Contacts whose name contains ``text`` (case-insensitive), newest first."""
+        """Contacts whose name or company name contains ``text`` (case-insensitive), by name."""
         like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        op = self.conn.dialect.like
         rows = self.conn.execute(
-            f"{self._SELECT} WHERE c.name {self.conn.dialect.like} ? ESCAPE '\\'"
+            f"{self._SELECT} WHERE c.name {op} ? ESCAPE '\\' OR co.name {op} ? ESCAPE '\\'"
             " ORDER BY c.name COLLATE NOCASE LIMIT ?",
-            (like, limit),
+            (like, like, limit),
         )
         return [self._record(r) for r in rows]
 

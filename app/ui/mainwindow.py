@@ -33,8 +33,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.status_label)
         buttons = QHBoxLayout()
         self.buttons: list[QToolButton] = []
-        for action in (actions.dialer, actions.dial_clipboard, actions.do_not_disturb, actions.settings,
-                       actions.diagnostics, actions.quit):
+        for action in (actions.dialer, actions.dial_clipboard, actions.directory, actions.do_not_disturb,
+                       actions.settings, actions.diagnostics, actions.quit):
             button = QToolButton(central)
             button.setDefaultAction(action)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)

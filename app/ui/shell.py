@@ -79,6 +79,7 @@ class Shell(QObject):
             self.build_main_window()
         a = self.actions
         a.dialer.triggered.connect(self.open_dialer)
+        a.directory.triggered.connect(self.open_directory)
         a.missed.triggered.connect(lambda: self.show_main_window(MISSED_PANEL))
         a.presence.triggered.connect(lambda: self.show_main_window(TEAM_PANEL))
         a.settings.triggered.connect(self.open_settings)
@@ -169,6 +170,20 @@ class Shell(QObject):
             return window
 
         return self._window("dialer", build)
+
+    def open_directory(self) -> Any:
+        """The client directory: search, open a card, create a contact."""
+        from .directory import DirectoryWindow
+
+        def build() -> QWidget:
+            window = DirectoryWindow(self.ctx)
+            window.open_card_requested.connect(self.open_card)
+            window.create_contact_requested.connect(lambda number: self.open_card(0, number))
+            return window
+
+        window = self._window("directory", build)
+        window.search()  # the directory may have changed while the window was closed
+        return window
 
     def open_settings(self) -> Any:
         from .settings_dialog import SettingsDialog

@@ -41,6 +41,7 @@ class ShellActions(QObject):
         super().__init__(parent)
         self.dialer = QAction(self.tr("Dial a number…"), self)
         self.dial_clipboard = QAction(self.tr("Dial clipboard"), self)
+        self.directory = QAction(self.tr("Contacts…"), self)
         self.missed = QAction(self.tr("Missed calls"), self)
         self.presence = QAction(self.tr("Team"), self)
         self.settings = QAction(self.tr("Settings…"), self)
@@ -106,8 +107,8 @@ class TrayController(QObject):
         a = self.actions
         missed = self.status.missed
         a.missed.setText(self.tr("Missed calls (%n)", "", missed) if missed else self.tr("Missed calls"))
-        for action in (a.dialer, a.dial_clipboard, None, a.missed, a.presence, None, a.do_not_disturb,
-                       a.settings, a.diagnostics, None, a.quit):
+        for action in (a.dialer, a.dial_clipboard, a.directory, None, a.missed, a.presence, None,
+                       a.do_not_disturb, a.settings, a.diagnostics, None, a.quit):
             if action is None:
                 self.menu.addSeparator()
             else:

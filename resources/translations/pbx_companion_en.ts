@@ -102,6 +102,17 @@
     </message>
 </context>
 <context>
+    <name>DirectoryWindow</name>
+    <message numerus="yes">
+        <location filename="../../app/ui/directory.py" line="+207"/>
+        <source>%n contact(s)</source>
+        <translation>
+            <numerusform>%n contact</numerusform>
+            <numerusform>%n contacts</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
     <name>Format</name>
     <message numerus="yes">
         <location filename="../../app/ui/format.py" line="+134"/>
@@ -165,7 +176,7 @@
 <context>
     <name>StatusText</name>
     <message numerus="yes">
-        <location filename="../../app/ui/tray.py" line="+83"/>
+        <location filename="../../app/ui/tray.py" line="+84"/>
         <source>%n call(s) ringing</source>
         <translation>
             <numerusform>%n call ringing</numerusform>

@@ -869,6 +869,77 @@
     </message>
 </context>
 <context>
+    <name>DirectoryModel</name>
+    <message>
+        <location filename="../../app/ui/directory.py" line="+111"/>
+        <source>Name</source>
+        <extracomment>Contacts the window lists at most (a narrower search finds the rest). Typing pauses this long before the directory is searched.</extracomment>
+        <translation>Имя</translation>
+    </message>
+    <message>
+        <location line="+0"/>
+        <source>Company</source>
+        <translation>Компания</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Numbers</source>
+        <translation>Номера</translation>
+    </message>
+</context>
+<context>
+    <name>DirectoryWindow</name>
+    <message>
+        <location line="+18"/>
+        <source>Contacts</source>
+        <translation>Контакты</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Name, company or number</source>
+        <translation>Имя, компания или номер</translation>
+    </message>
+    <message>
+        <location line="+16"/>
+        <source>Open card</source>
+        <translation>Открыть карточку</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>New contact</source>
+        <translation>Новый контакт</translation>
+    </message>
+    <message numerus="yes">
+        <location line="+56"/>
+        <source>%n contact(s)</source>
+        <translation>
+            <numerusform>%n контакт</numerusform>
+            <numerusform>%n контакта</numerusform>
+            <numerusform>%n контактов</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>No contact matches.</source>
+        <translation>Подходящих контактов нет.</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>New contact creates one with this number.</source>
+        <translation>«Новый контакт» создаст контакт с этим номером.</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>The directory is empty: New contact adds one.</source>
+        <translation>Справочник пуст: «Новый контакт» добавит контакт.</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>Could not search the directory: %1</source>
+        <translation>Не удалось выполнить поиск в справочнике: %1</translation>
+    </message>
+</context>
+<context>
     <name>DonePage</name>
     <message>
         <location filename="../../app/ui/wizard.py" line="+104"/>
@@ -1903,7 +1974,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Shell</name>
     <message>
-        <location filename="../../app/ui/shell.py" line="+138"/>
+        <location filename="../../app/ui/shell.py" line="+139"/>
         <source>Missed calls</source>
         <translation>Пропущенные звонки</translation>
     </message>
@@ -1924,6 +1995,11 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location line="+1"/>
         <source>Dial clipboard</source>
         <translation>Позвонить по номеру из буфера</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Contacts…</source>
+        <translation>Контакты…</translation>
     </message>
     <message>
         <location line="+1"/>

@@ -162,3 +162,31 @@ def test_missed_list_and_dialer_open_the_card_in_the_app(companion, send, qloop,
     dialer.open_card_button.click()
     assert companion.shell.cards == [card]  # the same client: the open card is raised
     assert fake_pbx.calls == []
+
+
+# -- 4. the directory: from the tray menu and the main window ---------------------------------------
+
+
+def test_the_directory_is_in_the_tray_menu_and_the_main_window_and_opens_cards(companion, qloop):
+    from app.ui.tray import TrayController
+
+    contact_id = save_contact(companion, qloop, "Ivan Petrov", company="Romashka LLC")
+    actions = companion.actions
+    tray = TrayController(actions)
+    tray.menu.aboutToShow.emit()
+    assert actions.directory in tray.menu.actions()
+    tray.menu.deleteLater()
+    assert actions.directory.text() in [b.defaultAction().text() for b in companion.shell.main_window.buttons]
+
+    actions.directory.trigger()
+    directory = companion.shell.windows["directory"]
+    assert directory.isVisible()
+    directory.search_edit.setText("romashka")
+    wait_until(qloop, lambda: [c.id for c in directory.model.contacts()] == [contact_id])
+    directory.view.selectRow(0)
+    directory.open_card_button.click()
+    card = loaded(qloop, companion.shell.cards[-1])
+    assert card.contact_id == contact_id
+    directory.new_contact_button.click()
+    new = loaded(qloop, companion.shell.cards[-1])
+    assert new is not card and new.contact_id is None and new.title_label.text() == "New contact"

@@ -321,6 +321,12 @@ def opened(fifo, companion, qloop, fake_pbx) -> Iterator[Opened]:  # fifo first:
     wait_until(qloop, lambda: diagnostics.model.rowCount() >= 8)
     result.windows.update(dialer=dialer, diagnostics=diagnostics, settings=settings)
 
+    # the client directory, listing the contact
+    directory = shell.open_directory()
+    wait_until(qloop, lambda: directory.model.rowCount() > 0)
+    directory.view.selectRow(0)
+    result.windows["directory"] = directory
+
     # the first-run wizard, with the PBX's users to pick from
     wizard = shell.open_first_run()
     wizard.agent_page.load_users()
@@ -537,6 +543,9 @@ def test_markup_in_the_data_reads_as_text_everywhere(opened):
     assert data.name in dialer and data.company_shown in dialer
     assert data.refusal in texts("dialer")
     assert data.refusal in texts("diagnostics") and data.refusal in texts("settings")
+    in_directory = texts("directory")
+    assert data.name in in_directory and data.company_shown in in_directory
+    assert data.name in texts("directory", tooltip=True)
     assert MARK in texts("diagnostics", tooltip=True)  # a payload, in its cell's tooltip
     assert f"9077 — {data.pbx_name}" in texts("wizard")
 

@@ -48,7 +48,7 @@ def test_the_menu_is_rebuilt_with_current_counts_each_time_it_opens(qapp):
     tray.update(Status(listener_up=True, missed=2))
     tray.menu.aboutToShow.emit()
     texts = [a.text() for a in tray.menu.actions() if not a.isSeparator()]
-    assert texts == ["Dial a number…", "Dial clipboard", "Missed calls (2)", "Team", "Do not disturb",
+    assert texts == ["Dial a number…", "Dial clipboard", "Contacts…", "Missed calls (2)", "Team", "Do not disturb",
                      "Settings…", "Diagnostics…", "Quit"]
     assert "2 missed calls" in tray.icon.toolTip()
     tray.update(Status(listener_up=True, missed=0))
