@@ -27,7 +27,7 @@ from app.protocol.webhook_actions import GetContactParams
 from app.storage import CrmUser, Session, Store, open_store
 from app.webhook import WebhookConfig, WebhookServer, create_app
 from app.webhook.ratelimit import parse_networks
-from app.webhook.server import tls_context
+from app.webhook.server import ListenerLimits, tls_context
 
 from .agent import AgentIdentity
 from .api import NotConfigured
@@ -121,7 +121,9 @@ class Engine:
 
     def _listener(self, ssl_context: ssl.SSLContext | None) -> WebhookServer:
         s = self.settings
-        return WebhookServer(create_app(self, self.webhook_config(), self.app_extensions), s.host, s.port, ssl_context)
+        limits = ListenerLimits(max_connections=s.max_connections, header_timeout=s.header_timeout_s)
+        return WebhookServer(create_app(self, self.webhook_config(), self.app_extensions), s.host, s.port, ssl_context,
+                             limits)
 
     async def stop(self) -> None:
         if self._maintenance is not None:
@@ -145,7 +147,8 @@ class Engine:
         Returns the listener's URL when it was restarted.
         """
         listener_fields = ("host", "port", "tls_cert", "tls_key", "contact_deadline_ms", "body_read_timeout_s",
-                           "auth_failures_before_block", "auth_block_seconds", "trusted_proxies")
+                           "auth_failures_before_block", "auth_block_seconds", "trusted_proxies", "max_connections",
+                           "header_timeout_s")
         restart = (any(getattr(settings, f) != getattr(self.settings, f) for f in listener_fields)
                    or keys.crm_api_key != self.keys.crm_api_key)
         new_pbx = (settings.pbx_url != self.settings.pbx_url or keys.pbx_api_key != self.keys.pbx_api_key

@@ -60,6 +60,10 @@ class Settings:
     data_dir: str = ""                # empty: the platformdirs data dir
     contact_deadline_ms: int = 400    # get_contact answers (empty) within this, the PBX holds a live call
     body_read_timeout_s: float = 10.0
+    # the listener faces the internet: connections open at once (clamped to the open-file limit) and
+    # the time a client has to send a request's headers (slow clients are closed, issue 12)
+    max_connections: int = 1000
+    header_timeout_s: float = 10.0
     pbx_timeout_s: float = 10.0      # wait this long for a PBX reply (make_call is never re-sent after it)
     auth_failures_before_block: int = 10
     auth_block_seconds: float = 60.0
@@ -97,6 +101,10 @@ class Settings:
             raise SettingsError("pbx_timeout_s must be positive")
         if self.contact_deadline_ms <= 0:
             raise SettingsError("contact_deadline_ms must be positive")
+        if self.max_connections < 1:
+            raise SettingsError("max_connections must be at least 1")
+        if self.header_timeout_s <= 0:
+            raise SettingsError("header_timeout_s must be positive")
         if self.trusted_proxies.strip():
             from app.webhook.ratelimit import parse_networks  # only then: a clicked link's fast path stays lean
 
