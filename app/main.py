@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import os
@@ -41,13 +42,17 @@ import qasync
 
 
 if TYPE_CHECKING:
+    from app.core.api import CompanionApi
     from app.core.secrets import Keys
     from app.core.settings import Settings
+    from app.core.team_api import TeamApi
     from app.storage import CallRecord
 
 log = logging.getLogger("app.main")
 
 SHUTDOWN_TIMEOUT = 3.0
+# Settings that choose what the service API is (standalone or which team server): read once at start.
+TEAM_FIELDS = ("mode", "team_server", "team_cafile")
 # Seconds after start-up when the objects that live as long as the app leave the cyclic GC's way.
 GC_FREEZE_DELAY = 2.0
 
@@ -93,9 +98,11 @@ class CompanionApp(QObject):
     def __init__(self, qapp: QApplication, settings: Settings, keys: Keys, *, settings_path: Path | None = None,
                  autostart_arguments: tuple[str, ...] = ()) -> None:
         super().__init__()
+        from app.core.api import NotConfigured
         from app.core.autostart import autostart_for_platform, launch_command
         from app.core.engine import Engine
         from app.core.standalone import StandaloneApi
+        from app.core.team_api import team_api_for
         from app.ui.context import TaskRunner, UiContext
         from app.ui.dialer import DialService
         from app.ui.missed import MissedCallsModel
@@ -109,8 +116,22 @@ class CompanionApp(QObject):
         # The settings file given with --config (None: the per-user default): the settings window,
         # the first-run wizard and do-not-disturb write to the file the app was started with.
         self.settings_path = settings_path
-        self.engine = Engine(settings, keys)
-        self.api = StandaloneApi(self.engine)
+        # Standalone this computer is the PBX's webhook (the Engine: listener, store, PBX client);
+        # in team mode a team server is, and the service API is its client: no listener, no keys.
+        self.engine: Engine | None = None
+        self.team: TeamApi | None = None
+        self.api: CompanionApi
+        self._startup_problem = ""
+        if settings.team_mode:
+            try:
+                self.team = team_api_for(settings, keys)
+            except NotConfigured as exc:  # the CA file: say so; the connection then fails at TLS, plainly
+                self._startup_problem = str(exc)
+                self.team = team_api_for(dataclasses.replace(settings, team_cafile=""), keys)
+            self.api = self.team
+        else:
+            self.engine = Engine(settings, keys)
+            self.api = StandaloneApi(self.engine)
         self.bridge = QtBridge(self.api.events, self)
         self.tasks = TaskRunner(asyncio.get_running_loop(), self)
         self.ctx = UiContext(self.api, self.bridge, self.tasks, settings)
@@ -158,19 +179,27 @@ class CompanionApp(QObject):
 
     async def start(self) -> None:
         self.build()
-        try:
-            url = await self.engine.start()
-            self.status.listener_up = True
-            log.info("webhook listening on %s", url)
-        except OSError as exc:  # port taken, address not available: the app still runs
-            self.status.listener_up = False
-            self.status.listener_error = exc.strerror or str(exc)
-            log.error("the webhook listener could not start: %s", exc)
+        if self.engine is not None:
+            try:
+                url = await self.engine.start()
+                self.status.listener_up = True
+                log.info("webhook listening on %s", url)
+            except OSError as exc:  # port taken, address not available: the app still runs
+                self.status.listener_up = False
+                self.status.listener_error = exc.strerror or str(exc)
+                log.error("the webhook listener could not start: %s", exc)
         self.shell.show()
         self._started = True
-        self.refresh_missed()
+        if self._startup_problem:
+            self.shell.notify(self._startup_problem)
+        if self.team is not None:
+            # connecting in the background: the windows are up at once, and the first connection
+            # may wait for a server that is away (the tray then says so and the app keeps trying)
+            self.tasks.start(self._connect_team(self.team), on_error=lambda exc: None)
+        else:
+            self.refresh_missed()
+            self.tasks.start(self._check_pbx(), on_error=lambda exc: None)
         self.shell.publish_status()
-        self.tasks.start(self._check_pbx(), on_error=lambda exc: None)
         # Start at login: the OS's entry is the truth and the setting mirrors it (app.core.autostart),
         # so the installer's entry shows ticked on the first run and one the user removed with the
         # desktop's own tool stays removed; an entry whose program is gone is repointed to this one.
@@ -228,7 +257,8 @@ class CompanionApp(QObject):
         self.popups.shutdown()
         await self.tasks.cancel_all()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.engine.stop(), SHUTDOWN_TIMEOUT)
+            await asyncio.wait_for(self.engine.stop() if self.engine is not None else self._stop_team(),
+                                   SHUTDOWN_TIMEOUT)
         self.bridge.close()
         log.info("stopped in %.2f s", time.monotonic() - started)
 
@@ -252,6 +282,59 @@ class CompanionApp(QObject):
 
     def refresh_missed(self) -> None:
         self.missed_model.reload()
+
+    # -- team mode -----------------------------------------------------------------------
+
+    async def _connect_team(self, team: TeamApi) -> None:
+        """Start following the team server; while it cannot be reached at all (and no earlier run
+        left the agent's identity behind), try again with jittered backoff until it answers.
+
+        Once started, :class:`~app.core.team_api.TeamApi` keeps the feed going by itself; its
+        state changes reach the status through :meth:`_team_state`. A refused token ends the
+        attempts: the agent needs a new token, and the status and a notice say so.
+        """
+        from app.core.feed_client import backoff_delays
+        from app.core.team_api import TeamAuthError, TeamUnavailable
+
+        self._unfollow_team = [team.on_state(self._team_state), team.on_reset(lambda mode: self._team_reloaded())]
+        self._team_state(team.state, "")
+        for delay in backoff_delays():
+            try:
+                await team.start()
+            except TeamAuthError:
+                return  # the state is "rejected" (TeamApi said so): _team_state told the agent
+            except TeamUnavailable as exc:
+                self._team_state("unreachable", str(exc))
+                await asyncio.sleep(delay)
+            else:
+                self._team_reloaded()
+                self.tasks.start(self._check_pbx(), on_error=lambda exc: None)
+                return
+
+    def _team_state(self, state: str, reason: str) -> None:
+        """The team connection changed: the tray and the main window say so; live again → reload."""
+        from app.protocol.redact import redact
+
+        was_live = self.status.team == "live"
+        self.status.team, self.status.team_reason = state, redact(reason)
+        if state == "unreachable" and was_live:
+            log.warning("team server unreachable: %s", redact(reason))
+        self.shell.publish_status()
+        if state == "rejected":
+            self.shell.notify(self.tr("The team server refused this app's token: enter the token the"
+                                      " administrator gave you in the settings."))
+        if state == "live" and not was_live:
+            self._team_reloaded()
+
+    def _team_reloaded(self) -> None:
+        """What the server holds may have changed while the app was away: read it again."""
+        self.refresh_missed()
+
+    async def _stop_team(self) -> None:
+        assert self.team is not None
+        for unfollow in getattr(self, "_unfollow_team", []):
+            unfollow()
+        await self.team.stop()
 
     def _set_missed(self, count: int) -> None:
         self.status.missed = count
@@ -302,7 +385,11 @@ class CompanionApp(QObject):
                     settings.save(self.settings_path)
                 self.shell.notify(self.tr("Start at login: %1").replace("%1", user_message(exc)))
 
+        connection_changed = any(getattr(settings, name) != getattr(running, name) for name in TEAM_FIELDS)
+
         async def apply() -> None:
+            if self.engine is None:  # team mode: the server has the PBX; its connection changes at a restart
+                return
             self.keys = load_keys()
             url = await self.engine.reconfigure(settings, self.keys)
             if url is not None:
@@ -320,6 +407,8 @@ class CompanionApp(QObject):
         self.tasks.start(apply(), on_error=failed)
         if language_changed:
             self.shell.notify(self.tr("The new language is used after a restart."))
+        if connection_changed:
+            self.shell.notify(self.tr("The new mode or team server is used after a restart of the app."))
 
 
 # -- entry point ---------------------------------------------------------------------------

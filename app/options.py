@@ -22,6 +22,7 @@ TRAY_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--config", {"help": "settings file"}),
     ("--host", {"help": "address the webhook listens on"}),
     ("--port", {"type": int, "help": "port the webhook listens on"}),
+    ("--server", {"metavar": "URL", "help": "connect to this team server (team mode) instead of being the webhook"}),
 )
 #: The options that take a value (so the token after them is not a subcommand or a link).
 VALUE_OPTIONS = frozenset(name for name, _ in TRAY_OPTIONS)
@@ -53,4 +54,8 @@ def tray_settings(args: argparse.Namespace) -> Settings:
         settings.host = args.host
     if getattr(args, "port", None) is not None:
         settings.port = args.port
+    if getattr(args, "server", None):
+        from app.core.settings import TEAM
+
+        settings.mode, settings.team_server = TEAM, args.server.strip()
     return settings.validate()

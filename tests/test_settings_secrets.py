@@ -301,11 +301,12 @@ def test_a_missing_backend_reads_as_no_key() -> None:
 
 
 def test_repr_of_keys_never_shows_a_key() -> None:
-    keys = Keys(canary.CRM_KEY, canary.PBX_KEY)
+    token = "pbxa_" + canary.CRM_KEY[::-1]
+    keys = Keys(canary.CRM_KEY, canary.PBX_KEY, token)
     for text in (repr(keys), str(keys), f"{keys}", repr([keys]), repr({"k": keys})):
-        assert canary.CRM_KEY not in text and canary.PBX_KEY not in text
-    assert repr(keys) == "Keys(crm_api_key=set, pbx_api_key=set)"
-    assert repr(Keys(None, "")) == "Keys(crm_api_key=unset, pbx_api_key=unset)"
+        assert canary.CRM_KEY not in text and canary.PBX_KEY not in text and token not in text
+    assert repr(keys) == "Keys(crm_api_key=set, pbx_api_key=set, agent_token=set)"
+    assert repr(Keys(None, "")) == "Keys(crm_api_key=unset, pbx_api_key=unset, agent_token=unset)"
 
 
 def test_config_set_never_writes_a_key_into_the_settings_file(memory_keyring, monkeypatch, capsys,
@@ -346,7 +347,8 @@ def test_a_keyring_that_cannot_reach_its_service_is_one_readable_line(isolated_u
 
     read = subprocess.run([sys.executable, "-c", "from app.core.secrets import load_keys; print(load_keys())"],
                           capture_output=True, text=True, env=env, timeout=60, check=False)
-    assert read.returncode == 0 and read.stdout.strip() == "Keys(crm_api_key=unset, pbx_api_key=unset)", read.stderr
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == "Keys(crm_api_key=unset, pbx_api_key=unset, agent_token=unset)"
     assert "could not be read: RuntimeError" in read.stderr
 
 

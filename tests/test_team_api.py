@@ -643,8 +643,10 @@ def test_the_server_address_is_normalised_and_checked():
     for bad in ("", "team.example", "ftp://team.example", "https://team.example/?token=x", "http://u:p@team.example"):
         with pytest.raises(NotConfigured):
             server_base(bad)
+    tokenless = TeamApi("https://team.example", " ", state_path=None)
     with pytest.raises(TeamAuthError):
-        TeamApi("https://team.example", " ", state_path=None)
+        asyncio.run(tokenless.start())
+    assert tokenless.state == "rejected"
     api = TeamApi("https://team.example", "pbxa_secret-token-value", state_path=None)
     assert api.calls.setup_problem(need_crm_user=True) is SetupProblem.CRM_USER  # nobody yet: not started
     assert "pbxa_secret" not in repr(api)

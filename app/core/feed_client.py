@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,15 @@ log = logging.getLogger("app.feed")
 #: first and longest wait before reconnecting (seconds); each wait is jittered by ±50 %
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+
+
+def backoff_delays() -> Iterator[float]:
+    """The waits between connection attempts: :data:`BACKOFF_FIRST` doubling up to
+    :data:`BACKOFF_MAX`, each jittered by ±50 % so that a whole team does not reconnect at once."""
+    delay = BACKOFF_FIRST
+    while True:
+        yield delay * random.uniform(0.5, 1.5)
+        delay = min(delay * 2, BACKOFF_MAX)
 
 
 class FeedRejected(RuntimeError):
@@ -121,14 +130,14 @@ class FeedClient:
                 yield item
 
     async def _follow(self, http: aiohttp.ClientSession) -> AsyncIterator[FeedText]:
-        delay = BACKOFF_FIRST
+        delays = backoff_delays()
         headers = {"Authorization": f"Bearer {self._token}"}
         timeout = aiohttp.ClientWSTimeout(ws_close=5.0)
         while True:
             close_code: int | None = None
             status: int | None = None
             error: BaseException | None = None
-            opened = False
+            opened = received = False
             url = self.url
             self.attempts += 1
             try:
@@ -139,7 +148,7 @@ class FeedClient:
                     self.connections += 1
                     self.connected.set()
                     async for item in self._read(ws):
-                        delay = BACKOFF_FIRST
+                        received = True
                         yield item
                     close_code = ws.close_code
             except aiohttp.WSServerHandshakeError as exc:
@@ -160,8 +169,9 @@ class FeedClient:
                     self._on_drop(FeedDrop(url, opened, close_code, status, error))
                 except Exception:
                     log.exception("feed: the on_drop callback failed")
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, BACKOFF_MAX)
+            if received:  # the connection worked: the next attempt comes soon again
+                delays = backoff_delays()
+            await asyncio.sleep(next(delays))
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[FeedText]:
         server_seq = 0

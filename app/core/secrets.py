@@ -58,12 +58,15 @@ def _backend_usable() -> keyring.backend.KeyringBackend:
 
 @dataclass(frozen=True)
 class Keys:
+    """The secrets the tray app runs with: both API keys (standalone) and the agent token (team mode)."""
+
     crm_api_key: str | None
     pbx_api_key: str | None
+    agent_token: str | None = None
 
     def __repr__(self) -> str:  # never print a key, even by accident
-        crm, pbx = ("set" if key else "unset" for key in (self.crm_api_key, self.pbx_api_key))
-        return f"Keys(crm_api_key={crm}, pbx_api_key={pbx})"
+        crm, pbx, agent = ("set" if key else "unset" for key in (self.crm_api_key, self.pbx_api_key, self.agent_token))
+        return f"Keys(crm_api_key={crm}, pbx_api_key={pbx}, agent_token={agent})"
 
 
 #: the shortest API key accepted into the keyring: a key shorter than this is guessable or cut off
@@ -194,13 +197,15 @@ class PendingKeys:
         def key(name: str) -> str | None:
             return _env_key(name, self._environ) or from_keyring.get(name) or None
 
-        return Keys(key(CRM_API_KEY), key(PBX_API_KEY))
+        agent = self._environ.get(ENV_AGENT_TOKEN, "").strip() or from_keyring.get(AGENT_TOKEN) or None
+        return Keys(key(CRM_API_KEY), key(PBX_API_KEY), agent)
 
 
 def start_key_read(*, environ: dict[str, str] | None = None) -> PendingKeys:
     """Start reading the keys the environment does not give, in a child process (see the module doc)."""
     environ = dict(os.environ if environ is None else environ)
-    if all(_env_key(name, environ) for name in ENV_VARS):
+    # The environment may give all a mode needs: both API keys (standalone) or the agent token (team mode).
+    if all(_env_key(name, environ) for name in ENV_VARS) or environ.get(ENV_AGENT_TOKEN, "").strip():
         return PendingKeys(environ, None)
     from app.core.autostart import launch_command
 
@@ -211,11 +216,11 @@ def start_key_read(*, environ: dict[str, str] | None = None) -> PendingKeys:
 
 
 def read_keys_for_app() -> str:
-    """What ``pbx-companion keys read-for-app`` prints: both keys from the keyring, as one JSON line."""
+    """What ``pbx-companion keys read-for-app`` prints: the keys and the agent token from the keyring, one JSON line."""
     _backend_usable()
     import keyring
 
     try:
-        return json.dumps({name: keyring.get_password(SERVICE, name) for name in ENV_VARS})
+        return json.dumps({name: keyring.get_password(SERVICE, name) for name in (*ENV_VARS, AGENT_TOKEN)})
     except Exception as exc:
         raise _unreachable(exc) from exc

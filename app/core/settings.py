@@ -25,6 +25,9 @@ ENV_CRM_USER = "PBX_COMPANION_CRM_USER"
 #: a team server's PostgreSQL database (never a setting in the file: the URL may hold a password)
 ENV_DATABASE_URL = "PBX_COMPANION_DATABASE_URL"
 DEFAULT_PORT = 8765
+#: the tray app's modes (the ``mode`` setting)
+STANDALONE, TEAM = "standalone", "team"
+MODES = (STANDALONE, TEAM)
 
 
 class SettingsError(ValueError):
@@ -73,10 +76,14 @@ class Settings:
     # the team server's feed journal: what an agent's app can resume from after a disconnect
     feed_days: int = 3
     feed_max: int = 2_000_000
-    # the tray app
+    # the tray app: "standalone" (this computer is the PBX's webhook) or "team" (a team server's client)
+    mode: str = "standalone"
+    team_server: str = ""             # the team server's URL (mode "team"); the agent's token is a key
+    team_cafile: str = ""             # a CA certificate to trust the team server's TLS with ("": the system's)
     see_all_calls: bool = False       # supervisors: pop up every call of the team, not only mine
     do_not_disturb: bool = False      # no pop-ups, only the tray badge
     popup_linger_s: float = 4.0       # how long a pop-up stays after its call ended elsewhere/ended
+    popup_outgoing: bool = True       # the agent's own outgoing calls get the in-call pop-up too
     ring_sound: bool = False
     language: str = ""                # "", "ru" or "en"; empty follows the system
     start_at_login: bool = False
@@ -114,7 +121,18 @@ class Settings:
                 raise SettingsError(f"trusted_proxies: {exc}") from None
         if self.pbx_url and not self.pbx_url.startswith(("http://", "https://")):
             raise SettingsError(f"pbx_url must start with http:// or https://, not {self.pbx_url!r}")
+        if self.mode not in MODES:
+            raise SettingsError(f"mode must be {' or '.join(MODES)}, not {self.mode!r}")
+        if self.team_server and not self.team_server.startswith(("http://", "https://")):
+            raise SettingsError(f"team_server must start with http:// or https://, not {self.team_server!r}")
+        if self.mode == TEAM and not self.team_server:
+            raise SettingsError("mode \"team\" needs team_server: the team server's URL")
         return self
+
+    @property
+    def team_mode(self) -> bool:
+        """The tray app is a team server's client: no listener, no PBX or CRM key of its own."""
+        return self.mode == TEAM
 
     @property
     def data_path(self) -> Path:

@@ -138,6 +138,8 @@ from .timeline import TimelineRow
 
 if TYPE_CHECKING:
     from .contacts_io import ImportSummary
+    from .secrets import Keys
+    from .settings import Settings
 
 log = logging.getLogger("app.core.team")
 
@@ -173,6 +175,9 @@ LIVE: Final = "live"
 UNREACHABLE: Final = "unreachable"
 REJECTED: Final = "rejected"
 STOPPED: Final = "stopped"
+
+#: why :meth:`TeamApi.start` refuses to start without a token
+NO_TOKEN: Final = "no agent token is set: enter the token the administrator gave you in the settings"
 
 #: Which part of reaching the team server failed (:class:`TeamUnavailable`, :class:`ConnectionCheck`).
 Step = Literal["url", "tls", "token", "server", "feed"]
@@ -874,9 +879,8 @@ class TeamApi:
     def __init__(self, server_url: str, token: str, *, state_path: Path | None,
                  ssl_context: ssl.SSLContext | None = None, normalizer: PhoneNormalizer | None = None) -> None:
         self.server_url = server_base(server_url)
-        if not token or not token.strip():
-            raise TeamAuthError("no agent token is set: enter the token the administrator gave you in the settings")
-        self._token = token.strip()
+        # An empty token is refused by start() (the app still comes up, says so and offers the settings).
+        self._token = (token or "").strip()
         register_secret(self._token)
         self._state_path = state_path
         self._ssl = ssl_context
@@ -974,6 +978,10 @@ class TeamApi:
         """
         if self._session is not None:
             raise RuntimeError("TeamApi.start() was called twice")
+        if not self._token:
+            error = TeamAuthError(NO_TOKEN)
+            self.connection.set(REJECTED, str(error))
+            raise error
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT),
             headers={"User-Agent": "pbx-companion"})
@@ -1292,6 +1300,28 @@ def _pending_key(message: _FeedMessage) -> tuple[str, ...]:
 # -- "Test connection" -----------------------------------------------------------------------------
 
 
+#: the resume point and the agent as last seen, in the data directory (:func:`team_api_for`)
+STATE_FILE: Final = "team-feed.json"
+
+
+def team_ssl_context(cafile: str) -> ssl.SSLContext | None:
+    """The TLS context that trusts ``cafile`` (the team's own CA) besides nothing else; None: the
+    system's CAs. Raises :class:`NotConfigured` for a file that cannot be read as a CA certificate."""
+    if not cafile:
+        return None
+    try:
+        return ssl.create_default_context(cafile=os.path.expanduser(cafile))
+    except (OSError, ssl.SSLError) as exc:
+        raise NotConfigured(f"the team server's CA certificate {cafile} cannot be used: {exc}") from None
+
+
+def team_api_for(settings: Settings, keys: Keys) -> TeamApi:
+    """The tray app's service API in team mode: the settings' server, CA and number rules, the
+    agent token the app read at start, the resume point in the data directory."""
+    return TeamApi(settings.team_server, keys.agent_token or "", state_path=settings.data_path / STATE_FILE,
+                   ssl_context=team_ssl_context(settings.team_cafile), normalizer=settings.phone_normalizer())
+
+
 async def check_connection(server_url: str, token: str, *, ssl_context: ssl.SSLContext | None = None,
                            timeout: float = CONNECT_TIMEOUT) -> ConnectionCheck:
     """Try the address, TLS, the token and the feed in turn; say which step failed (never raises
@@ -1301,7 +1331,7 @@ async def check_connection(server_url: str, token: str, *, ssl_context: ssl.SSLC
     except NotConfigured as exc:
         return ConnectionCheck(False, "url", str(exc))
     if not token or not token.strip():
-        return ConnectionCheck(False, "token", "no agent token is set: enter the token the administrator gave you")
+        return ConnectionCheck(False, "token", NO_TOKEN)
     token = token.strip()
     register_secret(token)
     limits = aiohttp.ClientTimeout(total=timeout * 2, sock_connect=timeout, sock_read=timeout)

@@ -21,11 +21,22 @@ class Status:
     pbx_problem: str = ""      # "" when the PBX answered (or was not asked yet)
     ringing: int = 0
     missed: int = 0
+    # team mode (this app is a team server's client, it has no listener): the connection's state
+    # (app.core.team_api: connecting, live, unreachable, rejected) and why; "" standalone
+    team: str = ""
+    team_reason: str = ""
+
+    @property
+    def offline(self) -> bool:
+        """Calls cannot reach this app: no listener standalone, the team server away or refusing."""
+        if self.team:
+            return self.team in ("unreachable", "rejected")
+        return not self.listener_up
 
 
 def icon_state(status: Status) -> str:
     """Offline beats ringing beats missed beats idle: the most urgent thing the agent must see."""
-    if not status.listener_up or status.pbx_problem:
+    if status.offline or status.pbx_problem:
         return icons.OFFLINE
     if status.ringing:
         return icons.RINGING
@@ -56,7 +67,15 @@ class StatusText(QObject):
 
     def describe(self, status: Status) -> str:
         parts = []
-        if not status.listener_up:
+        if status.team == "connecting":
+            parts.append(self.tr("Connecting to the team server…"))
+        elif status.team == "unreachable":
+            parts.append(self.tr("Offline: team server unreachable") +
+                         (f" ({status.team_reason})" if status.team_reason else ""))
+        elif status.team == "rejected":
+            parts.append(self.tr("Offline: the team server refused this app's token; enter a new token in the"
+                                 " settings") + (f" ({status.team_reason})" if status.team_reason else ""))
+        elif not status.team and not status.listener_up:
             parts.append(self.tr("Offline: the webhook listener is not running") +
                          (f" ({status.listener_error})" if status.listener_error else ""))
         if status.pbx_problem:

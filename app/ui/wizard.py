@@ -55,7 +55,10 @@ ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 def needs_first_run(settings: Settings, keys: Keys) -> bool:
-    """True when the app cannot work yet: no PBX address, a key missing, or no CRM user."""
+    """True when the app cannot work yet: standalone, no PBX address, a key missing or no CRM user;
+    in team mode, no agent token (the server has the rest)."""
+    if settings.team_mode:
+        return not keys.agent_token
     return not (settings.pbx_url and keys.crm_api_key and keys.pbx_api_key and settings.crm_user)
 
 
