@@ -82,9 +82,21 @@ class AgentIdentity:
         return call.answered_elsewhere or (answered(call) and not self.answered_here(call))
 
 
-def wants_popup(call: CallRecord, presence: PresenceRecord | None, do_not_disturb: bool) -> bool:
-    """Pop up only for an incoming call that rings now, while the agent accepts interruptions."""
-    if call.state != CallState.RINGING or call.direction == ev.DIRECTION_OUTGOING:
+def is_outgoing(call: CallRecord) -> bool:
+    return call.direction == ev.DIRECTION_OUTGOING
+
+
+def wants_popup(call: CallRecord, presence: PresenceRecord | None, do_not_disturb: bool, *,
+                outgoing: bool = False) -> bool:
+    """Pop up for an incoming call that rings now, while the agent accepts interruptions.
+
+    ``outgoing`` (the ``popup_outgoing`` setting): the agent's own outgoing call gets the same
+    in-call pop-up (Open card, Hold, notes) while it rings or is in progress. The agent placed it,
+    so it is no interruption: do-not-disturb and a break do not hold it back.
+    """
+    if is_outgoing(call):
+        return outgoing and CallState(call.state).live
+    if call.state != CallState.RINGING:
         return False
     if do_not_disturb:
         return False

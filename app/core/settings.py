@@ -84,6 +84,7 @@ class Settings:
     do_not_disturb: bool = False      # no pop-ups, only the tray badge
     popup_linger_s: float = 4.0       # how long a pop-up stays after its call ended elsewhere/ended
     popup_outgoing: bool = True       # the agent's own outgoing calls get the in-call pop-up too
+    popup_outgoing: bool = True       # the agent's own outgoing calls get the in-call pop-up too
     ring_sound: bool = False
     language: str = ""                # "", "ru" or "en"; empty follows the system
     start_at_login: bool = False

@@ -29,7 +29,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCursor, QGuiApplication, QScreen
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from app.core.agent import wants_popup
+from app.core.agent import is_outgoing, wants_popup
 from app.core.api import CallerInfo
 from app.core.calls import answered
 from app.storage import CallRecord, CallState, PresenceRecord
@@ -219,6 +219,7 @@ class CallPopup(QFrame):
         self.closing = False
         self._hold_pending = False
         self.number_label.setText(number_text)
+        self.setWindowTitle(self.tr("Outgoing call") if is_outgoing(call) else self.tr("Incoming call"))
         has_number = bool(call.other_leg and call.other_leg.strip())  # an anonymous caller has none
         self.open_card_button.setVisible(has_number)
         self.copy_button.setVisible(has_number)
@@ -300,6 +301,8 @@ class CallPopup(QFrame):
         if self._ctx.identity.answered_elsewhere(call):
             return self.tr("Answered elsewhere")
         if call.state == CallState.ENDED:
+            if is_outgoing(call) and not answered(call):
+                return self.tr("No answer")
             if call.missed or not answered(call):
                 return self.tr("Missed call")
             talk: float | None = call.answer_seconds
@@ -311,6 +314,8 @@ class CallPopup(QFrame):
         if call.state == CallState.ACTIVE:
             talk = time.time() - call.answered_at if call.answered_at is not None else None
             return self.tr("Answered") + (f" · {duration_text(talk)}" if talk is not None else "")
+        if is_outgoing(call):
+            return self.tr("Outgoing call · ringing")
         return self.tr("Ringing")
 
     def _refresh_state(self) -> None:
@@ -455,7 +460,8 @@ class PopupManager(QObject):
     def ringing_count(self) -> int:
         """Pop-ups of calls still ringing for this agent (the tray's "ringing" state)."""
         return sum(1 for p in self._popups.values()
-                   if p.call is not None and p.call.state == CallState.RINGING and not p.closing)
+                   if p.call is not None and p.call.state == CallState.RINGING and not p.closing
+                   and not is_outgoing(p.call))
 
     def close_all(self) -> None:
         for call_id in list(self._order):
@@ -520,7 +526,8 @@ class PopupManager(QObject):
             if popup is not None:
                 self._follow(popup, call)
             elif (call.call_id not in self._dismissed and self._mine(call)
-                  and wants_popup(call, self.my_presence, self._ctx.settings.do_not_disturb)):
+                  and wants_popup(call, self.my_presence, self._ctx.settings.do_not_disturb,
+                                  outgoing=self._ctx.settings.popup_outgoing)):
                 self._show(call, started)
         except Exception:  # a pop-up problem must never break the bridge's other listeners
             log.exception("the pop-up could not follow call %s", call.call_id)
@@ -578,8 +585,8 @@ class PopupManager(QObject):
         popup.show()  # a newly mapped window is on top of the others already: no raise_()
         self.last_shown_latency = time.perf_counter() - started
         self.popup_shown.emit(call_id)
-        if self._ctx.settings.ring_sound:
-            self.sound.play()
+        if self._ctx.settings.ring_sound and not is_outgoing(call):
+            self.sound.play()  # the agent placed an outgoing call: nothing to ring for
         self._load_caller(call)
         self._spare_timer.start()
 

@@ -15,7 +15,7 @@
 <context>
     <name>CallPopup</name>
     <message numerus="yes">
-        <location filename="../../app/ui/popup.py" line="+241"/>
+        <location filename="../../app/ui/popup.py" line="+242"/>
         <source>%1 and %n more</source>
         <translation>
             <numerusform>%1 and %n more</numerusform>

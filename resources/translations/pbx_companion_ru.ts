@@ -77,11 +77,12 @@
     <name>CallPopup</name>
     <message>
         <location filename="../../app/ui/popup.py" line="+107"/>
+        <location line="+115"/>
         <source>Incoming call</source>
         <translation>Входящий звонок</translation>
     </message>
     <message>
-        <location line="+3"/>
+        <location line="-112"/>
         <source>Dismiss</source>
         <translation>Скрыть</translation>
     </message>
@@ -97,19 +98,24 @@
     </message>
     <message>
         <location line="+1"/>
-        <location line="+186"/>
+        <location line="+191"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-185"/>
+        <location line="-190"/>
         <source>Copy number</source>
         <translation>Скопировать номер</translation>
     </message>
     <message>
-        <location line="+87"/>
-        <source>Line: %1</source>
+        <location line="+82"/>
+        <source>Outgoing call</source>
         <extracomment>&quot;Copy number&quot; moves here when the visible buttons do not fit in one row (Russian labels).</extracomment>
+        <translation>Исходящий звонок</translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Line: %1</source>
         <translation>Линия: %1</translation>
     </message>
     <message numerus="yes">
@@ -166,6 +172,11 @@
     </message>
     <message>
         <location line="+3"/>
+        <source>No answer</source>
+        <translation>Нет ответа</translation>
+    </message>
+    <message>
+        <location line="+2"/>
         <source>Missed call</source>
         <translation>Пропущенный звонок</translation>
     </message>
@@ -183,6 +194,11 @@
         <location line="+3"/>
         <source>Answered</source>
         <translation>Разговор</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Outgoing call · ringing</source>
+        <translation>Исходящий звонок · идёт вызов</translation>
     </message>
     <message>
         <location line="+1"/>
@@ -1336,7 +1352,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PopupManager</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+277"/>
+        <location filename="../../app/ui/popup.py" line="+279"/>
         <source>Could not read the local directory: %1</source>
         <translation>Не удалось прочитать локальный справочник: %1</translation>
     </message>

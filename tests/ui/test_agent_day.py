@@ -190,3 +190,58 @@ def test_the_directory_is_in_the_tray_menu_and_the_main_window_and_opens_cards(c
     directory.new_contact_button.click()
     new = loaded(qloop, companion.shell.cards[-1])
     assert new is not card and new.contact_id is None and new.title_label.text() == "New contact"
+
+
+# -- 5. outgoing calls get the in-call surface -------------------------------------------------------
+
+
+def test_wants_popup_takes_outgoing_calls_when_the_setting_is_on():
+    import time
+
+    from app.core.agent import ON_BREAK, wants_popup
+    from app.storage import CallRecord, CallState, PresenceRecord
+
+    now = time.time()
+
+    def call(state: CallState, direction: int) -> CallRecord:
+        return CallRecord(call_id="c", state=state, first_seen=now, updated_at=now, direction=direction)
+
+    on_break = PresenceRecord(user_uid="9022", crm_user="3", reg_status=None, protocol=None, base_status=ON_BREAK,
+                              extra_status=None, status_name="", updated_at=now)
+    for state in (CallState.RINGING, CallState.ACTIVE, CallState.HELD):
+        assert wants_popup(call(state, 1), None, False, outgoing=True)
+        assert wants_popup(call(state, 1), on_break, True, outgoing=True)  # the agent's own call: no interruption
+        assert not wants_popup(call(state, 1), None, False, outgoing=False)
+    assert not wants_popup(call(CallState.ENDED, 1), None, False, outgoing=True)
+    assert wants_popup(call(CallState.RINGING, 0), None, False, outgoing=False)
+    assert not wants_popup(call(CallState.ACTIVE, 0), None, False, outgoing=True)  # incoming: only ringing
+    assert not wants_popup(call(CallState.RINGING, 0), None, True, outgoing=True)
+
+
+def test_an_outgoing_call_gets_the_popup_with_open_card_hold_and_notes(companion, send, qloop, fake_pbx):
+    assert companion.ctx.settings.popup_outgoing  # on by default
+    contact_id = save_contact(companion, qloop, "Ivan Petrov")
+    assert companion.dial_service.dial(CALLER_SHOWN)
+    wait_until(qloop, lambda: fake_pbx.calls)
+    send("call_ringing", call_body("out-1", direction=1))
+    popup = popup_of(companion, qloop, "out-1")
+    assert popup.windowTitle() == "Outgoing call"
+    assert popup.state_label.text() == "Outgoing call · ringing"
+    assert popup.name_label.text() == "Ivan Petrov" and popup.open_card_button.isVisible()
+    assert companion.popups.ringing_count() == 0  # not an incoming ring: no ringing badge, no ring sound
+    send("call_answer", call_body("out-1", direction=1))
+    wait_until(qloop, lambda: popup.hold_button.isVisible())
+    popup.open_card_button.click()
+    card = loaded(qloop, companion.shell.cards[-1])
+    assert card.contact_id == contact_id and card.call_id == "out-1"
+    assert card.hold_button.isVisible() and card.note_edit.isEnabled()
+    send("call_hangup", call_body("out-1", direction=1))
+    wait_until(qloop, lambda: companion.popups.popup("out-1") is None)
+
+
+def test_with_popup_outgoing_off_an_outgoing_call_shows_nothing(companion, send, qloop):
+    companion.ctx.settings.popup_outgoing = False
+    send("call_ringing", call_body("out-2", direction=1))
+    send("call_answer", call_body("out-2", direction=1))
+    settle(qloop, 0.2)
+    assert companion.popups.popup("out-2") is None
