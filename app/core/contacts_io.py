@@ -47,6 +47,14 @@ Rules
   Unresolved digits are kept as they are (the PBX accepts an extension as owner_id). Any
   other text gives a warning, an empty ``owner_id`` and the text in ``extra["owner"]``
   (removed again when a later import resolves the owner).
+* An import keeps at most :data:`ROW_VALUES` values (non-empty cells; each number of a phone
+  cell counts as one) and :data:`ROW_CHARS` characters of a CSV row, the known columns first,
+  then the others left to right; a row that holds more is cut, with a warning that says so.
+  Batches are written early when their rows hold many characters. The CSV reader still holds
+  one whole row while splitting it, so a single line of a million cells costs ~90 MB for that
+  moment (see tests/test_contacts_io.py's memory tests).
+* A cell our export marked as text (``'`` before ``=``, ``+``, ``-``, ``@``, tab or CR; see
+  :func:`app.protocol.text.spreadsheet_cell`) is read without that mark, in every column.
 * Line numbers are 1-based *physical* lines, so a quoted cell with line breaks counts all
   of its lines; a vCard's line is that of its ``BEGIN:VCARD``.
 * Each batch of ``batch_size`` rows is written in one transaction; an error (disk full...)
@@ -65,8 +73,11 @@ forbid but vCard 2.1 allows, so the rest of such a value is lost.
 
 Export writes the import header (``name,phone,company,owner,email,note``, then one column
 per ``extra`` key) with the numbers as ``label:raw`` joined by ``; ``, or vCard 4.0 cards;
-both with CRLF line ends (RFC 4180 / RFC 6350): open the output with ``newline=""``.
-Exporting and importing into an empty database gives the same contacts back.
+both with CRLF line ends (RFC 4180 / RFC 6350): open the output with ``newline=""``. A CSV
+cell that a spreadsheet would run as a formula (``=HYPERLINK(…)``, but also ``+7 495 …``) is
+written with ``'`` before it, the spreadsheets' mark for text (see
+:func:`app.protocol.text.spreadsheet_cell`). Exporting and importing into an empty database
+gives the same contacts back.
 """
 
 from __future__ import annotations
@@ -86,10 +97,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from app.protocol.phones import PHONE_SCHEMES, PhoneError, PhoneNormalizer
+from app.protocol.text import from_spreadsheet_cell, spreadsheet_cell
 
 if TYPE_CHECKING:
     from app.storage import ContactRecord, CrmUser, PhoneRecord, Session, Store
@@ -128,6 +141,14 @@ EXPORT_FORMATS = ("csv", "vcard")
 #: Files at least this big get their numbers parsed by worker processes (when the machine
 #: has more than one CPU): starting the workers costs ~0.2 s, parsing ~25 µs a number.
 PARALLEL_MIN_BYTES = 1 << 20
+
+#: What an import keeps of one CSV row at most: values (non-empty cells, each number of a phone
+#: cell counting as one) and characters; the rest is left out with a warning (see :func:`_cut`).
+ROW_VALUES = 256
+ROW_CHARS = 64 * 1024
+#: A batch is written once it holds this many characters, even before ``batch_size`` rows: with
+#: ROW_CHARS this bounds the memory an import of long rows holds.
+_BATCH_CHARS = 8 * 1024 * 1024
 
 _PROGRESS_EVERY = 500  # rows or cards between progress() calls
 _PARSE_CHUNK = 500  # numbers a worker parses at a time
@@ -187,6 +208,8 @@ class _Row:
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    size: int = 0
+    """Characters the row holds, when it was measured (a CSV row); batches are bounded by it."""
 
 
 class _Source:
@@ -304,7 +327,7 @@ class _CsvSource(_Source):
             if known is not None:
                 self.field_columns[known].append(index)
                 continue
-            title = cell.replace("\ufeff", "").strip() or f"column {index + 1}"
+            title = from_spreadsheet_cell(cell.replace("\ufeff", "").strip()) or f"column {index + 1}"
             if title in used:
                 title = f"{title} (column {index + 1})"
             used.add(title)
@@ -341,6 +364,7 @@ class _CsvSource(_Source):
         header_seen = False
         previous = 0
         while True:
+            cells = pad  # let go of the last row before the reader builds the next (a row can be huge)
             try:
                 cells = next(reader)
             except StopIteration:
@@ -352,16 +376,22 @@ class _CsvSource(_Source):
                 return
             line = previous + 1 + offset
             previous = reader.line_num
-            if not "".join(cells).strip():
+            if not any(map(str.strip, cells)):
                 continue  # an empty row (or blank lines before the header): layout, not data
             if not header_seen:
                 header_seen = True
                 continue
             count = len(cells)
             fields = count
+            # What a row may hold is bounded (ROW_VALUES, ROW_CHARS); most rows are far inside.
+            size = sum(map(len, cells))
+            oversized = count > ROW_VALUES or size > ROW_CHARS
             spilled: list[tuple[int, str]] = []
+            left_out = 0
             if count > width:
-                spilled = [(i, v) for i in range(width, count) if (v := cells[i].strip())]
+                found = ((i, v) for i in range(width, count) if (v := cells[i].strip()))
+                spilled = list(islice(found, ROW_VALUES)) if oversized else list(found)
+                left_out = sum(1 for _ in found)  # not kept: counted, never held
                 del cells[width:]
                 count = width
             cells += pad[count:]
@@ -371,22 +401,93 @@ class _CsvSource(_Source):
                 name, company, owner, email, note = getter(cells)
                 name, company, owner, email, note = (
                     name.strip(), company.strip(), owner.strip(), email.strip(), note.strip())
+            if "'" in (name[:1], company[:1], owner[:1], email[:1], note[:1]):  # our export's text mark
+                name, company, owner, email, note = map(from_spreadsheet_cell, (name, company, owner, email, note))
             phones: list[tuple[str, str | None]] = []
             for i in phone_cols:
-                if cells[i]:
-                    phones += _split_phones(cells[i])
-            row = _Row(line, name, phones, company, owner, email, note)
+                if cell := cells[i]:
+                    if cell[0] == "'" or (cell[0].isspace() and cell.lstrip()[:1] == "'"):
+                        cell = from_spreadsheet_cell(cell.strip())
+                    phones += _split_phones(cell)
+            row = _Row(line, name, phones, company, owner, email, note, size=size)
+            extra = row.extra
             for i, title in extra_cols:
                 if value := cells[i].strip():
-                    row.extra[title] = value
+                    extra[title] = from_spreadsheet_cell(value) if value[0] == "'" else value
+                    if oversized and len(extra) > ROW_VALUES:
+                        left_out += 1
+                        del extra[title]
             if spilled:
                 for i, value in spilled:
-                    row.extra[f"column {i + 1}"] = value
+                    extra[f"column {i + 1}"] = from_spreadsheet_cell(value) if value[0] == "'" else value
+                names = [repr(f"column {i + 1}") for i, _ in spilled]
+                listed = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
                 row.warnings.append(
                     f"the row has {fields} fields but the header only {width}; the extra values"
-                    f" were kept in extra as {', '.join(repr(f'column {i + 1}') for i, _ in spilled)}"
+                    f" were kept in extra as {listed}"
                 )
+            if oversized or len(phones) + len(extra) > ROW_VALUES - len(_SCALAR_FIELDS):
+                _cut(row, left_out)
             yield row
+
+
+def _cut(row: _Row, left_out: int) -> None:
+    """Bound what the import keeps of one row: at most :data:`ROW_VALUES` values and
+    :data:`ROW_CHARS` characters, taken in column-kind order (name, numbers, company, owner,
+    email, note, then the extra columns left to right).
+
+    A file of a million columns, or of cells as long as the CSV reader allows, otherwise costs
+    tens of bytes of memory for every byte read (560 MB and 897 MB for files of 14 and 24 MB),
+    because a whole batch of rows is held until it is written. Texts are cut short at the limit;
+    a number, owner or e-mail that does not fit whole is left out (half of it would be wrong).
+    ``left_out`` values were dropped already while reading. Adds one warning when anything was cut.
+    """
+    values, chars = ROW_VALUES, ROW_CHARS
+    shortened = 0
+
+    def text(value: str) -> str:
+        nonlocal values, chars, left_out, shortened
+        if not value:
+            return value
+        if values <= 0 or chars <= 0:
+            left_out += 1
+            return ""
+        values -= 1
+        if len(value) > chars:
+            shortened += 1
+            value = value[:chars]
+        chars -= len(value)
+        return value
+
+    def whole(value: str) -> bool:
+        nonlocal values, chars, left_out
+        if values <= 0 or len(value) > chars:
+            left_out += 1
+            return False
+        values -= 1
+        chars -= len(value)
+        return True
+
+    row.name = text(row.name)
+    row.phones = [(raw, label) for raw, label in row.phones if whole(raw)]
+    row.company = text(row.company)
+    row.owner = row.owner if row.owner and whole(row.owner) else ""
+    row.email = row.email if row.email and whole(row.email) else ""
+    row.note = text(row.note)
+    kept: dict[str, Any] = {}
+    for key, value in row.extra.items():
+        if value := text(value):
+            kept[key] = value
+    row.extra = kept
+    row.size = ROW_CHARS - chars
+    if left_out or shortened:
+        cuts = [f"{left_out:,} values left out"] if left_out else []
+        if shortened:
+            cuts.append(f"{shortened} cut short")
+        row.warnings.append(
+            f"the row holds more than an import keeps of one row ({ROW_VALUES} values, {ROW_CHARS:,} characters),"
+            f" so it was cut: {' and '.join(cuts)}"
+        )
 
 
 def _cell(cells: list[str], columns: list[int]) -> str:
@@ -915,6 +1016,7 @@ def _run(importer: _Importer, source: _Source, progress: Callable[[int, int], No
     pending: deque[_Batch] = deque()
     rows: list[_Row] = []
     seen = 0
+    held = 0  # characters in ``rows``
     if progress is not None:
         progress(0, total)
     for item in source.rows():
@@ -922,12 +1024,14 @@ def _run(importer: _Importer, source: _Source, progress: Callable[[int, int], No
             skipped.append(item)
             continue
         rows.append(item)
+        held += item.size
         seen += 1
         if progress is not None and seen % _PROGRESS_EVERY == 0:
             progress(source.position(), total)
-        if len(rows) >= batch_size:
+        if len(rows) >= batch_size or held >= _BATCH_CHARS:
             pending.append(importer.submit(rows))
             rows = []
+            held = 0
             # Keep one batch in flight: its numbers are parsed while the one before is written.
             while len(pending) > 1:
                 importer.finish(pending.popleft())
@@ -999,9 +1103,9 @@ def _export_csv(records: list[ContactRecord], out: TextIO) -> None:
             if key != "owner" and _HEADER_FIELDS.get(_header_key(key)) is None:
                 extra_keys.setdefault(key, None)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([*FIELDS, *extra_keys])
+    writer.writerow([*FIELDS, *map(spreadsheet_cell, extra_keys)])
     for record in records:
-        writer.writerow([
+        writer.writerow(map(spreadsheet_cell, [
             record.name,
             "; ".join(_phone_text(p) for p in record.phones),
             record.company_name or "",
@@ -1009,7 +1113,7 @@ def _export_csv(records: list[ContactRecord], out: TextIO) -> None:
             record.email or "",
             record.note or "",
             *(_extra_text(record.extra.get(key)) for key in extra_keys),
-        ])
+        ]))
 
 
 def _export_vcard(records: list[ContactRecord], out: TextIO) -> None:

