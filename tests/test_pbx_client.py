@@ -597,3 +597,32 @@ async def test_a_reply_larger_than_the_bound_is_refused_and_paging_still_works(f
     # an ordinary PBX behind the same bound answers as before
     async with PbxClient(fake.url, fake.api_key, max_reply_bytes=1024 * 1024) as client:
         assert await client.get_cdr(start_dt=0, end_dt=1) is not None
+
+
+async def test_a_cdr_walk_goes_on_past_a_page_too_large_to_read(fake: FakePbx, make_client: MakeClient,
+                                                                caplog: pytest.LogCaptureFixture):
+    """A page over the reply bound is asked for again in halves; a record over it alone is skipped."""
+    from app.pbx import PbxReplyTooLarge
+
+    fake.cdrs = [make_cdr(f"call-{n:03d}", 1633333000.0 + n) for n in range(250)]
+    fake.cdrs[130]["link"] = "https://pbx.example.com/rec?file=" + "x" * (300 * 1024)  # newest first: offset 119
+    client = make_client(max_reply_bytes=256 * 1024)
+    with pytest.raises(PbxReplyTooLarge, match="larger than 262144 bytes"):
+        await client.get_cdr(limit=100, offset=100)
+    caplog.set_level(logging.WARNING, logger="app.pbx")
+    pages = [page async for page in client.iter_cdr_pages(page_size=100)]
+    got = [record.uniqueid for page in pages for record in page]
+    assert got == [f"call-{n:03d}" for n in range(249, -1, -1) if n != 130]
+    assert [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()] == [
+        "PBX get_cdr: the record at offset 119 alone is larger than 262144 bytes; skipped"]
+    requests = [r for r in fake.requests if r.get("action") == "get_cdr"]
+    assert len(requests) < 30  # halves around the big record, full pages again after it
+
+
+async def test_the_reply_bound_is_a_setting(engine):
+    from app.core.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="pbx_max_reply_mb"):
+        Settings(pbx_max_reply_mb=0).validate()
+    engine.settings.pbx_url, engine.settings.pbx_max_reply_mb = "https://pbx.example.com", 0.25
+    assert engine.pbx._max_reply == 256 * 1024

@@ -152,7 +152,8 @@ class Engine:
         restart = (any(getattr(settings, f) != getattr(self.settings, f) for f in listener_fields)
                    or keys.crm_api_key != self.keys.crm_api_key)
         new_pbx = (settings.pbx_url != self.settings.pbx_url or keys.pbx_api_key != self.keys.pbx_api_key
-                   or settings.pbx_timeout_s != self.settings.pbx_timeout_s)
+                   or settings.pbx_timeout_s != self.settings.pbx_timeout_s
+                   or settings.pbx_max_reply_mb != self.settings.pbx_max_reply_mb)
         for name, value in vars(settings).items():  # in place: every window holds this object
             setattr(self.settings, name, value)
         self.keys = keys
@@ -188,7 +189,8 @@ class Engine:
             if not self.keys.pbx_api_key:
                 raise NotConfigured("the PBX API key is not set: run `pbx-companion keys set`"
                                     f" or set {ENV_VARS[PBX_API_KEY]}")
-            self._pbx = PbxClient(self.settings.pbx_url, self.keys.pbx_api_key, timeout=self.settings.pbx_timeout_s)
+            self._pbx = PbxClient(self.settings.pbx_url, self.keys.pbx_api_key, timeout=self.settings.pbx_timeout_s,
+                                  max_reply_bytes=int(self.settings.pbx_max_reply_mb * 1024 * 1024))
         return self._pbx
 
     def own_crm_user(self) -> str:

@@ -68,6 +68,7 @@ class Settings:
     max_connections: int = 1000
     header_timeout_s: float = 10.0
     pbx_timeout_s: float = 10.0      # wait this long for a PBX reply (make_call is never re-sent after it)
+    pbx_max_reply_mb: float = 8.0     # a bigger PBX reply is refused before it is all in memory (a page: ~0.1 MB)
     auth_failures_before_block: int = 10
     auth_block_seconds: float = 60.0
     trusted_proxies: str = ""         # reverse proxies (addresses/CIDRs) whose X-Forwarded-For is believed
@@ -107,6 +108,8 @@ class Settings:
             raise SettingsError("popup_linger_s must not be negative")
         if self.pbx_timeout_s <= 0:
             raise SettingsError("pbx_timeout_s must be positive")
+        if self.pbx_max_reply_mb <= 0:
+            raise SettingsError("pbx_max_reply_mb must be positive")
         if self.contact_deadline_ms <= 0:
             raise SettingsError("contact_deadline_ms must be positive")
         if self.max_connections < 1:

@@ -7,6 +7,7 @@ from .errors import (
     PbxOutcomeUnknown,
     PbxProtocolError,
     PbxRejected,
+    PbxReplyTooLarge,
     PbxServerError,
     PbxUnreachable,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "PbxOutcomeUnknown",
     "PbxProtocolError",
     "PbxRejected",
+    "PbxReplyTooLarge",
     "PbxServerError",
     "PbxUnreachable",
 ]

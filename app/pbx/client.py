@@ -48,6 +48,7 @@ from .errors import (
     PbxOutcomeUnknown,
     PbxProtocolError,
     PbxRejected,
+    PbxReplyTooLarge,
     PbxServerError,
     PbxUnreachable,
 )
@@ -286,6 +287,10 @@ class PbxClient:
         earlier page are skipped (new calls shift "newest first" pages while we walk them), and
         a full page of nothing new stops the walk (a PBX ignoring ``offset``). Callers that show
         progress store and show a page at a time; ``max_records`` caps the total.
+
+        A page whose reply is over ``max_reply_bytes`` is asked for again in halves (and the page
+        size grows back after); a single record over the bound alone is skipped with a warning, so
+        one broken or hostile record does not end the walk.
         """
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
             raise ValueError("page_size must be a positive integer")
@@ -294,15 +299,25 @@ class PbxClient:
         seen: set[str] = set()
         yielded = 0
         offset = 0
+        size = page_size
         while max_records is None or yielded < max_records:
-            page = await self.get_cdr(
-                numbers=numbers,
-                start_dt=start_dt,
-                end_dt=end_dt,
-                newest_first=newest_first,
-                limit=page_size,
-                offset=offset,
-            )
+            try:
+                page = await self.get_cdr(
+                    numbers=numbers,
+                    start_dt=start_dt,
+                    end_dt=end_dt,
+                    newest_first=newest_first,
+                    limit=size,
+                    offset=offset,
+                )
+            except PbxReplyTooLarge:
+                if size > 1:
+                    size //= 2
+                    continue
+                log.warning("PBX get_cdr: the record at offset %d alone is larger than %d bytes; skipped",
+                            offset, self._max_reply)
+                offset += 1
+                continue
             fresh: list[CdrRecord] = []
             for record in page:
                 if record.uniqueid in seen:
@@ -316,12 +331,13 @@ class PbxClient:
                 yield fresh
             if max_records is not None and yielded >= max_records:
                 return
-            if len(page) < page_size:
+            if len(page) < size:
                 return
             if not fresh:
                 log.warning("PBX get_cdr returned the same records again at offset %d; stopping", offset)
                 return
             offset += len(page)
+            size = min(page_size, size * 2)
 
     async def make_call(self, crm_user_id: str, dst: str) -> Any:
         """Click-to-dial: the PBX rings the agent's phone, then ``dst``. Sent exactly once.
@@ -427,7 +443,7 @@ class PbxClient:
         """POST and read the reply, refusing one larger than ``max_reply_bytes`` before it is all in
         memory (a broken or hostile PBX answering ``get_cdr`` with hundreds of MB)."""
         limit = self._max_reply
-        too_large = PbxProtocolError(action, f"the reply is larger than {limit} bytes", host=host)
+        too_large = PbxReplyTooLarge(action, f"the reply is larger than {limit} bytes", host=host)
         async with self._http.stream("POST", "", json=message) as response:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:

@@ -183,6 +183,11 @@ class PbxProtocolError(PbxError):
         )
 
 
+class PbxReplyTooLarge(PbxProtocolError):
+    """A reply larger than the client's bound (``max_reply_bytes``, setting ``pbx_max_reply_mb``) was
+    refused before it was all in memory. ``detail`` names the bound; a paged read can ask for less."""
+
+
 class PbxServerError(PbxError):
     """The PBX (or its gateway) failed: HTTP 5xx, or 429 "too many requests", still so after the
     retries this action is allowed (none for make_call and switch_call_hold).
