@@ -85,7 +85,7 @@ class Settings:
     do_not_disturb: bool = False      # no pop-ups, only the tray badge
     popup_linger_s: float = 4.0       # how long a pop-up stays after its call ended elsewhere/ended
     popup_outgoing: bool = True       # the agent's own outgoing calls get the in-call pop-up too
-    popup_outgoing: bool = True       # the agent's own outgoing calls get the in-call pop-up too
+    dial_repeat_window_s: float = 3.0  # the same number asked for again within this is dialed once
     ring_sound: bool = False
     language: str = ""                # "", "ru" or "en"; empty follows the system
     start_at_login: bool = False
@@ -106,6 +106,8 @@ class Settings:
             raise SettingsError(f"language must be ru, en or empty (follow the system), not {self.language!r}")
         if self.popup_linger_s < 0:
             raise SettingsError("popup_linger_s must not be negative")
+        if self.dial_repeat_window_s < 0:
+            raise SettingsError("dial_repeat_window_s must not be negative")
         if self.pbx_timeout_s <= 0:
             raise SettingsError("pbx_timeout_s must be positive")
         if self.pbx_max_reply_mb <= 0:

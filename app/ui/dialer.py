@@ -5,12 +5,15 @@ hands over, "Dial clipboard", a double-click in team presence, "Call back" on a 
 goes through :class:`DialService`, so the safety rules live in one place: ``make_call`` is sent
 exactly once per request and never re-sent (a second request would ring the agent's phone
 twice), a request for a number that is still in flight is ignored, and every failure reaches
-the agent as one plain sentence instead of a traceback.
+the agent as one plain sentence instead of a traceback. The same number asked for again within
+``dial_repeat_window_s`` (a double-click on a ``tel:`` link launches the app twice) is dialed once,
+and the agent is told so.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from app.core.api import RecentDial
 from app.core.directory import NumberQuery, looks_like_number
+from app.pbx.errors import PbxOutcomeUnknown
 from app.protocol.phones import Phone, PhoneError
 from app.storage import ContactRecord
 
@@ -86,6 +90,7 @@ class DialService(QObject):
         super().__init__(parent)
         self._ctx = ctx
         self._in_flight: set[str] = set()
+        self._started: dict[str, float] = {}  # number key → when its last request started (monotonic)
 
     @property
     def busy(self) -> bool:
@@ -118,10 +123,21 @@ class DialService(QObject):
                 self.tr("Already calling {0}: wait for your phone to ring instead of calling again.").format(display)
             )
             return False
+        now = time.monotonic()
+        window = max(0.0, float(self._ctx.settings.dial_repeat_window_s))
+        started = self._started.get(phone.key)
+        if started is not None and now - started < window:
+            log.info("make_call to %s ignored: asked for again %.2f s after the last one", phone.key, now - started)
+            self.dial_failed.emit(
+                self.tr("{0} was dialed a moment ago: not dialed again. Wait for your phone to ring.").format(display)
+            )
+            return False
         missing = missing_pbx_setting(self._ctx, need_crm_user=True)
         if missing is not None:
             self.dial_failed.emit(missing)
             return False
+        self._started = {k: t for k, t in self._started.items() if now - t < window}
+        self._started[phone.key] = now
         self._in_flight.add(phone.key)
         self._ctx.tasks.start(self._place(phone))
         return True
@@ -157,6 +173,8 @@ class DialService(QObject):
                 result = await self._ctx.api.calls.dial(phone)  # also writes the dial log, clears missed calls
             except Exception as exc:  # every failure is reported once, none is retried
                 log.warning("make_call to %s failed: %s", phone.key, user_message(exc))
+                if not isinstance(exc, PbxOutcomeUnknown):  # surely not placed: asking again is no double call
+                    self._started.pop(phone.key, None)
                 self.dial_failed.emit(pbx_error_text(exc, "make_call"))
                 return
             self.dialing.emit(self._ctx.normalizer.display(phone), result.dialed)

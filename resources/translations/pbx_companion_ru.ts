@@ -773,7 +773,7 @@
 <context>
     <name>DialService</name>
     <message>
-        <location filename="../../app/ui/dialer.py" line="+101"/>
+        <location filename="../../app/ui/dialer.py" line="+106"/>
         <source>Your phone rings first: answer it and the PBX calls {0}.</source>
         <translation>Сначала зазвонит ваш телефон: снимите трубку, и АТС наберёт {0}.</translation>
     </message>
@@ -783,7 +783,12 @@
         <translation>Звонок на {0} уже идёт: дождитесь, когда зазвонит ваш телефон, и не набирайте повторно.</translation>
     </message>
     <message>
-        <location line="+28"/>
+        <location line="+9"/>
+        <source>{0} was dialed a moment ago: not dialed again. Wait for your phone to ring.</source>
+        <translation>{0} уже набран только что: повторно не набираем. Дождитесь звонка своего телефона.</translation>
+    </message>
+    <message>
+        <location line="+30"/>
         <source>The clipboard is empty: copy a phone number first.</source>
         <translation>Буфер обмена пуст: сначала скопируйте номер телефона.</translation>
     </message>
@@ -796,7 +801,7 @@
 <context>
     <name>DialerListModel</name>
     <message>
-        <location line="+89"/>
+        <location line="+91"/>
         <source>Name</source>
         <translation>Имя</translation>
     </message>
@@ -1046,7 +1051,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>KeyEdit</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="+366"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+446"/>
         <source>•••••• (stored): type a new key to replace it</source>
         <translation>•••••• (сохранён): введите новый ключ, чтобы заменить его</translation>
     </message>
@@ -1567,7 +1572,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Settings</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="-257"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-327"/>
         <source>•••••• (set by the environment variable {var}, which wins over the keyring)</source>
         <translation>•••••• (задан переменной окружения {var}, она важнее хранилища паролей)</translation>
     </message>
@@ -1597,7 +1602,17 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Адрес АТС не должен содержать имя пользователя, пароль, «?…» или «#…».</translation>
     </message>
     <message>
-        <location line="+15"/>
+        <location line="+10"/>
+        <source>Enter the team server&apos;s address the administrator gave you, e.g. https://team.example.com:8765.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>The team server&apos;s address starts with https:// (or http://) and names its host, with no user name, query or fragment.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+51"/>
         <source>{number} cannot be dialed with this region: {error}</source>
         <translation>С этим регионом номер {number} не набрать: {error}</translation>
     </message>
@@ -1655,7 +1670,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Не удалось сохранить ключи в хранилище паролей системы, поэтому ничего не сохранено: {error}</translation>
     </message>
     <message>
-        <location line="+47"/>
+        <location line="+50"/>
         <source>The port must be a number from 0 to 65535.</source>
         <translation>Порт — это число от 0 до 65535.</translation>
     </message>
@@ -1671,6 +1686,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     </message>
     <message>
         <location line="+4"/>
+        <location line="+7"/>
         <source>File not found: {path}</source>
         <translation>Файл не найден: {path}</translation>
     </message>
@@ -1683,7 +1699,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>SettingsDialog</name>
     <message>
-        <location line="+155"/>
+        <location line="+164"/>
         <source>PBX Companion settings</source>
         <translation>Настройки PBX Companion</translation>
     </message>
@@ -1693,12 +1709,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Подключение</translation>
     </message>
     <message>
-        <location line="+1"/>
+        <location line="+2"/>
         <source>Listener</source>
         <translation>Приём событий</translation>
     </message>
     <message>
-        <location line="+1"/>
+        <location line="+2"/>
         <source>Agent</source>
         <translation>Сотрудник</translation>
     </message>
@@ -1713,7 +1729,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Общие</translation>
     </message>
     <message>
-        <location line="+29"/>
+        <location line="+83"/>
         <source>PBX address</source>
         <translation>Адрес АТС</translation>
     </message>
@@ -1738,12 +1754,73 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Ключ API CRM</translation>
     </message>
     <message>
-        <location line="+2"/>
+        <location line="-32"/>
+        <location line="+34"/>
         <source>Test connection</source>
         <translation>Проверить подключение</translation>
     </message>
     <message>
-        <location line="+13"/>
+        <location line="-67"/>
+        <source>This computer is the webhook (standalone)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Connect to a team server</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>The PBX posts to this app; it keeps its own contacts and calls.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>The team server is the PBX&apos;s webhook for the whole call center and sends this app your calls; it keeps the keys and the contacts.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Team server</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>PBX</source>
+        <translation type="unfinished">АТС</translation>
+    </message>
+    <message>
+        <location line="+11"/>
+        <source>Server address</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>Your personal token, from the administrator (pbx-companion agents add). Stored in the OS keyring.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Your token</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>only for a certificate of the team&apos;s own CA</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>CA certificate</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>The team server has the PBX&apos;s keys and address and tells this app who you are: nothing else to enter.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+38"/>
         <source>Listen on address</source>
         <translation>Адрес для приёма событий</translation>
     </message>
@@ -1902,8 +1979,8 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Приложение следует светлой или тёмной теме системы; настраивать ничего не нужно.</translation>
     </message>
     <message>
-        <location line="+71"/>
-        <location line="+6"/>
+        <location line="+78"/>
+        <location line="+7"/>
         <source>Nothing was saved: correct the marked fields.</source>
         <translation>Ничего не сохранено: исправьте отмеченные поля.</translation>
     </message>
@@ -1923,7 +2000,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Не удалось записать файл настроек.</translation>
     </message>
     <message>
-        <location line="+16"/>
+        <location line="+17"/>
         <source>Saved to {path}.</source>
         <translation>Сохранено в {path}.</translation>
     </message>
@@ -1936,6 +2013,11 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location line="+3"/>
         <source>The new language takes effect after a restart.</source>
         <translation>Новый язык вступит в силу после перезапуска.</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Restart the app to connect with the new mode, team server or token.</source>
+        <translation type="unfinished"></translation>
     </message>
     <message>
         <location line="+2"/>
@@ -1964,11 +2046,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     </message>
     <message>
         <location line="+3"/>
+        <location line="+31"/>
         <source>Connecting…</source>
         <translation>Подключаемся…</translation>
     </message>
     <message numerus="yes">
-        <location line="+4"/>
+        <location line="-27"/>
         <source>Connected: %n PBX user(s)</source>
         <translation>
             <numerusform>Подключено: %n пользователь АТС</numerusform>
@@ -1977,7 +2060,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         </translation>
     </message>
     <message>
-        <location line="+12"/>
+        <location line="+19"/>
+        <source>Enter your token first.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+24"/>
         <source>The listener is not running.</source>
         <translation>Приёмник событий не запущен.</translation>
     </message>
@@ -2097,6 +2185,64 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location line="+1"/>
         <source>Ready: waiting for calls</source>
         <translation>Готово: ждём звонков</translation>
+    </message>
+</context>
+<context>
+    <name>TeamCheckTexts</name>
+    <message>
+        <location filename="../../app/ui/settings_dialog.py" line="-796"/>
+        <source>CRM user {id}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>extension {ext}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>supervisor: every call of the team</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Connected as {name}</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>The team server itself lacks a setting ({setting}): tell the administrator.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>The address does not work</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>The secure connection (TLS) failed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>The token was refused</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>The team server failed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>The live feed of calls failed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>The connection failed</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -2220,7 +2366,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>WebhookCheckTexts</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="-619"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+43"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
         <translation>
             <numerusform>Вебхук работает: приёмник ответил на проверку, пользователей CRM в списке: %n.</numerusform>

@@ -245,3 +245,17 @@ def test_with_popup_outgoing_off_an_outgoing_call_shows_nothing(companion, send,
     send("call_answer", call_body("out-2", direction=1))
     settle(qloop, 0.2)
     assert companion.popups.popup("out-2") is None
+
+
+# -- 6. a double launch dials once --------------------------------------------------------------------
+
+
+def test_two_launches_with_the_same_link_290_ms_apart_dial_once_and_say_so(companion, qloop, fake_pbx):
+    companion.handle_arguments(["tel:+7%20495%20134-30-60"])
+    wait_until(qloop, lambda: fake_pbx.calls)
+    settle(qloop, 0.29)
+    companion.handle_arguments(["tel:+7%20495%20134-30-60"])
+    settle(qloop, 0.2)
+    assert fake_pbx.calls == [{"crm_user_id": "3", "dst": "84951343060"}]
+    assert companion.shell.main_window.statusBar().currentMessage() == (
+        "+7 495 134-30-60 was dialed a moment ago: not dialed again. Wait for your phone to ring.")

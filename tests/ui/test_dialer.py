@@ -94,9 +94,37 @@ def test_a_second_click_while_the_first_is_in_flight_does_not_ring_twice(qloop, 
     settle(qloop, 0.1)
     assert len(make_calls(pbx)) == 1
     assert not service.busy
-    # once the PBX answered, calling the number again is a new, deliberate call
+    # once the PBX answered (and the repeat window passed), calling the number again is a new, deliberate call
+    service._ctx.settings.dial_repeat_window_s = 0
     assert service.dial("8 906 680-04-04") is True
     wait_until(qloop, lambda: len(said.dialed) == 2)
+    assert len(make_calls(pbx)) == 2
+
+
+def test_the_same_number_within_the_repeat_window_is_dialed_once_and_the_agent_is_told(qloop, pbx, service, said):
+    assert service._ctx.settings.dial_repeat_window_s == 3.0  # the default
+    assert service.dial("tel:+7%20906%20680-04-04") is True
+    wait_until(qloop, lambda: said.dialed)
+    assert not service.busy  # the PBX answered already: only the window stops the second launch
+    assert service.dial("tel:+79066800404") is False  # a double-click on a link: a second launch 290 ms later
+    assert said.failed == ["+7 906 680-04-04 was dialed a moment ago: not dialed again. Wait for your phone to ring."]
+    settle(qloop, 0.1)
+    assert len(make_calls(pbx)) == 1
+    assert service.dial("8 495 134-30-60") is True  # another number is not held back
+    service._ctx.settings.dial_repeat_window_s = 0.2
+    settle(qloop, 0.25)
+    assert service.dial("+79066800404") is True  # after the window: a new, deliberate call
+    wait_until(qloop, lambda: len(said.dialed) == 3)
+    assert len(make_calls(pbx)) == 3
+
+
+def test_a_refused_call_may_be_asked_for_again_at_once(qloop, pbx, service, said):
+    pbx.mode = "reject"
+    assert service.dial("8 906 680-04-04") is True
+    wait_until(qloop, lambda: said.failed)
+    pbx.mode = "ok"
+    assert service.dial("8 906 680-04-04") is True
+    wait_until(qloop, lambda: said.dialed)
     assert len(make_calls(pbx)) == 2
 
 
