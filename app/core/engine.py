@@ -42,6 +42,10 @@ __all__ = ["Engine", "NotConfigured"]
 log = logging.getLogger("app.core")
 
 PRUNE_INTERVAL = 3600.0
+#: rows of each history table dropped in one transaction (the webhook's writes go in between)
+HISTORY_BATCH = 10_000
+#: PBX users whose latest status is kept (each event may name a new ``user_uid``)
+PRESENCE_MAX = 10_000
 
 
 class Engine:
@@ -176,8 +180,22 @@ class Engine:
             removed = await self.store.write(functools.partial(_prune_events, days=days, keep=keep))
             if removed:
                 log.info("event log: removed %d old events", removed)
+            removed = await self.prune_history()
+            if removed:
+                log.info("call history: removed %d old rows", removed)
             self.maintenance_idle.set()  # start-up work done (tests and benchmarks wait for this)
             await asyncio.sleep(PRUNE_INTERVAL)
+
+    async def prune_history(self) -> int:
+        """Apply ``history_days`` / ``history_max`` a batch at a time; returns how many rows went."""
+        total = 0
+        while True:
+            s = self.settings
+            removed = await self.store.write(functools.partial(_prune_history, days=s.history_days,
+                                                               keep=s.history_max, batch=HISTORY_BATCH))
+            total += removed
+            if not removed:
+                return total
 
     # -- talking to the PBX --------------------------------------------------------------
 
@@ -217,3 +235,17 @@ def _prune_events(session: Session, *, days: float, keep: int) -> int:
     older_than = time.time() - days * 86400
     return (session.events.prune(older_than=older_than, keep_at_most=keep)
             + session.presence.prune_history(older_than=older_than, keep_at_most=keep))
+
+
+def _prune_history(session: Session, *, days: float, keep: int, batch: int = HISTORY_BATCH) -> int:
+    """One batch of the history's retention (one write transaction): calls (their hold periods go with
+    them), CDRs, call notes and dialed numbers received more than ``days`` ago (0: no age limit) or
+    beyond the newest ``keep`` of each table (0: no cap); the latest status of PBX users not heard
+    of in ``days``, and of all but the :data:`PRESENCE_MAX` most recently heard of."""
+    older_than = time.time() - days * 86400 if days > 0 else None
+    cap = keep if keep > 0 else None
+    return (session.calls.prune(older_than=older_than, keep_at_most=cap, batch=batch)
+            + session.cdrs.prune(older_than=older_than, keep_at_most=cap, batch=batch)
+            + session.notes.prune(older_than=older_than, keep_at_most=cap, batch=batch)
+            + session.dials.prune(older_than=older_than, keep_at_most=cap, batch=batch)
+            + session.presence.prune(older_than=older_than, keep_at_most=PRESENCE_MAX, batch=batch))

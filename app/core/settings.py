@@ -74,6 +74,10 @@ class Settings:
     trusted_proxies: str = ""         # reverse proxies (addresses/CIDRs) whose X-Forwarded-For is believed
     event_log_days: int = 30
     event_log_max: int = 200_000
+    # the call history (calls with their hold periods, CDRs, notes, dialed numbers): dropped this many
+    # days after it reached this app, and beyond the newest history_max rows of each table (0: no limit)
+    history_days: int = 730
+    history_max: int = 5_000_000
     # the team server's feed journal: what an agent's app can resume from after a disconnect
     feed_days: int = 3
     feed_max: int = 2_000_000
@@ -114,6 +118,8 @@ class Settings:
             raise SettingsError("pbx_max_reply_mb must be positive")
         if self.contact_deadline_ms <= 0:
             raise SettingsError("contact_deadline_ms must be positive")
+        if self.history_days < 0 or self.history_max < 0:
+            raise SettingsError("history_days and history_max must not be negative (0: no limit)")
         if self.max_connections < 1:
             raise SettingsError("max_connections must be at least 1")
         if self.header_timeout_s <= 0:

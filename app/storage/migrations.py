@@ -195,6 +195,13 @@ MIGRATIONS: tuple[str, ...] = (
         value  TEXT NOT NULL
     );
     """,
+    # 4: retention (issue 12): what grows with events is pruned oldest first, by the time we received it
+    """
+    CREATE INDEX calls_first_seen ON calls(first_seen);
+    CREATE INDEX cdrs_received ON cdrs(received_at);
+    CREATE INDEX call_notes_updated ON call_notes(updated_at);
+    CREATE INDEX presence_updated ON presence(updated_at);
+    """,
 )
 
 

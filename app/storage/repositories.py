@@ -65,6 +65,26 @@ class _Repository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    def _prune(self, table: str, key: str, at: str, *, older_than: float | None, keep_at_most: int | None,
+               batch: int) -> int:
+        """Delete up to ``batch`` of the oldest rows (by ``at``) that are older than ``older_than`` or
+        beyond the newest ``keep_at_most``; returns how many. One statement for both databases: the
+        rows are picked by key (PostgreSQL has no ``DELETE ... LIMIT``), a batch at a time so that a
+        first prune of a big table does not hold the writer for long."""
+        removed = 0
+        if older_than is not None:
+            removed += self.conn.execute(
+                f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {at} < ? ORDER BY {at} LIMIT ?)",
+                (older_than, batch),
+            ).rowcount
+        if keep_at_most is not None and keep_at_most > 0 and removed < batch:
+            removed += self.conn.execute(
+                f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {at} <"
+                f" (SELECT {at} FROM {table} ORDER BY {at} DESC LIMIT 1 OFFSET ?) ORDER BY {at} LIMIT ?)",
+                (keep_at_most - 1, batch - removed),
+            ).rowcount
+        return removed
+
     def _tuples_for_keys(self, select: str, keys: Sequence[str], order_by: str, limit: int) -> list[tuple[Any, ...]]:
         """``select`` over the rows whose ``other_key`` is one of ``keys``, as plain tuples (no
         row objects: a timeline reads 10,000 of them at once)."""
@@ -454,6 +474,15 @@ class CallRepository(_Repository):
             f"SELECT {','.join(CALL_TIMELINE_COLUMNS[:5])}, COALESCE(ringing_at, first_seen),"
             f" {','.join(CALL_TIMELINE_COLUMNS[6:])} FROM calls", keys, "first_seen DESC", limit)
 
+    def prune(self, *, older_than: float | None, keep_at_most: int | None, batch: int = 10_000) -> int:
+        """Drop calls first seen before ``older_than`` and beyond the newest ``keep_at_most`` (their
+        hold periods go with them), at most ``batch``; returns how many calls."""
+        return self._prune("calls", "call_id", "first_seen", older_than=older_than, keep_at_most=keep_at_most,
+                           batch=batch)
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM calls").fetchone()[0])
+
     def link_contact(self, key: str, contact_id: int) -> int:
         """Attach the calls from this number that have no contact yet; returns how many."""
         return self.conn.execute(
@@ -528,6 +557,11 @@ class CdrRepository(_Repository):
     def count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM cdrs").fetchone()[0])
 
+    def prune(self, *, older_than: float | None, keep_at_most: int | None, batch: int = 10_000) -> int:
+        """Drop CDRs received before ``older_than`` and beyond the newest ``keep_at_most``, at most ``batch``."""
+        return self._prune("cdrs", "uniqueid", "received_at", older_than=older_than, keep_at_most=keep_at_most,
+                           batch=batch)
+
 
 class NoteRepository(_Repository):
     """The agent's note and outcome per call (``call_ref``: a call_id or a CDR uniqueid)."""
@@ -557,6 +591,14 @@ class NoteRepository(_Repository):
             (call_ref, note, outcome, at),
         )
 
+    def prune(self, *, older_than: float | None, keep_at_most: int | None, batch: int = 10_000) -> int:
+        """Drop notes last written before ``older_than`` and beyond the newest ``keep_at_most``."""
+        return self._prune("call_notes", "call_ref", "updated_at", older_than=older_than,
+                           keep_at_most=keep_at_most, batch=batch)
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM call_notes").fetchone()[0])
+
 
 class DialLogRepository(_Repository):
     """Numbers this workstation dialed (the dialer's "recent numbers")."""
@@ -565,6 +607,13 @@ class DialLogRepository(_Repository):
 
     def add(self, key: str, dialed: str, at: float) -> None:
         self.conn.execute("INSERT INTO dial_log (key, dialed, at) VALUES (?, ?, ?)", (key, dialed, at))
+
+    def prune(self, *, older_than: float | None, keep_at_most: int | None, batch: int = 10_000) -> int:
+        """Drop dials before ``older_than`` and beyond the newest ``keep_at_most``."""
+        return self._prune("dial_log", "id", "at", older_than=older_than, keep_at_most=keep_at_most, batch=batch)
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM dial_log").fetchone()[0])
 
     def recent(self, limit: int = 20) -> list[tuple[str, str, float]]:
         """Distinct numbers, the most recently dialed first: (key, dialed form, last time)."""
@@ -633,6 +682,15 @@ class PresenceRepository(_Repository):
             (keep_at_most,),
         ).rowcount
         return removed
+
+    def prune(self, *, older_than: float | None, keep_at_most: int | None, batch: int = 10_000) -> int:
+        """Drop the latest status of PBX users not heard of since ``older_than`` and beyond the
+        ``keep_at_most`` most recently heard of (each event may name a new ``user_uid``)."""
+        return self._prune("presence", "user_uid", "updated_at", older_than=older_than,
+                           keep_at_most=keep_at_most, batch=batch)
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM presence").fetchone()[0])
 
     def history(self, user_uid: str, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.conn.execute(
