@@ -88,6 +88,17 @@ def _print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def _shown(value: Any) -> str:
+    """PBX or directory text as a terminal line shows it: without control and bidi characters.
+
+    A name, number or uniqueid can hold terminal escapes (``ESC]0;…``, ``ESC[2J``), newlines that
+    forge output lines, or bidi overrides that show it reversed; JSON output escapes them itself.
+    """
+    from app.protocol.text import strip_controls
+
+    return strip_controls("" if value is None else str(value))
+
+
 def _when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
@@ -254,10 +265,10 @@ def cmd_contacts_find(args: argparse.Namespace) -> int:
         print(f"no contact has the number {args.number}", file=sys.stderr)
         return EXIT_ERROR
     for contact in [] if args.json else found:
-        company = f" ({contact.company_name})" if contact.company_name else ""
-        owner = f", responsible: {contact.owner_id}" if contact.owner_id else ""
-        phones = ", ".join(p.raw + (f" [{p.label}]" if p.label else "") for p in contact.phones)
-        print(f"#{contact.id} {contact.name}{company}{owner}; {phones}")
+        company = f" ({_shown(contact.company_name)})" if contact.company_name else ""
+        owner = f", responsible: {_shown(contact.owner_id)}" if contact.owner_id else ""
+        phones = ", ".join(_shown(p.raw) + (f" [{_shown(p.label)}]" if p.label else "") for p in contact.phones)
+        print(f"#{contact.id} {_shown(contact.name)}{company}{owner}; {phones}")
     return 0
 
 
@@ -283,6 +294,14 @@ def cmd_history(args: argparse.Namespace) -> int:
     else:
         entries = _with_engine(args, lambda e: StandaloneApi(e).history.entries(args.number, args.limit))
         records = [entry.as_cdr() for entry in entries]
+    if not args.show_links:
+        from app.protocol.redact import redact
+
+        # The query string of a recording link is its access token: a terminal, a pasted
+        # transcript or a shell history keeps it (redact masks it, and tokens in the path).
+        for record in records:
+            if record.get("link"):
+                record["link"] = redact(record["link"])
     if args.json:
         _print_json(records)
         return 0
@@ -293,12 +312,12 @@ def cmd_history(args: argparse.Namespace) -> int:
         missed = " MISSED" if r.get("missed") else ""
         recording = "recording available" if r.get("link") else "no recording"
         print(f"{_when(r.get('dt'))}  {direction_label(r.get('direction')):<9}"
-              f" {r.get('src') or '-'} -> {r.get('dst') or '-'}"
+              f" {_shown(r.get('src')) or '-'} -> {_shown(r.get('dst')) or '-'}"
               f"  duration {r.get('duration') if r.get('duration') is not None else '-'}s"
               f"  billsec {r.get('billsec') if r.get('billsec') is not None else '-'}s"
-              f"  {recording}{missed}  uniqueid {r.get('uniqueid') or '-'}")
+              f"  {recording}{missed}  uniqueid {_shown(r.get('uniqueid')) or '-'}")
         if r.get("link"):
-            print(f"    {r['link']}")
+            print(f"    {_shown(r['link'])}")
     return 0
 
 
@@ -325,8 +344,8 @@ def cmd_users(args: argparse.Namespace) -> int:
         _print_json([{**u.model_dump(), "crm_user": team[u.uid].id if u.uid in team else None} for u in users])
         return 0
     for user in users:
-        mapped = f"  crm user {team[user.uid].id} ({team[user.uid].name})" if user.uid in team else ""
-        print(f"{user.uid:>6}  {user.display_name}{mapped}")
+        mapped = f"  crm user {_shown(team[user.uid].id)} ({_shown(team[user.uid].name)})" if user.uid in team else ""
+        print(f"{_shown(user.uid):>6}  {_shown(user.display_name)}{mapped}")
     return 0
 
 
@@ -357,9 +376,9 @@ def cmd_crm_users(args: argparse.Namespace) -> int:
     entries, team = result
     for entry in entries:
         user = team.get(entry["id"])
-        ext = f"  extension {user.extension}" if user and user.extension else ""
+        ext = f"  extension {_shown(user.extension)}" if user and user.extension else ""
         own = "" if user else "  (this workstation)"
-        print(f"{entry['id']:>8}  {entry['name']}{ext}{own}")
+        print(f"{_shown(entry['id']):>8}  {_shown(entry['name'])}{ext}{own}")
     return 0
 
 
@@ -540,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remote", action="store_true", help="ask the PBX (get_cdr) instead of the local journal")
     p.add_argument("--json", action="store_true", help="print CDR objects with the PBX's field names")
     p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--show-links", action="store_true",
+                   help="print recording links whole (their query string is an access token; masked by default)")
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("dial", parents=[common], help="click-to-dial: your phone rings, then the client's")

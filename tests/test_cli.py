@@ -408,7 +408,8 @@ def test_history_json_from_the_local_journal(journal: Journal) -> None:
     assert missed["direction"] == 0 and missed["billsec"] in (None, 0)
     assert answered["dt"] == journal.cdr_dt and answered["direction"] == 0
     assert (answered["duration"], answered["billsec"]) == (14, 3)
-    assert answered["link"] == canary.RECORDING_LINK  # the agent's own history shows where the recording is
+    # where the recording is, without its access token (--show-links prints it whole)
+    assert answered["link"] == "https://pbx.example.com/get_file?***"
     assert answered["call_id"] == "call-a" and answered["missed"] is False
     assert (old["src"], old["duration"], old["billsec"], old["dt"]) == ("84952523060", 61, 55, 1633333012.0)
     assert all(r.get("uniqueid") != "other-cdr" and r.get("call_id") != "call-x" for r in records)
@@ -446,6 +447,18 @@ def test_history_human_form_one_line_per_call(journal: Journal) -> None:
 
     one = check_ok(limited).stdout.splitlines()
     assert len([line for line in one if not line.startswith(" ")]) == 1 and "MISSED" in one[0]
+
+
+def test_history_masks_the_recording_token_unless_asked_to_show_links(journal: Journal) -> None:
+    human, as_json, shown, shown_json = journal.cli.run_all(
+        ("history", CLIENT), ("history", CLIENT, "--json"), ("history", CLIENT, "--show-links"),
+        ("history", CLIENT, "--json", "--show-links"))
+    for proc in (human, as_json):
+        out = check_ok(proc).stdout
+        assert canary.LINK_TOKEN not in out + proc.stderr
+        assert "pbx.example.com/get_file?***" in out
+    assert f"    {canary.RECORDING_LINK}\n" in check_ok(shown).stdout
+    assert [r["link"] for r in json.loads(check_ok(shown_json).stdout)] == [None, *[canary.RECORDING_LINK] * 2]
 
 
 def test_history_of_a_number_without_calls(journal: Journal) -> None:
@@ -490,6 +503,36 @@ def test_remote_history_newest_first(pbx_cli: Cli, fake_pbx: FakePbx) -> None:
     fake_pbx.mode = "hang"
     assert [r["uniqueid"] for r in _history(pbx_cli, CLIENT)] == ["r-new", "r-mid", "r-old"]
     assert len(fake_pbx.requests) == 2  # the local history did not ask the PBX
+
+
+#: what a terminal must never get from PBX or directory text: escapes, forged lines, bidi overrides
+HOSTILE_TEXT = "\x1b]0;pwned\x07\x1b[2J\u202eevil\r\nWARNING forged"
+HOSTILE_SHOWN = "]0;pwned[2Jevil  WARNING forged"
+
+
+def _no_controls(text: str) -> None:
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text), repr(text)
+
+
+def test_remote_history_shows_pbx_text_without_control_characters(pbx_cli: Cli, fake_pbx: FakePbx) -> None:
+    fake_pbx.cdrs = [make_cdr("r-1" + HOSTILE_TEXT, 1_700_000_000, src="9022" + HOSTILE_TEXT, dst=CLIENT,
+                              link="https://pbx.example.org/rec\u202e.wav?file=tok" + HOSTILE_TEXT)]
+    out = check_ok(pbx_cli.run("history", CLIENT, "--remote")).stdout
+    _no_controls(out)
+    assert f"9022{HOSTILE_SHOWN} -> " in out and f"uniqueid r-1{HOSTILE_SHOWN}" in out
+    assert len(out.splitlines()) == 2  # the call and its link: no forged line
+
+
+def test_crm_users_and_contacts_are_listed_without_control_characters(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("crm-users", "add", "7" + HOSTILE_TEXT, "Agent" + HOSTILE_TEXT, "--extension", "9022")
+    path = _write(tmp_path / "hostile.csv", "name,phone,company,owner\n"
+                  f'"Ivan{HOSTILE_TEXT}",89066800404,"Acme{HOSTILE_TEXT}",Boss\u202e\n')
+    cli.ok("contacts", "import", str(path))
+    listed, found = cli.run_all(("crm-users", "list"), ("contacts", "find", "89066800404"))
+    for out in (check_ok(listed).stdout, check_ok(found).stdout):
+        _no_controls(out)
+    assert f"7{HOSTILE_SHOWN}  Agent{HOSTILE_SHOWN}  extension 9022" in listed.stdout
+    assert f"Ivan{HOSTILE_SHOWN} (Acme{HOSTILE_SHOWN})" in found.stdout and len(found.stdout.splitlines()) == 1
 
 
 def test_remote_history_limit(pbx_cli: Cli, fake_pbx: FakePbx) -> None:
