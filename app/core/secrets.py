@@ -75,9 +75,11 @@ MIN_KEY_LENGTH = 16
 #: an agent's personal token for a team server (``watch``, the tray app in team mode)
 AGENT_TOKEN = "agent_token"
 ENV_AGENT_TOKEN = "PBX_COMPANION_AGENT_TOKEN"
+#: every secret the keyring may hold, and the environment variable that wins over it
+KEY_ENV_VARS = {**ENV_VARS, AGENT_TOKEN: ENV_AGENT_TOKEN}
 
 
-def get_key(name: str, *, environ: dict[str, str] | None = None) -> str | None:
+def get_key(name: str, *, environ: Mapping[str, str] | None = None) -> str | None:
     """The key from the environment, else from the keyring; None when neither has it."""
     value = _env_key(name, os.environ if environ is None else environ)
     if value:
@@ -87,8 +89,7 @@ def get_key(name: str, *, environ: dict[str, str] | None = None) -> str | None:
 
 def get_agent_token(*, environ: Mapping[str, str] | None = None) -> str | None:
     """The agent token from ``PBX_COMPANION_AGENT_TOKEN``, else from the keyring; None when neither has it."""
-    value = (os.environ if environ is None else environ).get(ENV_AGENT_TOKEN, "").strip()
-    return value or _keyring_get(AGENT_TOKEN)
+    return get_key(AGENT_TOKEN, environ=environ)
 
 
 def _keyring_get(name: str) -> str | None:
@@ -116,7 +117,7 @@ def _unreachable(exc: Exception) -> SecretsError:
 
 def _env_key(name: str, environ: Mapping[str, str]) -> str | None:
     """The key the environment sets (it wins over the keyring everywhere), or None."""
-    return environ.get(ENV_VARS[name], "").strip() or None
+    return environ.get(KEY_ENV_VARS[name], "").strip() or None
 
 
 def load_keys(*, environ: dict[str, str] | None = None) -> Keys:
@@ -197,15 +198,14 @@ class PendingKeys:
         def key(name: str) -> str | None:
             return _env_key(name, self._environ) or from_keyring.get(name) or None
 
-        agent = self._environ.get(ENV_AGENT_TOKEN, "").strip() or from_keyring.get(AGENT_TOKEN) or None
-        return Keys(key(CRM_API_KEY), key(PBX_API_KEY), agent)
+        return Keys(key(CRM_API_KEY), key(PBX_API_KEY), key(AGENT_TOKEN))
 
 
 def start_key_read(*, environ: dict[str, str] | None = None) -> PendingKeys:
     """Start reading the keys the environment does not give, in a child process (see the module doc)."""
     environ = dict(os.environ if environ is None else environ)
     # The environment may give all a mode needs: both API keys (standalone) or the agent token (team mode).
-    if all(_env_key(name, environ) for name in ENV_VARS) or environ.get(ENV_AGENT_TOKEN, "").strip():
+    if all(_env_key(name, environ) for name in ENV_VARS) or _env_key(AGENT_TOKEN, environ):
         return PendingKeys(environ, None)
     from app.core.autostart import launch_command
 

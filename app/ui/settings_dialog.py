@@ -15,11 +15,12 @@ rule and is tested without widgets; the dialog only collects, shows errors and s
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -33,32 +34,42 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QRadioButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app import APP_NAME
+from app.core.api import NotConfigured
 from app.core.health import WebhookCheck, probe_pbx, webhook_self_test
 from app.core.secrets import (
+    AGENT_TOKEN,
     CRM_API_KEY,
     ENV_VARS,
+    KEY_ENV_VARS,
     MIN_KEY_LENGTH,
     PBX_API_KEY,
     SecretsError,
     get_key,
     store_key,
 )
-from app.core.settings import Settings, SettingsError
+from app.core.settings import STANDALONE, TEAM, Settings, SettingsError
 from app.core.settings import settings_path as default_settings_path
 from app.protocol.phones import DIAL_FORMATS, PhoneNormalizer
 from app.ui.context import UiContext, user_message
 from app.ui.errors import connection_test_error_text
 from app.ui.labels import PlainLabel
+
+if TYPE_CHECKING:  # the team server's client loads only when it is used
+    from app.core.team_api import ConnectionCheck
+
+log = logging.getLogger("app.ui.settings")
 
 __all__ = [
     "EXAMPLE_NUMBER",
@@ -72,6 +83,7 @@ __all__ = [
     "key_source",
     "key_state_text",
     "keyring_error_text",
+    "keys_not_stored_text",
     "settings_from_form",
     "store_keys",
     "url_error",
@@ -84,6 +96,8 @@ EXAMPLE_NUMBER = "8 495 134-30-60"
 
 # Settings whose change needs the listener to be restarted (a new socket or certificate).
 LISTENER_FIELDS = frozenset({"host", "port", "tls_cert", "tls_key"})
+# Settings that choose what the app talks to: itself as the webhook, or which team server.
+TEAM_FIELDS = frozenset({"mode", "team_server", "team_cafile"})
 # Settings the running core reads once at start (identity, number rules, database).
 ENGINE_FIELDS = frozenset({"crm_user", "crm_user_name", "extension", "region", "dial_format", "data_dir"})
 
@@ -97,7 +111,7 @@ LANGUAGES = (("", ""), ("Русский", "ru"), ("English", "en"))
 def key_source(name: str, environ: Mapping[str, str] | None = None) -> str:
     """Where the running app would take a key from: "environment", "keyring" or "" (nowhere)."""
     environ = os.environ if environ is None else environ
-    if environ.get(ENV_VARS[name], "").strip():
+    if environ.get(KEY_ENV_VARS[name], "").strip():
         return "environment"
     if get_key(name, environ={}):
         return "keyring"
@@ -110,7 +124,7 @@ def key_state_text(name: str, environ: Mapping[str, str] | None = None) -> str:
     if source == "environment":
         return QCoreApplication.translate(
             "Settings", "•••••• (set by the environment variable {var}, which wins over the keyring)"
-        ).format(var=ENV_VARS[name])
+        ).format(var=KEY_ENV_VARS[name])
     if source == "keyring":
         return QCoreApplication.translate("Settings", "•••••• (stored)")
     return QCoreApplication.translate("Settings", "not set")
@@ -133,6 +147,57 @@ def url_error(text: str) -> str:
         return QCoreApplication.translate(
             "Settings", "The PBX address must not contain a user name, password, “?…” or “#…”.")
     return ""
+
+
+def team_url_error(text: str) -> str:
+    """Why ``text`` is not a usable team server address ("" when it is)."""
+    from app.core.team_api import server_base
+
+    if not text.strip():
+        return QCoreApplication.translate(
+            "Settings", "Enter the team server's address the administrator gave you, e.g. https://team.example.com:8765.")
+    try:
+        server_base(text)
+    except NotConfigured:
+        return QCoreApplication.translate(
+            "Settings", "The team server's address starts with https:// (or http://) and names its host, "
+                        "with no user name, query or fragment.")
+    return ""
+
+
+class TeamCheckTexts(QObject):
+    """The words of the team server's "Test connection" (a QObject so they are translatable)."""
+
+    def connected(self, check: ConnectionCheck) -> str:
+        agent = check.agent
+        who = agent.name if agent is not None else ""
+        facts = []
+        if agent is not None and agent.crm_user:
+            facts.append(self.tr("CRM user {id}").format(id=agent.crm_user))
+        if agent is not None and agent.extension:
+            facts.append(self.tr("extension {ext}").format(ext=agent.extension))
+        if agent is not None and agent.supervisor:
+            facts.append(self.tr("supervisor: every call of the team"))
+        text = self.tr("Connected as {name}").format(name=who) + (f" ({', '.join(facts)})" if facts else "") + "."
+        if check.setup_problem is not None:
+            text += " " + self.tr("The team server itself lacks a setting ({setting}): tell the administrator.").format(
+                setting=check.setup_problem.value)
+        return text
+
+    def failed(self, check: ConnectionCheck) -> str:
+        lead = {
+            "url": self.tr("The address does not work"),
+            "tls": self.tr("The secure connection (TLS) failed"),
+            "token": self.tr("The token was refused"),
+            "server": self.tr("The team server failed"),
+            "feed": self.tr("The live feed of calls failed"),
+        }.get(check.step or "", self.tr("The connection failed"))
+        return f"{lead}: {user_message(RuntimeError(check.message))}"
+
+
+def team_check_text(check: ConnectionCheck) -> str:
+    texts = TeamCheckTexts()
+    return texts.connected(check) if check.ok else texts.failed(check)
 
 
 def dial_example(region: str, dial_format: str) -> str:
@@ -202,9 +267,22 @@ def store_keys(keys: Mapping[str, str]) -> frozenset[str]:
 
 
 def keyring_error_text(exc: SecretsError) -> str:
+    """The settings window's words for a keyring that refused the keys (its own, English, error goes to
+    the log: the agent reads their language only)."""
+    log.warning("the keys were not stored: %s", exc)
     return QCoreApplication.translate(
-        "Settings", "The keys could not be stored in the OS keyring, so nothing was saved: {error}").format(
-        error=user_message(exc))
+        "Settings", "The keys could not be stored in the OS keyring (there is none here, or it is locked), so "
+                    "nothing was saved.")
+
+
+def keys_not_stored_text(names: Sequence[str]) -> str:
+    """What the agent does when the settings were saved but the keyring kept none of ``names``."""
+    variables = ", ".join(KEY_ENV_VARS[name] for name in names) or ", ".join(ENV_VARS.values())
+    return QCoreApplication.translate(
+        "Settings", "The settings are saved, but this computer has no usable OS keyring (or it is locked), so the "
+                    "keys were not stored. Unlock or install the desktop's keyring (GNOME Keyring, KWallet) and "
+                    "enter them in Settings, or give them to the app as environment variables: {variables}."
+    ).format(variables=variables)
 
 
 @dataclass(frozen=True)
@@ -227,6 +305,9 @@ class FormValues:
     ring_sound: bool = False
     start_at_login: bool = False
     language: str = ""
+    mode: str = STANDALONE
+    team_server: str = ""
+    team_cafile: str = ""
 
     @classmethod
     def of(cls, settings: Settings) -> FormValues:
@@ -260,6 +341,15 @@ def settings_from_form(base: Settings, form: FormValues) -> tuple[Settings | Non
         missing = [p for p in (cert, key) if p and not Path(p).expanduser().is_file()]
         if missing:
             errors["tls"] = QCoreApplication.translate("Settings", "File not found: {path}").format(path=missing[0])
+    # the team server's fields count in team mode only (they are disabled otherwise): standalone keeps
+    # the address saved before, for the day the agent switches back
+    team_server, cafile = base.team_server, base.team_cafile
+    if form.mode == TEAM:
+        team_server, cafile = form.team_server.strip().rstrip("/"), form.team_cafile.strip()
+        if message := team_url_error(team_server):
+            errors["team_server"] = message
+        if cafile and not Path(cafile).expanduser().is_file():
+            errors["team_cafile"] = QCoreApplication.translate("Settings", "File not found: {path}").format(path=cafile)
     extension = form.extension.strip()
     if extension and not (extension.isdigit() and extension.isascii()):
         errors["extension"] = QCoreApplication.translate(
@@ -284,6 +374,9 @@ def settings_from_form(base: Settings, form: FormValues) -> tuple[Settings | Non
         ring_sound=form.ring_sound,
         start_at_login=form.start_at_login,
         language=form.language,
+        mode=form.mode,
+        team_server=team_server,
+        team_cafile=cafile,
         extra=dict(base.extra),
     )
     try:
@@ -329,8 +422,14 @@ class SaveOutcome:
         return bool(self.changed & ENGINE_FIELDS)
 
     @property
+    def team_changed(self) -> bool:
+        """The mode, the team server or the agent token changed: the app connects anew at its restart."""
+        return bool(self.changed & TEAM_FIELDS) or AGENT_TOKEN in self.keys_stored
+
+    @property
     def restart_needed(self) -> bool:
-        return self.restart_listener or self.restart_language or self.pbx_changed or self.engine_changed
+        return (self.restart_listener or self.restart_language or self.pbx_changed or self.engine_changed
+                or self.team_changed)
 
 
 # -- widgets ---------------------------------------------------------------------------------------
@@ -423,8 +522,10 @@ class SettingsDialog(QDialog):
 
         self.tabs = QTabWidget(self)
         self.tabs.addTab(self._build_connection_tab(), self.tr("Connection"))
-        self.tabs.addTab(self._build_listener_tab(), self.tr("Listener"))
-        self.tabs.addTab(self._build_agent_tab(), self.tr("Agent"))
+        self.listener_page = self._build_listener_tab()
+        self.tabs.addTab(self.listener_page, self.tr("Listener"))
+        self.agent_page = self._build_agent_tab()
+        self.tabs.addTab(self.agent_page, self.tr("Agent"))
         self.tabs.addTab(self._build_calls_tab(), self.tr("Calls"))
         self.tabs.addTab(self._build_general_tab(), self.tr("General"))
 
@@ -452,6 +553,60 @@ class SettingsDialog(QDialog):
 
     def _build_connection_tab(self) -> QWidget:
         page = QWidget(self)
+        layout = QVBoxLayout(page)
+        self.mode_standalone = QRadioButton(self.tr("This computer is the webhook (standalone)"), page)
+        self.mode_team = QRadioButton(self.tr("Connect to a team server"), page)
+        self.mode_standalone.setToolTip(self.tr("The PBX posts to this app; it keeps its own contacts and calls."))
+        self.mode_team.setToolTip(self.tr("The team server is the PBX's webhook for the whole call center and "
+                                          "sends this app your calls; it keeps the keys and the contacts."))
+        self.mode_team.toggled.connect(self._update_mode)
+        layout.addWidget(self.mode_standalone)
+        layout.addWidget(self.mode_team)
+        self.team_box = QGroupBox(self.tr("Team server"), page)
+        layout.addWidget(self.team_box)
+        self._build_team_form(self.team_box)
+        self.standalone_box = QGroupBox(self.tr("PBX"), page)
+        layout.addWidget(self.standalone_box)
+        layout.addStretch(1)
+        self._build_pbx_form(self.standalone_box)
+        return page
+
+    def _build_team_form(self, box: QWidget) -> None:
+        form = QFormLayout(box)
+        self.team_server = QLineEdit(box)
+        self.team_server.setObjectName("team_server")
+        self.team_server.setPlaceholderText("https://team.example.com:8765")
+        form.addRow(self.tr("Server address"), self.team_server)
+        self._add_error(form, box, "team_server")
+        self.agent_token = KeyEdit(AGENT_TOKEN, box)
+        self.agent_token.setToolTip(self.tr("Your personal token, from the administrator (pbx-companion agents add). "
+                                            "Stored in the OS keyring."))
+        form.addRow(self.tr("Your token"), self.agent_token)
+        self._add_error(form, box, "agent_token")
+        self.team_cafile = QLineEdit(box)
+        self.team_cafile.setPlaceholderText(self.tr("only for a certificate of the team's own CA"))
+        form.addRow(self.tr("CA certificate"), self._with_browse(box, self.team_cafile))
+        self._add_error(form, box, "team_cafile")
+        self.team_test_button = QPushButton(self.tr("Test connection"), box)
+        self.team_test_button.setObjectName("team_test_button")
+        self.team_test_button.clicked.connect(self.test_team_connection)
+        self.team_test_result = PlainLabel(parent=box)
+        self.team_test_result.setObjectName("team_test_result")
+        self.team_test_result.setWordWrap(True)
+        self.team_test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow(self.team_test_button, self.team_test_result)
+        form.addRow("", _note(self.tr("The team server has the PBX's keys and address and tells this app who you "
+                                      "are: nothing else to enter."), box))
+
+    def _update_mode(self) -> None:
+        """Team mode: the team server's fields; the PBX, the listener and the agent are the server's."""
+        team = self.mode_team.isChecked()
+        self.team_box.setEnabled(team)
+        self.standalone_box.setEnabled(not team)
+        for page in (self.listener_page, self.agent_page):
+            self.tabs.setTabEnabled(self.tabs.indexOf(page), not team)
+
+    def _build_pbx_form(self, page: QWidget) -> None:
         form = QFormLayout(page)
         self.pbx_url = QLineEdit(page)
         self.pbx_url.setPlaceholderText("https://pbx.example.com")
@@ -473,7 +628,6 @@ class SettingsDialog(QDialog):
         self.test_result.setWordWrap(True)
         self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow(self.test_button, self.test_result)
-        return page
 
     def _build_listener_tab(self) -> QWidget:
         page = QWidget(self)
@@ -619,8 +773,13 @@ class SettingsDialog(QDialog):
         self.linger.setValue(settings.popup_linger_s)
         self.start_at_login.setChecked(settings.start_at_login)
         self.language.setCurrentIndex(max(self.language.findData(settings.language), 0))
+        (self.mode_team if settings.team_mode else self.mode_standalone).setChecked(True)
+        self.team_server.setText(settings.team_server)
+        self.team_cafile.setText(settings.team_cafile)
         self.pbx_key.clear()
         self.crm_key.clear()
+        self.agent_token.clear()
+        self._update_mode()
         self._update_dial_preview()
         self._update_webhook_url()
 
@@ -639,6 +798,8 @@ class SettingsDialog(QDialog):
             see_all_calls=self.see_all_calls.isChecked(), do_not_disturb=self.do_not_disturb.isChecked(),
             popup_linger_s=self.linger.value(), ring_sound=self.ring_sound.isChecked(),
             start_at_login=self.start_at_login.isChecked(), language=str(self.language.currentData()),
+            mode=TEAM if self.mode_team.isChecked() else STANDALONE, team_server=self.team_server.text(),
+            team_cafile=self.team_cafile.text(),
         )
 
     def field_error(self, name: str) -> str:
@@ -666,7 +827,8 @@ class SettingsDialog(QDialog):
             self._show_errors(errors)
             self.status.setText(self.tr("Nothing was saved: correct the marked fields."))
             return False
-        typed = {PBX_API_KEY: self.pbx_key.typed(), CRM_API_KEY: self.crm_key.typed()}
+        typed = {PBX_API_KEY: self.pbx_key.typed(), CRM_API_KEY: self.crm_key.typed(),
+                 AGENT_TOKEN: self.agent_token.typed()}
         if any(0 < len(value.strip()) < MIN_KEY_LENGTH for value in typed.values()):
             self._show_errors({"keys": self.tr("A key has at least {count} characters: paste the whole key.").format(
                 count=MIN_KEY_LENGTH)})
@@ -690,6 +852,7 @@ class SettingsDialog(QDialog):
         self._keys_stored |= stored
         self.pbx_key.clear()
         self.crm_key.clear()
+        self.agent_token.clear()
         outcome = SaveOutcome(settings, path, changed_fields(self._running, settings), self._keys_stored)
         self.last_outcome = outcome
         self.status.setText(self._saved_text(outcome))
@@ -706,7 +869,9 @@ class SettingsDialog(QDialog):
                                  "PBX if it changed."))
         if outcome.restart_language:
             parts.append(self.tr("The new language takes effect after a restart."))
-        if outcome.pbx_changed or outcome.engine_changed:
+        if outcome.team_changed:
+            parts.append(self.tr("Restart the app to connect with the new mode, team server or token."))
+        elif outcome.pbx_changed or outcome.engine_changed:
             parts.append(self.tr("Restart the app to use the new connection and agent settings."))
         return " ".join(parts)
 
@@ -780,6 +945,37 @@ class SettingsDialog(QDialog):
             self.test_result.setText(connection_test_error_text(exc))
 
         self.ctx.tasks.start(probe_pbx(url, key), on_done=done, on_error=failed)
+
+    def test_team_connection(self) -> None:
+        """Try the team server in the form: its address, TLS, the token and the live feed, in turn;
+        the result names the first that failed."""
+        from app.core.team_api import check_connection, team_ssl_context
+
+        url = self.team_server.text().strip()
+        if message := team_url_error(url):
+            self.team_test_result.setText(message)
+            return
+        token = self.agent_token.typed() or get_key(AGENT_TOKEN)
+        if not token:
+            self.team_test_result.setText(self.tr("Enter your token first."))
+            return
+        try:
+            context = team_ssl_context(self.team_cafile.text().strip())
+        except NotConfigured as exc:
+            self.team_test_result.setText(user_message(exc))
+            return
+        self.team_test_button.setEnabled(False)
+        self.team_test_result.setText(self.tr("Connecting…"))
+
+        def done(check: ConnectionCheck) -> None:
+            self.team_test_button.setEnabled(True)
+            self.team_test_result.setText(team_check_text(check))
+
+        def failed(exc: BaseException) -> None:
+            self.team_test_button.setEnabled(True)
+            self.team_test_result.setText(user_message(exc))
+
+        self.ctx.tasks.start(check_connection(url, token, ssl_context=context), on_done=done, on_error=failed)
 
     def webhook_self_test(self) -> None:
         """Post ``test`` and an authenticated ``get_users`` to the running listener."""

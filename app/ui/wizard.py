@@ -1,11 +1,16 @@
-"""The first-run wizard: from nothing configured to a working workstation in four pages.
+"""The first-run wizard: from nothing configured to a working workstation.
 
+0. how this computer gets its calls: it is the PBX's webhook itself (standalone: the pages
+   below), or it connects to the call center's team server (one page: the server's address
+   and the agent's personal token, with "Test connection"; the server has the rest);
 1. the PBX: its address and the PBX API key, with "Test connection";
 2. the CRM key the PBX will send, and the webhook URL to paste into the PBX's
    "Custom integration" section;
 3. this agent: CRM user id and name, and the PBX extension -- picked from the PBX's own user
    list (``get_domain_user_list``) so that nobody has to guess it;
-4. done: a summary; Finish stores the keys in the OS keyring and writes the settings file.
+4. done: a summary; Finish writes the settings file and stores the keys in the OS keyring. On a
+   desktop without a usable keyring the settings are saved all the same and the page says, in
+   the agent's language, which keys were not kept and how to give them to the app instead.
 
 Non-modal like every window here (``show()``): the probes run on the asyncio loop meanwhile.
 The rules (URL check, key storage, webhook URL) are the settings dialog's, shared.
@@ -14,8 +19,9 @@ The rules (URL check, key storage, webhook URL) are the settings dialog's, share
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -27,15 +33,17 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QRadioButton,
     QVBoxLayout,
     QWidget,
     QWizard,
     QWizardPage,
 )
 
+from app.core.api import NotConfigured
 from app.core.health import probe_pbx
-from app.core.secrets import CRM_API_KEY, PBX_API_KEY, Keys, SecretsError, get_key
-from app.core.settings import Settings, SettingsError
+from app.core.secrets import AGENT_TOKEN, CRM_API_KEY, PBX_API_KEY, Keys, SecretsError, get_key
+from app.core.settings import STANDALONE, TEAM, Settings, SettingsError
 from app.core.settings import settings_path as default_settings_path
 from app.protocol.pbx_actions import DomainUser
 from app.ui.context import UiContext, user_message
@@ -45,11 +53,18 @@ from app.ui.labels import PlainLabel
 from app.ui.settings_dialog import (
     KeyEdit,
     is_loopback_host,
-    keyring_error_text,
+    keys_not_stored_text,
     store_keys,
+    team_check_text,
+    team_url_error,
     url_error,
     webhook_url_for,
 )
+
+if TYPE_CHECKING:
+    from app.core.team_api import ConnectionCheck
+
+log = logging.getLogger("app.ui.wizard")
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -102,6 +117,13 @@ class PbxUserListModel(QAbstractListModel):
         return -1
 
 
+def _note_label(parent: QWidget, text: str) -> QLabel:
+    label = PlainLabel(text, parent)
+    label.setWordWrap(True)
+    label.setIndent(24)
+    return label
+
+
 def _label(parent: QWidget, name: str, *, error: bool = False) -> QLabel:
     label = PlainLabel(parent=parent)
     label.setObjectName(name)
@@ -110,6 +132,102 @@ def _label(parent: QWidget, name: str, *, error: bool = False) -> QLabel:
     if error:
         label.setStyleSheet("color: #c62828;")
     return label
+
+
+# page ids: the standalone pages in order, the team page beside them (QWizard follows nextId())
+MODE_PAGE, TEAM_PAGE, PBX_PAGE, CRM_PAGE, AGENT_PAGE, DONE_PAGE = range(6)
+
+
+class ModePage(QWizardPage):
+    """Page 0: standalone (this computer is the webhook) or a team server's client."""
+
+    def __init__(self, wizard: FirstRunWizard) -> None:
+        super().__init__(wizard)
+        self.setTitle(self.tr("How does this computer get its calls?"))
+        layout = QVBoxLayout(self)
+        self.standalone = QRadioButton(self.tr("This computer is the webhook (standalone)"), self)
+        layout.addWidget(self.standalone)
+        layout.addWidget(_note_label(self, self.tr(
+            "The PBX posts to this app directly; it keeps its own contacts and calls. For one agent, or to try "
+            "the app out. You need the PBX's two keys.")))
+        self.team = QRadioButton(self.tr("Connect to a team server"), self)
+        layout.addWidget(self.team)
+        layout.addWidget(_note_label(self, self.tr(
+            "The call center's team server is the PBX's webhook and sends this app your calls. You need its "
+            "address and your personal token from the administrator.")))
+        layout.addStretch(1)
+        (self.team if wizard.ctx.settings.team_mode else self.standalone).setChecked(True)
+
+    def nextId(self) -> int:
+        return TEAM_PAGE if self.team.isChecked() else PBX_PAGE
+
+
+class TeamPage(QWizardPage):
+    """The team server: its address, the agent's token and (rarely) a CA certificate."""
+
+    def __init__(self, wizard: FirstRunWizard) -> None:
+        super().__init__(wizard)
+        self._wizard = wizard
+        self.setTitle(self.tr("Connect to the team server"))
+        self.setSubTitle(self.tr("The address and your personal token, both from the administrator. The server "
+                                 "has the PBX's keys and tells this app who you are."))
+        form = QFormLayout(self)
+        self.url = QLineEdit(self)
+        self.url.setPlaceholderText("https://team.example.com:8765")
+        self.url.setText(wizard.ctx.settings.team_server)
+        form.addRow(self.tr("Server address"), self.url)
+        self.token = KeyEdit(AGENT_TOKEN, self)
+        form.addRow(self.tr("Your token"), self.token)
+        self.cafile = QLineEdit(self)
+        self.cafile.setPlaceholderText(self.tr("only for a certificate of the team's own CA"))
+        self.cafile.setText(wizard.ctx.settings.team_cafile)
+        form.addRow(self.tr("CA certificate"), self.cafile)
+        self.test_button = QPushButton(self.tr("Test connection"), self)
+        self.test_button.clicked.connect(self.test_connection)
+        self.result = _label(self, "team_test_result")
+        form.addRow(self.test_button, self.result)
+        self.error = _label(self, "team_page_error", error=True)
+        form.addRow(self.error)
+
+    def token_value(self) -> str | None:
+        return self.token.typed() or get_key(AGENT_TOKEN)
+
+    def nextId(self) -> int:
+        return DONE_PAGE
+
+    def validatePage(self) -> bool:
+        message = team_url_error(self.url.text())
+        cafile = self.cafile.text().strip()
+        if not message and cafile and not Path(cafile).expanduser().is_file():
+            message = self.tr("File not found: {path}").format(path=cafile)
+        if not message and not self.token_value():
+            message = self.tr("Enter your token.")
+        self.error.setText(message)
+        return not message
+
+    def test_connection(self) -> None:
+        from app.core.team_api import check_connection, team_ssl_context
+
+        if not self.validatePage():
+            return
+        try:
+            context = team_ssl_context(self.cafile.text().strip())
+        except NotConfigured as exc:
+            self.error.setText(user_message(exc))
+            return
+        self.test_button.setEnabled(False)
+        self.result.setText(self.tr("Connecting…"))
+
+        def done(check: ConnectionCheck) -> None:
+            self.test_button.setEnabled(True)
+            self.result.setText(team_check_text(check))
+
+        def failed(exc: BaseException) -> None:
+            self.test_button.setEnabled(True)
+            self.result.setText(user_message(exc))
+
+        self._wizard.ctx.tasks.start(check_connection(self.url.text().strip(), self.token_value() or "",
+                                                      ssl_context=context), on_done=done, on_error=failed)
 
 
 class PbxPage(QWizardPage):
@@ -171,11 +289,17 @@ class CrmPage(QWizardPage):
         super().__init__(wizard)
         self._wizard = wizard
         self.setTitle(self.tr("Let the PBX reach this app"))
-        self.setSubTitle(self.tr("In the PBX's “Custom integration” section, paste the webhook URL below and "
-                                 "copy the CRM key from there into this page."))
+        self.setSubTitle(self.tr("In the PBX's “Custom integration” section, paste the webhook URL below. The CRM "
+                                 "key is a secret the PBX and this app share: enter the same value there and here "
+                                 "(the one the PBX shows, or a long random one: Generate)."))
         form = QFormLayout(self)
         self.key = KeyEdit(CRM_API_KEY, self)
-        form.addRow(self.tr("CRM API key"), self.key)
+        self.generate = QPushButton(self.tr("Generate"), self)
+        self.generate.clicked.connect(self.generate_key)
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.key, 1)
+        key_row.addWidget(self.generate)
+        form.addRow(self.tr("CRM API key"), key_row)
         self.url = QLineEdit(self)
         self.url.setObjectName("wizard_webhook_url")
         self.url.setReadOnly(True)
@@ -207,6 +331,13 @@ class CrmPage(QWizardPage):
                               .format(host=host))
         else:
             self.note.setText("")
+
+    def generate_key(self) -> None:
+        """A new random CRM key (256 bits), shown so it can be copied into the PBX."""
+        import secrets
+
+        self.key.edit.setText(secrets.token_urlsafe(32))
+        self.key.edit.setEchoMode(QLineEdit.EchoMode.Normal)
 
     def api_key(self) -> str | None:
         return self.key.typed() or get_key(CRM_API_KEY)
@@ -326,12 +457,18 @@ class DonePage(QWizardPage):
 
     def initializePage(self) -> None:
         w = self._wizard
-        self.summary.setText(self.tr(
-            "PBX: {url}\nCRM user: {user} {name}\nExtension: {extension}\n\n"
-            "Finish stores both keys in the OS keyring and saves the settings. Everything can be changed later "
-            "in Settings.").format(url=w.pbx_page.url.text().strip(), user=w.agent_page.crm_user.text().strip(),
-                                   name=w.agent_page.crm_user_name.text().strip(),
-                                   extension=w.agent_page.extension.text().strip() or "—"))
+        self.setTitle(self.tr("Ready"))
+        if w.team_mode:
+            self.summary.setText(self.tr(
+                "Team server: {url}\n\nFinish saves the settings and stores your token in the OS keyring. "
+                "Everything can be changed later in Settings.").format(url=w.team_page.url.text().strip()))
+        else:
+            self.summary.setText(self.tr(
+                "PBX: {url}\nCRM user: {user} {name}\nExtension: {extension}\n\n"
+                "Finish stores both keys in the OS keyring and saves the settings. Everything can be changed later "
+                "in Settings.").format(url=w.pbx_page.url.text().strip(), user=w.agent_page.crm_user.text().strip(),
+                                       name=w.agent_page.crm_user_name.text().strip(),
+                                       extension=w.agent_page.extension.text().strip() or "—"))
         self.error.setText("")
 
 
@@ -354,28 +491,54 @@ class FirstRunWizard(QWizard):
         self.setWindowTitle(self.tr("PBX Companion setup"))
         self.setModal(False)
         self.pbx_users = PbxUserListModel(self)
+        self.mode_page = ModePage(self)
+        self.team_page = TeamPage(self)
         self.pbx_page = PbxPage(self)
         self.crm_page = CrmPage(self)
         self.agent_page = AgentPage(self)
         self.done_page = DonePage(self)
-        for page in (self.pbx_page, self.crm_page, self.agent_page, self.done_page):
-            self.addPage(page)
+        for page_id, page in ((MODE_PAGE, self.mode_page), (TEAM_PAGE, self.team_page), (PBX_PAGE, self.pbx_page),
+                              (CRM_PAGE, self.crm_page), (AGENT_PAGE, self.agent_page), (DONE_PAGE, self.done_page)):
+            self.setPage(page_id, page)
+        self.setStartId(MODE_PAGE)
         self.pbx_page.url.setText(ctx.settings.pbx_url)
+        # a Finish whose settings were saved but whose keys the keyring refused: the next Finish closes
+        self._saved_without_keys = False
+
+    @property
+    def team_mode(self) -> bool:
+        return self.mode_page.team.isChecked()
 
     def settings(self) -> Settings:
         """The settings the pages describe (the rest unchanged)."""
+        base = self.ctx.settings
+        if self.team_mode:
+            return dataclasses.replace(base, mode=TEAM, team_server=self.team_page.url.text().strip().rstrip("/"),
+                                       team_cafile=self.team_page.cafile.text().strip(), extra=dict(base.extra))
         agent = self.agent_page
         return dataclasses.replace(
-            self.ctx.settings,
+            base,
+            mode=STANDALONE,
             pbx_url=self.pbx_page.url.text().strip().rstrip("/"),
             crm_user=agent.crm_user.text().strip(),
             crm_user_name=agent.crm_user_name.text().strip(),
             extension=agent.extension.text().strip(),
-            extra=dict(self.ctx.settings.extra),
+            extra=dict(base.extra),
         )
 
+    def typed_keys(self) -> dict[str, str]:
+        if self.team_mode:
+            return {AGENT_TOKEN: self.team_page.token.typed()}
+        return {PBX_API_KEY: self.pbx_page.key.typed(), CRM_API_KEY: self.crm_page.key.typed()}
+
     def finish(self) -> bool:
-        """Store the typed keys, write the settings and emit :attr:`finished_setup`; False on error."""
+        """Write the settings, store the typed keys and emit :attr:`finished_setup`; False when something
+        could not be kept (the page says what, and what to do).
+
+        The settings go first: a desktop without a usable keyring still keeps the PBX address, the
+        CRM user and the extension (or the team server), and the page tells how to give the keys
+        to the app instead (environment variables) -- a second Finish then closes the wizard.
+        """
         settings = self.settings()
         try:
             settings.validate()
@@ -383,22 +546,29 @@ class FirstRunWizard(QWizard):
             self.done_page.error.setText(str(exc))
             return False
         try:
-            store_keys({PBX_API_KEY: self.pbx_page.key.typed(), CRM_API_KEY: self.crm_page.key.typed()})
-        except SecretsError as exc:
-            self.done_page.error.setText(keyring_error_text(exc))
-            return False
-        try:
             settings.save(self._path or default_settings_path())
         except OSError as exc:
             self.done_page.error.setText(user_message(exc))
             return False
-        self.pbx_page.key.clear()
-        self.crm_page.key.clear()
         self.saved = settings
+        typed = self.typed_keys()
+        try:
+            store_keys(typed)
+        except SecretsError as exc:
+            log.warning("first-run wizard: the keys were not stored: %s", exc)
+            self.done_page.setTitle(self.tr("Saved, but the keys were not"))
+            self.done_page.error.setText(keys_not_stored_text([name for name, value in typed.items() if value.strip()]))
+            self.button(QWizard.WizardButton.FinishButton).setText(self.tr("Close"))
+            self._saved_without_keys = True
+            self.finished_setup.emit(settings)
+            return False
+        finally:
+            for edit in (self.pbx_page.key, self.crm_page.key, self.team_page.token):
+                edit.clear()
         self.finished_setup.emit(settings)
         return True
 
     def accept(self) -> None:
-        """Finish: closes only when everything was stored."""
-        if self.finish():
+        """Finish: closes when everything was stored, or on the second Finish after the keyring refused."""
+        if self._saved_without_keys or self.finish():
             super().accept()

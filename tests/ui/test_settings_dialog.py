@@ -255,7 +255,7 @@ def test_a_failing_keyring_shows_the_message_and_stores_nothing(dialog, settings
     dialog.extension.setText("9030")
     assert dialog.save() is False
     error = dialog.field_error("keys")
-    assert "could not be stored in the OS keyring" in error and "no secure OS keyring" in error
+    assert "could not be stored in the OS keyring" in error and "nothing was saved" in error
     assert "PBX_COMPANION_CRM_API_KEY" in dialog.status.text()
     assert not settings_file.exists()
     assert NEW_CRM_KEY not in widget_texts(dialog)
@@ -370,6 +370,8 @@ def test_wizard_walks_to_a_saved_setup(keyring_only, wizard, qloop, qtbot, fake_
     finished: list[Any] = []
     wizard.finished_setup.connect(finished.append)
     ui_engine.settings.crm_user_name = ""
+    assert wizard.currentPage() is wizard.mode_page and wizard.mode_page.standalone.isChecked()
+    wizard.next()
     page = wizard.pbx_page
     assert wizard.currentPage() is page
     assert page.key.state.text() == "not set"
@@ -420,6 +422,7 @@ def test_wizard_walks_to_a_saved_setup(keyring_only, wizard, qloop, qtbot, fake_
 
 
 def test_wizard_shows_the_pbx_error_when_users_cannot_load(wizard, qloop, fake_pbx) -> None:
+    wizard.next()
     wizard.pbx_page.url.setText(fake_pbx.url)
     wizard.pbx_page.key.edit.setText("wrong-pbx-key-0000")
     wizard.next()
@@ -431,9 +434,10 @@ def test_wizard_shows_the_pbx_error_when_users_cannot_load(wizard, qloop, fake_p
     assert agent.users.count() == 0 and agent.extension.text() == "9022"
 
 
-def test_wizard_without_a_keyring_says_so_and_stays_open(wizard, fake_pbx, qtbot, settings_file) -> None:
+def test_wizard_without_a_keyring_saves_the_rest_and_says_what_to_do(wizard, fake_pbx, qtbot, settings_file) -> None:
     finished: list[Any] = []
     wizard.finished_setup.connect(finished.append)
+    wizard.next()
     wizard.pbx_page.url.setText(fake_pbx.url)
     wizard.pbx_page.key.edit.setText(NEW_PBX_KEY)
     wizard.next()
@@ -441,6 +445,15 @@ def test_wizard_without_a_keyring_says_so_and_stays_open(wizard, fake_pbx, qtbot
     wizard.agent_page.crm_user.setText("5")
     wizard.next()
     click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
-    assert "could not be stored in the OS keyring" in wizard.done_page.error.text()
-    assert wizard.isVisible() and finished == [] and not settings_file.exists()
-    assert NEW_PBX_KEY not in widget_texts(wizard)
+    # the settings are kept; the page says, translated, that the PBX key was not, and how to give it
+    saved = Settings.load(settings_file, environ={})
+    assert (saved.pbx_url, saved.crm_user) == (fake_pbx.url, "5")
+    assert len(finished) == 1 and finished[0] == saved
+    assert wizard.done_page.title() == "Saved, but the keys were not"
+    error = wizard.done_page.error.text()
+    assert "no usable OS keyring" in error and "PBX_COMPANION_PBX_API_KEY" in error and "CRM_API_KEY" not in error
+    assert "SecretService" not in error and "backend" not in error  # the keyring's own words go to the log
+    assert wizard.isVisible() and NEW_PBX_KEY not in widget_texts(wizard)
+    assert NEW_PBX_KEY not in settings_file.read_text(encoding="utf-8")
+    click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))  # now labelled Close
+    assert not wizard.isVisible() and len(finished) == 1
