@@ -435,7 +435,7 @@ def cmd_config(args: argparse.Namespace) -> int:
         settings.validate()
     except SettingsError as exc:
         raise CliError(str(exc)) from None
-    settings.save(path)
+    settings.save(path, environ={})  # loaded without the environment's overrides: every value is the file's
     print(f"{args.key} = {json.dumps(value, ensure_ascii=False)} saved to {path}")
     return 0
 

@@ -7,6 +7,7 @@ file store the program must refuse).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -125,6 +126,38 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     # empty variables do not blank the file's values
     assert Settings.load(path, environ={ENV_PBX_URL: "", ENV_CRM_USER: ""}).pbx_url == "https://file.example.com"
     # the environment is not written back
+    assert tomllib.loads(path.read_text(encoding="utf-8"))["pbx_url"] == "https://file.example.com"
+
+
+def test_saving_keeps_the_files_values_where_the_environment_overrides_them(tmp_path: Path) -> None:
+    """The settings window saves what load() gave it, the environment's values included."""
+    path = tmp_path / "settings.toml"
+    path.write_text('pbx_url = "https://file.example.com"\nport = 9000\n', encoding="utf-8")
+    env = {ENV_PBX_URL: "https://env.example.com", ENV_CRM_USER: "55"}
+
+    loaded = Settings.load(path, environ=env)
+    assert (loaded.pbx_url, loaded.crm_user) == ("https://env.example.com", "55")
+    # what the settings window does: a copy with the form's values, then save
+    dataclasses.replace(loaded, port=9001, ring_sound=True).save(path, environ=env)
+    on_disk = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert on_disk["pbx_url"] == "https://file.example.com"  # the file's own value
+    assert "crm_user" not in on_disk  # the file never had one: the environment's is not written
+    assert (on_disk["port"], on_disk["ring_sound"]) == (9001, True)
+    again = Settings.load(path, environ={})
+    assert (again.pbx_url, again.crm_user, again.port) == ("https://file.example.com", "", 9001)
+
+    # a value the user changed is the user's, whatever the environment says
+    dataclasses.replace(loaded, pbx_url="https://typed.example.com", crm_user="7").save(path, environ=env)
+    on_disk = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert (on_disk["pbx_url"], on_disk["crm_user"]) == ("https://typed.example.com", "7")
+    assert Settings.load(path, environ=env).pbx_url == "https://env.example.com"  # env still wins at run time
+
+
+def test_saving_reads_the_process_environment_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "settings.toml"
+    Settings(pbx_url="https://file.example.com").save(path)
+    monkeypatch.setenv(ENV_PBX_URL, "https://from-process-env.example.com")
+    Settings.load(path).save(path)
     assert tomllib.loads(path.read_text(encoding="utf-8"))["pbx_url"] == "https://file.example.com"
 
 

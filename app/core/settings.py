@@ -22,6 +22,8 @@ from app.protocol.phones import DIAL_FORMATS, PhoneNormalizer
 APP_NAME = "pbx-companion"
 ENV_PBX_URL = "PBX_COMPANION_PBX_URL"
 ENV_CRM_USER = "PBX_COMPANION_CRM_USER"
+#: settings the environment overrides at run time (never in the file: see Settings.save)
+ENV_OVERRIDES = {"pbx_url": ENV_PBX_URL, "crm_user": ENV_CRM_USER}
 #: a team server's PostgreSQL database (never a setting in the file: the URL may hold a password)
 ENV_DATABASE_URL = "PBX_COMPANION_DATABASE_URL"
 DEFAULT_PORT = 8765
@@ -195,16 +197,32 @@ class Settings:
                     raise SettingsError(f"{path}: {key} must be {kind}, not {value!r}")
             values[key] = value
         settings = cls(**values, extra=extra)
-        if env.get(ENV_PBX_URL):
-            settings.pbx_url = env[ENV_PBX_URL].strip()
-        if env.get(ENV_CRM_USER):
-            settings.crm_user = env[ENV_CRM_USER].strip()
+        for name, value in _env_overrides(env).items():
+            setattr(settings, name, value)
         return settings.validate()
 
-    def save(self, path: Path | None = None) -> Path:
+    def save(self, path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> Path:
+        """Write the TOML file; what the environment overrides keeps the file's own value.
+
+        :meth:`load` puts ``PBX_COMPANION_PBX_URL``/``PBX_COMPANION_CRM_USER`` over the file's
+        values, so the settings window shows and saves them; written back, they would outlive the
+        environment that set them (a one-off ``PBX_COMPANION_PBX_URL=… pbx-companion`` would move
+        the workstation to that PBX for good). A value equal to the environment's is taken as the
+        environment's: the file keeps what it had there (or nothing). A value the user changed
+        is written. ``environ`` must be the one the settings were loaded with.
+        """
         path = path or settings_path()
         data = {k: v for k, v in asdict(self).items() if k != "extra"}
         data.update(self.extra)
+        overrides = _env_overrides(os.environ if environ is None else environ)
+        if any(data[name] == value for name, value in overrides.items()):
+            stored = _read_toml(path)
+            for name, value in overrides.items():
+                if data[name] == value:
+                    if name in stored:
+                        data[name] = stored[name]
+                    else:
+                        del data[name]
         from app.storage.files import private_dir, private_file
 
         private_dir(path.parent)
@@ -213,6 +231,19 @@ class Settings:
         tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
         tmp.replace(path)
         return path
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, str]:
+    """The settings the environment sets (name -> value); the one rule for load and save."""
+    return {name: env[var].strip() for name, var in ENV_OVERRIDES.items() if env.get(var, "").strip()}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The settings file as it is on disk; empty when it is missing or unreadable."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
 
 
 @functools.lru_cache(maxsize=8)
