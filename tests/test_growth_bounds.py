@@ -48,3 +48,20 @@ async def test_a_flood_of_hold_toggles_keeps_a_bounded_hold_history(engine, http
     call = await engine.store.read(lambda s: s.calls.get("held-forever"))
     assert call is not None and call.state == "active"
     assert len(call.hold_periods) == 100
+
+
+async def test_free_form_json_fields_are_bounded_too(engine, http):
+    """rt_vars, geo_ids/geo_names, notifies and params hold any JSON: the strings inside escape the
+    per-text bound, so each is bounded as a whole (8 KiB, like the unknown fields)."""
+    big = ["x" * 999] * 20
+    status, reply = await post(http, engine.server.url, envelope("call_ringing", {
+        **call_body("big-rt-vars"), "rt_vars": {f"v{n}": "y" * 999 for n in range(20)}}))
+    assert status == 400 and "rt_vars" in reply["error"]
+    status, reply = await post(http, engine.server.url, envelope("cdr_append", cdr_body("big-geo", geo_names=big)))
+    assert status == 400 and "geo_names" in reply["error"]
+    status, reply = await post(http, engine.server.url, {**envelope("cdr_append", cdr_body("big-notifies")),
+                                                         "notifies": big})
+    assert status == 400 and "notifies" in reply["error"]
+    assert await engine.store.read(lambda s: s.events.count()) == 0
+    status, _ = await post(http, engine.server.url, envelope("cdr_append", cdr_body("small-geo", geo_names=["Москва"])))
+    assert status == 200

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 OBJ = "UserCRM"
 
@@ -43,6 +43,19 @@ WireInt = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 MAX_TEXT = 1000
 #: What the fields this program does not know may take, as JSON (they are stored with the record).
 MAX_EXTRA_BYTES = 8192
+
+
+def bounded_json(value: Any) -> Any:
+    if value is not None:
+        size = len(json.dumps(value, ensure_ascii=False, default=str).encode())
+        if size > MAX_EXTRA_BYTES:
+            raise ValueError(f"takes {size} bytes as JSON; at most {MAX_EXTRA_BYTES} are kept")
+    return value
+
+
+#: A free-form JSON field (vendor variables, geo data, notifies): bounded like the unknown fields,
+#: since the strings inside it escape :data:`MAX_TEXT`.
+BoundedJson = Annotated[Any, AfterValidator(bounded_json)]
 
 
 class WireModel(BaseModel):

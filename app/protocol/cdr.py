@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from .base import WireId, WireInt, WireModel
+from .base import BoundedJson, WireId, WireInt, WireModel
 
 #: The longest recording link (or dialplan data) kept: real ones are a few hundred characters.
 MAX_LINK = 4096
@@ -42,8 +42,8 @@ class CdrRecord(WireModel):
     project_name: str | None = None
     bridge_hangup_cause: str | None = None
     hold_accum_seconds: WireInt | None = None
-    geo_ids: Any = None
-    geo_names: Any = None
+    geo_ids: BoundedJson = None
+    geo_names: BoundedJson = None
     link: Annotated[str, Field(max_length=MAX_LINK)] | None = None
 
     def wire_dict(self) -> dict[str, Any]:

@@ -7,11 +7,11 @@ PBX events carry their data in ``body`` plus ``code`` and ``notifies``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, StrictStr, field_validator
+from pydantic import AfterValidator, Field, StrictStr, field_validator
 
-from .base import OBJ, WireId, WireModel
+from .base import OBJ, WireId, WireModel, bounded_json
 
 
 class Envelope(WireModel):
@@ -20,10 +20,10 @@ class Envelope(WireModel):
     action: StrictStr
     obj: StrictStr = OBJ
     action_id: WireId | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    body: Any = None
+    params: Annotated[dict[str, Any], AfterValidator(bounded_json)] = Field(default_factory=dict)
+    body: Any = None  # validated by the action's own model
     code: int | None = None
-    notifies: list[Any] | None = None
+    notifies: Annotated[list[Any], AfterValidator(bounded_json)] | None = None
 
     @field_validator("action")
     @classmethod

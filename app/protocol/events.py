@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from .base import WireId, WireInt, WireModel
+from .base import WireId, WireInt, WireModel, bounded_json
 from .cdr import CdrRecord
 
 USER_CHANGE = "user_change"
@@ -46,7 +46,7 @@ class CallEvent(WireModel):
     crm_user: WireId | None = None
     domain_user: WireId | None = None
     other_leg: str | None = None
-    rt_vars: dict[str, Any] = Field(default_factory=dict)
+    rt_vars: Annotated[dict[str, Any], AfterValidator(bounded_json)] = Field(default_factory=dict)
     direction: WireInt | None = None
     variable_answersec: WireInt | None = None
 
