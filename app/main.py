@@ -167,6 +167,7 @@ class CompanionApp(QObject):
         self.popups.open_card_requested.connect(self.shell.open_card)
         self.popups.create_contact_requested.connect(lambda number, call_id: self.shell.open_card(0, number, call_id))
         self.popups.missed_changed.connect(self.refresh_missed)
+        self.popups.call_back_requested.connect(self.dial_service.dial)
         self.bridge.call_changed.connect(self._on_call_changed)
         self.missed_model.count_changed.connect(self._set_missed)
         self.shell.build()

@@ -210,6 +210,10 @@ class CallsApi(Protocol):
     async def clear_missed(self, call_id: str) -> bool:
         """Dismiss one missed call (it stays in the history); False when it was already cleared."""
 
+    async def clear_all_missed(self) -> int:
+        """Dismiss every missed call of this agent's ("Dismiss all"; they stay in the history);
+        returns how many were cleared."""
+
     async def recent_dials(self, limit: int) -> list[RecentDial]:
         """Numbers this workstation dialed, newest first, each with its contact."""
 

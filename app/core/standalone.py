@@ -319,6 +319,24 @@ class _Calls:
         at = time.time()
         return await self._engine.store.write(lambda s: s.calls.clear_missed(call_id, at))
 
+    async def clear_all_missed(self) -> int:
+        cleared = 0
+        while True:  # what missed() lists, as often as it lists a full page
+            found = await self.missed(MAX_MISSED)
+            if not found:
+                break
+            call_ids = [entry.call.call_id for entry in found]
+            at = time.time()
+
+            def clear(session: Session, call_ids: list[str] = call_ids, at: float = at) -> int:
+                return sum(session.calls.clear_missed(call_id, at) for call_id in call_ids)
+
+            done = await self._engine.store.write(clear)
+            cleared += done
+            if len(found) < MAX_MISSED or not done:
+                break
+        return cleared
+
     async def recent_dials(self, limit: int) -> list[RecentDial]:
         def read(session: Session) -> list[RecentDial]:
             return [RecentDial(key, dialed, at, next(iter(session.contacts.find_by_key(key)), None))

@@ -808,6 +808,13 @@ class _Calls:
             raise
         return bool(answer["cleared"])
 
+    async def clear_all_missed(self) -> int:
+        """The server's missed list, each call cleared as the agent (no bulk request on the wire yet)."""
+        cleared = 0
+        for entry in await self.missed():
+            cleared += await self.clear_missed(entry.call.call_id)
+        return cleared
+
     async def recent_dials(self, limit: int) -> list[RecentDial]:
         return []  # the server logs dials, but offers no per-agent dial log to read back
 

@@ -2,9 +2,10 @@
 
 "Missed" is decided by the core's call state machine (an incoming call that ended unanswered
 here and nobody else in its queue answered); this module only lists what the service API says,
-refreshes when a call becomes missed, and clears entries: Dismiss clears one call, Call back
-dials through :class:`~app.ui.dialer.DialService`, which clears every missed call from that
-number once the PBX accepted the call.
+one row per caller (how many calls, the last one's time), refreshes when a call becomes missed,
+and clears entries: Dismiss clears the caller's calls, Dismiss all every one, Call back dials
+through :class:`~app.ui.dialer.DialService`, which clears every missed call from that number
+once the PBX accepted the call.
 """
 
 from __future__ import annotations
@@ -52,17 +53,26 @@ __all__ = ["MissedCall", "MissedCallsModel", "MissedCallsPanel"]
 
 @dataclass(frozen=True, slots=True)
 class MissedCall:
-    """One row: the call plus what the agent reads about it."""
+    """One row: a caller's missed calls (newest first) plus what the agent reads about them."""
 
-    call: CallRecord
+    calls: tuple[CallRecord, ...]
     number: str  # for humans; "" when the caller's number is unknown
     contact: str  # contact name, "" when the caller is not in the directory
     company: str = ""
     contact_id: int | None = None
 
     @property
+    def call(self) -> CallRecord:
+        """The newest of the caller's missed calls."""
+        return self.calls[0]
+
+    @property
     def call_id(self) -> str:
         return self.call.call_id
+
+    @property
+    def count(self) -> int:
+        return len(self.calls)
 
     @property
     def can_call_back(self) -> bool:
@@ -86,18 +96,19 @@ def _dial_text(key: str) -> str:
 
 
 class MissedCallsModel(QAbstractTableModel):
-    """The missed-call list of this agent (every agent's with ``see_all_calls``).
+    """The missed-call list of this agent (every agent's with ``see_all_calls``), one row per caller.
 
     Reloads from the service API when a call becomes missed (or a listed one changes) and after a
-    call-back was recorded; works without any widget.
+    call-back was recorded; works without any widget. A caller with several missed calls is one
+    row (the count, the last call's time); calls from a hidden number are one row too.
 
     Signals:
         count_changed(int): the number of listed missed calls changed (the tray badge).
         failed(str): Dismiss could not be stored; one plain sentence for the agent.
     """
 
-    TIME, NUMBER, CONTACT = range(3)
-    COLUMN_COUNT = 3
+    TIME, NUMBER, CONTACT, COUNT = range(4)
+    COLUMN_COUNT = 4
     RowRole = Qt.ItemDataRole.UserRole + 1
 
     count_changed = Signal(int)
@@ -125,7 +136,8 @@ class MissedCallsModel(QAbstractTableModel):
 
     @property
     def count(self) -> int:
-        return len(self._rows)
+        """Missed calls listed (a caller's several calls each count)."""
+        return sum(row.count for row in self._rows)
 
     def row_at(self, row: int) -> MissedCall | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
@@ -134,7 +146,8 @@ class MissedCallsModel(QAbstractTableModel):
         return list(self._rows)
 
     def row_of(self, call_id: str) -> int:
-        return next((i for i, r in enumerate(self._rows) if r.call_id == call_id), -1)
+        """The row holding this call (the caller's newest or an earlier one), -1 when none does."""
+        return next((i for i, r in enumerate(self._rows) if any(c.call_id == call_id for c in r.calls)), -1)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         row = self.row_at(index.row()) if index.isValid() else None
@@ -147,8 +160,14 @@ class MissedCallsModel(QAbstractTableModel):
             if column == self.NUMBER:
                 return row.number
             if column == self.CONTACT:
-                return f"{row.contact} ({row.company})" if row.contact and row.company else row.contact
+                if not row.contact:
+                    return self.tr("Unknown caller")
+                return f"{row.contact} ({row.company})" if row.company else row.contact
+            if column == self.COUNT:
+                return str(row.count)
             return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == self.COUNT:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == self.NUMBER and row.call.gateway_number:
                 line = display_key(self._ctx.normalizer, row.call.gateway_number)
@@ -161,22 +180,29 @@ class MissedCallsModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
             return None
-        titles = {self.TIME: self.tr("Time"), self.NUMBER: self.tr("Number"), self.CONTACT: self.tr("Contact")}
+        titles = {self.TIME: self.tr("Last call"), self.NUMBER: self.tr("Number"), self.CONTACT: self.tr("Contact"),
+                  self.COUNT: self.tr("Calls")}
         return titles.get(section)
 
     # -- loading ------------------------------------------------------------------------------
 
     async def load(self) -> list[MissedCall]:
-        """Ask the service API for this agent's missed calls and their contacts (no model change)."""
+        """Ask the service API for this agent's missed calls and their contacts, one row per caller
+        (newest caller first; no model change)."""
         found = await self._ctx.api.calls.missed(MAX_MISSED)
         normalizer = self._ctx.normalizer
-        return [
-            MissedCall(entry.call, phone_text(normalizer, entry.call.other_leg),
-                       plain_text(entry.contact.name) if entry.contact else "",
-                       plain_text(entry.contact.company_name) if entry.contact else "",
-                       entry.contact.id if entry.contact else None)
-            for entry in found
-        ]
+        groups: dict[str, list[Any]] = {}
+        for entry in found:  # newest first: each caller's first entry is their newest call
+            groups.setdefault(entry.call.other_key or "", []).append(entry)
+        rows = []
+        for entries in groups.values():
+            first = entries[0]
+            contact = next((e.contact for e in entries if e.contact is not None), None)
+            rows.append(MissedCall(tuple(e.call for e in entries), phone_text(normalizer, first.call.other_leg),
+                                   plain_text(contact.name) if contact else "",
+                                   plain_text(contact.company_name) if contact else "",
+                                   contact.id if contact else None))
+        return rows
 
     def reload(self) -> None:
         """Re-read the list (coalesced: a reload asked for while one runs runs once after it)."""
@@ -208,9 +234,10 @@ class MissedCallsModel(QAbstractTableModel):
         self._emit_count()
 
     def _emit_count(self) -> None:
-        if len(self._rows) != self._last_count:
-            self._last_count = len(self._rows)
-            self.count_changed.emit(self._last_count)
+        count = self.count
+        if count != self._last_count:
+            self._last_count = count
+            self.count_changed.emit(count)
 
     def _on_dialed(self, _key: str) -> None:
         self.reload()  # DialService cleared the missed calls from that number
@@ -222,7 +249,7 @@ class MissedCallsModel(QAbstractTableModel):
     # -- actions ------------------------------------------------------------------------------
 
     def dismiss(self, row: int) -> bool:
-        """Clear one missed call (it stays in the call history)."""
+        """Clear a caller's missed calls, the row's (they stay in the call history)."""
         entry = self.row_at(row)
         if entry is None:
             return False
@@ -231,14 +258,27 @@ class MissedCallsModel(QAbstractTableModel):
         self.endRemoveRows()
         self._emit_count()
 
-        def failed(exc: BaseException) -> None:
-            log.warning("missed calls: dismiss failed: %s", exc)
-            self.failed.emit(self.tr("Could not dismiss the missed call: {0}").format(user_message(exc)))
-            self.reload()
+        async def clear(call_ids: list[str]) -> None:
+            for call_id in call_ids:
+                await self._ctx.api.calls.clear_missed(call_id)
 
-        self._ctx.tasks.start(self._ctx.api.calls.clear_missed(entry.call_id),
-                              on_done=lambda _cleared: self.reload(), on_error=failed)
+        self._ctx.tasks.start(clear([c.call_id for c in entry.calls]),
+                              on_done=lambda _done: self.reload(), on_error=self._dismiss_failed)
         return True
+
+    def dismiss_all(self) -> bool:
+        """Clear every missed call of this agent's ("Dismiss all")."""
+        if not self._rows:
+            return False
+        self.set_rows([])
+        self._ctx.tasks.start(self._ctx.api.calls.clear_all_missed(),
+                              on_done=lambda _cleared: self.reload(), on_error=self._dismiss_failed)
+        return True
+
+    def _dismiss_failed(self, exc: BaseException) -> None:
+        log.warning("missed calls: dismiss failed: %s", exc)
+        self.failed.emit(self.tr("Could not dismiss the missed call: {0}").format(user_message(exc)))
+        self.reload()
 
     def call_back(self, row: int) -> bool:
         """Dial the caller; the row goes once the PBX accepted the call (DialService clears it)."""
@@ -282,6 +322,7 @@ class MissedCallsPanel(QWidget):
         self.open_card_button = QPushButton(self.tr("Open card"), self)
         self.call_back_button = QPushButton(self.tr("Call back"), self)
         self.dismiss_button = QPushButton(self.tr("Dismiss"), self)
+        self.dismiss_all_button = QPushButton(self.tr("Dismiss all"), self)
         self.message_label = DialFeedback(service, self)
         self.menu = QMenu(self)
         self.open_card_action = QAction(self.tr("Open card"), self)
@@ -296,6 +337,7 @@ class MissedCallsPanel(QWidget):
         buttons.addWidget(self.open_card_button)
         buttons.addWidget(self.call_back_button)
         buttons.addWidget(self.dismiss_button)
+        buttons.addWidget(self.dismiss_all_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary_label)
         layout.addWidget(self.view, 1)
@@ -305,6 +347,7 @@ class MissedCallsPanel(QWidget):
         self.open_card_button.clicked.connect(self.open_card_selected)
         self.call_back_button.clicked.connect(self.call_back_selected)
         self.dismiss_button.clicked.connect(self.dismiss_selected)
+        self.dismiss_all_button.clicked.connect(self.dismiss_all)
         self.open_card_action.triggered.connect(self.open_card_selected)
         self.call_back_action.triggered.connect(self.call_back_selected)
         self.dismiss_action.triggered.connect(self.dismiss_selected)
@@ -324,6 +367,10 @@ class MissedCallsPanel(QWidget):
 
     def call_back_selected(self) -> None:
         self._call_back(self.selected_row())
+
+    def dismiss_all(self) -> None:
+        self.view.selectionModel().clear()
+        self.model.dismiss_all()
 
     def open_card_selected(self) -> None:
         self._open_card(self.selected_row())
@@ -371,6 +418,7 @@ class MissedCallsPanel(QWidget):
         self.open_card_action.setEnabled(can_open)
         self.dismiss_button.setEnabled(entry is not None)
         self.dismiss_action.setEnabled(entry is not None)
+        self.dismiss_all_button.setEnabled(self.model.rowCount() > 0)
 
     def _update_summary(self, count: int) -> None:
         if count <= 0:

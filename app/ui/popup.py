@@ -76,12 +76,14 @@ class CallPopup(QFrame):
         open_card_requested(int, str, str): the contact's id (0 when unknown), the number shown and the
             call id (the card opens on the live call, as "Create contact" does).
         create_contact_requested(str, str): the number shown and the call id.
+        call_back_requested(str): Call back on a missed call's pop-up (the number shown).
         dismissed(str): the agent closed the pop-up (call id).
         resized(): the content changed the pop-up's height (the stack must be laid out again).
     """
 
     open_card_requested = Signal(int, str, str)
     create_contact_requested = Signal(str, str)
+    call_back_requested = Signal(str)
     dismissed = Signal(str)
     resized = Signal()
 
@@ -137,8 +139,10 @@ class CallPopup(QFrame):
         self.open_card_button = self._button(self.tr("Open card"))
         self.create_contact_button = self._button(self.tr("Create contact"))
         self.hold_button = self._button(self.tr("Hold"))
+        self.call_back_button = self._button(self.tr("Call back"))
         self.copy_button = self._button(self.tr("Copy number"))
-        self._action_buttons = (self.open_card_button, self.create_contact_button, self.hold_button, self.copy_button)
+        self._action_buttons = (self.open_card_button, self.create_contact_button, self.hold_button,
+                                self.call_back_button, self.copy_button)
         actions = QHBoxLayout()
         for button in self._action_buttons:
             actions.addWidget(button)
@@ -166,6 +170,7 @@ class CallPopup(QFrame):
         self.open_card_button.clicked.connect(self._open_card)
         self.create_contact_button.clicked.connect(self._create_contact)
         self.copy_button.clicked.connect(self.copy_number)
+        self.call_back_button.clicked.connect(self._call_back)
         self.hold_button.clicked.connect(self.toggle_hold)
 
         # Ticks the talk time while the call is answered.
@@ -190,6 +195,7 @@ class CallPopup(QFrame):
             label.hide()
         self.create_contact_button.hide()
         self.hold_button.hide()
+        self.call_back_button.hide()
 
     def prepare(self) -> None:
         """Do the first-show work now (style, layout, native window, glyphs) instead of at the first call."""
@@ -283,6 +289,10 @@ class CallPopup(QFrame):
         self.closing = True
         self.talk_timer.stop()
         self._refresh_state()
+        call = self.call
+        # the missed-call notice: calling back is one click away
+        self.call_back_button.setVisible(call is not None and call.missed and bool(call.other_key)
+                                         and not is_outgoing(call))
         self._refresh_hold()
 
     def show_error(self, text: str) -> None:
@@ -386,6 +396,10 @@ class CallPopup(QFrame):
         self.open_card_requested.emit(contact_id or 0, self.number_text,
                                       self.call.call_id if self.call is not None else "")
 
+    def _call_back(self) -> None:
+        if self.call is not None and self.call.other_key:
+            self.call_back_requested.emit(self.number_text)
+
     def _create_contact(self) -> None:
         if self.call is not None:
             self.create_contact_requested.emit(self.number_text, self.call.call_id)
@@ -408,6 +422,7 @@ class PopupManager(QObject):
     Signals:
         open_card_requested(int, str, str): open the client card (contact id or 0, number shown, call id).
         create_contact_requested(str, str): create a contact for this number (number, call id).
+        call_back_requested(str): Call back on a missed call's pop-up (the number).
         missed_changed(): one of this agent's calls became missed (or stopped being): refresh the badge.
         popup_shown(str): a pop-up is on screen for this call id.
         popup_closed(str): the pop-up of this call id went away.
@@ -415,6 +430,7 @@ class PopupManager(QObject):
 
     open_card_requested = Signal(int, str, str)
     create_contact_requested = Signal(str, str)
+    call_back_requested = Signal(str)
     missed_changed = Signal()
     popup_shown = Signal(str)
     popup_closed = Signal(str)
@@ -574,6 +590,7 @@ class PopupManager(QObject):
         popup.resized.connect(self._restack)
         popup.open_card_requested.connect(self.open_card_requested)
         popup.create_contact_requested.connect(self.create_contact_requested)
+        popup.call_back_requested.connect(self.call_back_requested)
         popup.linger_timer.timeout.connect(lambda: self._close(call_id))
         screen = self._cursor_screen()
         popup.screen_ref = screen

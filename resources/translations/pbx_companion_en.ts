@@ -4,7 +4,7 @@
 <context>
     <name>AgentPage</name>
     <message numerus="yes">
-        <location filename="../../app/ui/wizard.py" line="+278"/>
+        <location filename="../../app/ui/wizard.py" line="+409"/>
         <source>%n PBX user(s) loaded: pick yours.</source>
         <translation>
             <numerusform>%n PBX user loaded: pick yours.</numerusform>
@@ -15,7 +15,7 @@
 <context>
     <name>CallPopup</name>
     <message numerus="yes">
-        <location filename="../../app/ui/popup.py" line="+242"/>
+        <location filename="../../app/ui/popup.py" line="+248"/>
         <source>%1 and %n more</source>
         <translation>
             <numerusform>%1 and %n more</numerusform>
@@ -42,7 +42,7 @@
 <context>
     <name>ClientCard</name>
     <message numerus="yes">
-        <location filename="../../app/ui/card.py" line="+572"/>
+        <location filename="../../app/ui/card.py" line="+573"/>
         <source>Cancelled: %n call(s) loaded from the PBX.</source>
         <translation>
             <numerusform>Cancelled: %n call loaded from the PBX.</numerusform>
@@ -144,7 +144,7 @@
 <context>
     <name>PbxPage</name>
     <message numerus="yes">
-        <location filename="../../app/ui/wizard.py" line="-121"/>
+        <location filename="../../app/ui/wizard.py" line="-134"/>
         <source>Connected: %n PBX user(s)</source>
         <translation>
             <numerusform>Connected: %n PBX user</numerusform>
@@ -165,7 +165,7 @@
 <context>
     <name>SettingsDialog</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="+922"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+941"/>
         <source>Connected: %n PBX user(s)</source>
         <translation>
             <numerusform>Connected: %n PBX user</numerusform>
@@ -206,7 +206,7 @@
 <context>
     <name>WebhookCheckTexts</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="-689"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-704"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
         <translation>
             <numerusform>Webhook OK: the listener answered the test and listed %n CRM user.</numerusform>

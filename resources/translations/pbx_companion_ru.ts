@@ -4,7 +4,7 @@
 <context>
     <name>AgentPage</name>
     <message>
-        <location filename="../../app/ui/wizard.py" line="+226"/>
+        <location filename="../../app/ui/wizard.py" line="+357"/>
         <source>Who works at this computer</source>
         <translation>Кто работает за этим компьютером</translation>
     </message>
@@ -76,13 +76,13 @@
 <context>
     <name>CallPopup</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+107"/>
-        <location line="+115"/>
+        <location filename="../../app/ui/popup.py" line="+109"/>
+        <location line="+119"/>
         <source>Incoming call</source>
         <translation>Входящий звонок</translation>
     </message>
     <message>
-        <location line="-112"/>
+        <location line="-116"/>
         <source>Dismiss</source>
         <translation>Скрыть</translation>
     </message>
@@ -98,17 +98,22 @@
     </message>
     <message>
         <location line="+1"/>
-        <location line="+191"/>
+        <location line="+199"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-190"/>
+        <location line="-198"/>
+        <source>Call back</source>
+        <translation>Перезвонить</translation>
+    </message>
+    <message>
+        <location line="+1"/>
         <source>Copy number</source>
         <translation>Скопировать номер</translation>
     </message>
     <message>
-        <location line="+82"/>
+        <location line="+85"/>
         <source>Outgoing call</source>
         <extracomment>&quot;Copy number&quot; moves here when the visible buttons do not fit in one row (Russian labels).</extracomment>
         <translation>Исходящий звонок</translation>
@@ -166,7 +171,7 @@
         <translation>Раньше не звонил</translation>
     </message>
     <message>
-        <location line="+36"/>
+        <location line="+40"/>
         <source>Answered elsewhere</source>
         <translation>Ответил другой сотрудник</translation>
     </message>
@@ -215,12 +220,12 @@
     <name>ClientCard</name>
     <message>
         <location filename="../../app/ui/card.py" line="+379"/>
-        <location line="+532"/>
+        <location line="+533"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-515"/>
+        <location line="-516"/>
         <source>Save</source>
         <translation>Сохранить</translation>
     </message>
@@ -315,7 +320,7 @@
         <translation>Итог</translation>
     </message>
     <message>
-        <location line="+8"/>
+        <location line="+9"/>
         <source>Calls</source>
         <translation>Звонки</translation>
     </message>
@@ -495,7 +500,7 @@
         <translation type="vanished">Команда</translation>
     </message>
     <message>
-        <location line="+51"/>
+        <location line="+52"/>
         <location line="+171"/>
         <source>Start at login: %1</source>
         <translation>Запуск при входе в систему: %1</translation>
@@ -529,7 +534,7 @@
 <context>
     <name>ContactForm</name>
     <message>
-        <location filename="../../app/ui/card.py" line="-767"/>
+        <location filename="../../app/ui/card.py" line="-768"/>
         <source>Full name</source>
         <translation>Фамилия, имя и отчество</translation>
     </message>
@@ -623,17 +628,26 @@
 <context>
     <name>CrmPage</name>
     <message>
-        <location filename="../../app/ui/wizard.py" line="-135"/>
+        <location filename="../../app/ui/wizard.py" line="-148"/>
         <source>Let the PBX reach this app</source>
         <translation>Подключите АТС к приложению</translation>
     </message>
     <message>
-        <location line="+1"/>
         <source>In the PBX&apos;s “Custom integration” section, paste the webhook URL below and copy the CRM key from there into this page.</source>
-        <translation>В разделе АТС «Собственная интеграция» вставьте адрес вебхука, указанный ниже, а ключ CRM скопируйте оттуда на эту страницу.</translation>
+        <translation type="vanished">В разделе АТС «Собственная интеграция» вставьте адрес вебхука, указанный ниже, а ключ CRM скопируйте оттуда на эту страницу.</translation>
     </message>
     <message>
-        <location line="+4"/>
+        <location line="+1"/>
+        <source>In the PBX&apos;s “Custom integration” section, paste the webhook URL below. The CRM key is a secret the PBX and this app share: enter the same value there and here (the one the PBX shows, or a long random one: Generate).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Generate</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+5"/>
         <source>CRM API key</source>
         <translation>Ключ API CRM</translation>
     </message>
@@ -653,7 +667,7 @@
         <translation>Облачная АТС не может обратиться к {host}: откройте доступ к приёмнику событий через туннель или обратный прокси с TLS и укажите в АТС этот публичный адрес; настройки приёмника — в разделе «Настройки → Приём событий».</translation>
     </message>
     <message>
-        <location line="+11"/>
+        <location line="+18"/>
         <source>Enter the CRM API key from the PBX.</source>
         <translation>Укажите ключ API CRM из настроек АТС.</translation>
     </message>
@@ -964,11 +978,19 @@
     <name>DonePage</name>
     <message>
         <location filename="../../app/ui/wizard.py" line="+104"/>
+        <location line="+10"/>
         <source>Ready</source>
         <translation>Готово</translation>
     </message>
     <message>
-        <location line="+11"/>
+        <location line="+3"/>
+        <source>Team server: {url}
+
+Finish saves the settings and stores your token in the OS keyring. Everything can be changed later in Settings.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+4"/>
         <source>PBX: {url}
 CRM user: {user} {name}
 Extension: {extension}
@@ -1011,6 +1033,16 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <source>PBX Companion setup</source>
         <translation>Настройка PBX Companion</translation>
     </message>
+    <message>
+        <location line="+68"/>
+        <source>Saved, but the keys were not</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Close</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>Format</name>
@@ -1051,7 +1083,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>KeyEdit</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="+446"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+465"/>
         <source>•••••• (stored): type a new key to replace it</source>
         <translation>•••••• (сохранён): введите новый ключ, чтобы заменить его</translation>
     </message>
@@ -1064,17 +1096,21 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>MissedCallsModel</name>
     <message>
-        <location filename="../../app/ui/missed.py" line="+155"/>
+        <location filename="../../app/ui/missed.py" line="+174"/>
         <source>Called line: {0}</source>
         <translation>Набранная линия: {0}</translation>
     </message>
     <message>
-        <location line="+9"/>
         <source>Time</source>
-        <translation>Время</translation>
+        <translation type="vanished">Время</translation>
     </message>
     <message>
-        <location line="+0"/>
+        <location line="-10"/>
+        <source>Unknown caller</source>
+        <translation>Неизвестный абонент</translation>
+    </message>
+    <message>
+        <location line="+19"/>
         <source>Number</source>
         <translation>Номер</translation>
     </message>
@@ -1084,12 +1120,22 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Контакт</translation>
     </message>
     <message>
-        <location line="+30"/>
+        <location line="+0"/>
+        <source>Last call</source>
+        <translation>Последний звонок</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Calls</source>
+        <translation>Звонков</translation>
+    </message>
+    <message>
+        <location line="+36"/>
         <source>Could not read the missed calls: {0}</source>
         <translation>Не удалось прочитать пропущенные звонки: {0}</translation>
     </message>
     <message>
-        <location line="+42"/>
+        <location line="+60"/>
         <source>Could not dismiss the missed call: {0}</source>
         <translation>Не удалось убрать пропущенный звонок: {0}</translation>
     </message>
@@ -1097,30 +1143,35 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>MissedCallsPanel</name>
     <message>
-        <location line="+30"/>
+        <location line="+26"/>
         <source>Missed calls</source>
         <translation>Пропущенные звонки</translation>
     </message>
     <message>
         <location line="+16"/>
-        <location line="+5"/>
+        <location line="+6"/>
         <source>Open card</source>
         <translation>Открыть карточку</translation>
     </message>
     <message>
-        <location line="-4"/>
-        <location line="+5"/>
+        <location line="-5"/>
+        <location line="+6"/>
         <source>Call back</source>
         <translation>Перезвонить</translation>
     </message>
     <message>
-        <location line="-4"/>
-        <location line="+5"/>
+        <location line="-5"/>
+        <location line="+6"/>
         <source>Dismiss</source>
         <translation>Убрать</translation>
     </message>
     <message>
-        <location line="+61"/>
+        <location line="-5"/>
+        <source>Dismiss all</source>
+        <translation>Убрать все</translation>
+    </message>
+    <message>
+        <location line="+72"/>
         <source>This caller&apos;s number is unknown: there is nothing to call back.</source>
         <translation>Номер этого абонента неизвестен: перезвонить некуда.</translation>
     </message>
@@ -1130,9 +1181,37 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Просим АТС позвонить на {0}…</translation>
     </message>
     <message>
-        <location line="+23"/>
+        <location line="+24"/>
         <source>No missed calls.</source>
         <translation>Пропущенных звонков нет.</translation>
+    </message>
+</context>
+<context>
+    <name>ModePage</name>
+    <message>
+        <location filename="../../app/ui/wizard.py" line="-415"/>
+        <source>How does this computer get its calls?</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>This computer is the webhook (standalone)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>The PBX posts to this app directly; it keeps its own contacts and calls. For one agent, or to try the app out. You need the PBX&apos;s two keys.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Connect to a team server</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>The call center&apos;s team server is the PBX&apos;s webhook and sends this app your calls. You need its address and your personal token from the administrator.</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -1262,7 +1341,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PbxPage</name>
     <message>
-        <location filename="../../app/ui/wizard.py" line="-233"/>
+        <location filename="../../app/ui/wizard.py" line="+83"/>
         <source>Connect to the PBX</source>
         <translation>Подключение к АТС</translation>
     </message>
@@ -1357,7 +1436,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PopupManager</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+279"/>
+        <location filename="../../app/ui/popup.py" line="+286"/>
         <source>Could not read the local directory: %1</source>
         <translation>Не удалось прочитать локальный справочник: %1</translation>
     </message>
@@ -1512,14 +1591,14 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>RecordingPlayer</name>
     <message>
-        <location filename="../../app/ui/player.py" line="+110"/>
-        <location line="+231"/>
+        <location filename="../../app/ui/player.py" line="+120"/>
+        <location line="+283"/>
         <source>Play</source>
         <extracomment>the only schemes a recording link may have (what the PBX and the team server serve)</extracomment>
         <translation>Воспроизвести</translation>
     </message>
     <message>
-        <location line="-225"/>
+        <location line="-277"/>
         <source>Position</source>
         <translation>Позиция</translation>
     </message>
@@ -1539,7 +1618,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Повторить</translation>
     </message>
     <message>
-        <location line="+214"/>
+        <location line="+150"/>
+        <source>This recording comes through the team server: play it here.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+116"/>
         <source>Pause</source>
         <translation>Пауза</translation>
     </message>
@@ -1572,7 +1656,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Settings</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="-327"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-342"/>
         <source>•••••• (set by the environment variable {var}, which wins over the keyring)</source>
         <translation>•••••• (задан переменной окружения {var}, она важнее хранилища паролей)</translation>
     </message>
@@ -1622,6 +1706,16 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Номер {number} будет набран как {dialed}</translation>
     </message>
     <message>
+        <location line="+58"/>
+        <source>The keys could not be stored in the OS keyring (there is none here, or it is locked), so nothing was saved.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>The settings are saved, but this computer has no usable OS keyring (or it is locked), so the keys were not stored. Unlock or install the desktop&apos;s keyring (GNOME Keyring, KWallet) and enter them in Settings, or give them to the app as environment variables: {variables}.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location filename="../../app/ui/errors.py" line="+29"/>
         <source>The PBX refused the API key.</source>
         <translation>АТС не приняла ключ API.</translation>
@@ -1650,7 +1744,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         </translation>
     </message>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="+29"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-37"/>
         <source>The listener at {url} is unreachable: {detail}</source>
         <translation>Приёмник событий по адресу {url} недоступен: {detail}</translation>
     </message>
@@ -1665,12 +1759,11 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Приёмник событий по адресу {url} ответил ошибкой: {detail}</translation>
     </message>
     <message>
-        <location line="+19"/>
         <source>The keys could not be stored in the OS keyring, so nothing was saved: {error}</source>
-        <translation>Не удалось сохранить ключи в хранилище паролей системы, поэтому ничего не сохранено: {error}</translation>
+        <translation type="vanished">Не удалось сохранить ключи в хранилище паролей системы, поэтому ничего не сохранено: {error}</translation>
     </message>
     <message>
-        <location line="+50"/>
+        <location line="+82"/>
         <source>The port must be a number from 0 to 65535.</source>
         <translation>Порт — это число от 0 до 65535.</translation>
     </message>
@@ -1686,7 +1779,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     </message>
     <message>
         <location line="+4"/>
-        <location line="+7"/>
+        <location line="+9"/>
         <source>File not found: {path}</source>
         <translation>Файл не найден: {path}</translation>
     </message>
@@ -2190,7 +2283,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>TeamCheckTexts</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="-796"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-811"/>
         <source>CRM user {id}</source>
         <translation type="unfinished"></translation>
     </message>
@@ -2243,6 +2336,59 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location line="+1"/>
         <source>The connection failed</source>
         <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>TeamPage</name>
+    <message>
+        <location filename="../../app/ui/wizard.py" line="-104"/>
+        <source>Connect to the team server</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>The address and your personal token, both from the administrator. The server has the PBX&apos;s keys and tells this app who you are.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>Server address</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Your token</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>only for a certificate of the team&apos;s own CA</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>CA certificate</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Test connection</source>
+        <translation type="unfinished">Проверить подключение</translation>
+    </message>
+    <message>
+        <location line="+17"/>
+        <source>File not found: {path}</source>
+        <translation type="unfinished">Файл не найден: {path}</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Enter your token.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+15"/>
+        <source>Connecting…</source>
+        <translation type="unfinished">Подключаемся…</translation>
     </message>
 </context>
 <context>

@@ -259,3 +259,33 @@ def test_two_launches_with_the_same_link_290_ms_apart_dial_once_and_say_so(compa
     assert fake_pbx.calls == [{"crm_user_id": "3", "dst": "84951343060"}]
     assert companion.shell.main_window.statusBar().currentMessage() == (
         "+7 495 134-30-60 was dialed a moment ago: not dialed again. Wait for your phone to ring.")
+
+
+# -- 7. the missed list: grouped, Dismiss all, and Call back on the missed-call notice ------------------
+
+
+def test_the_missed_call_popup_offers_call_back(companion, send, qloop, fake_pbx):
+    companion.ctx.settings.popup_linger_s = 30.0
+    send("call_ringing", call_body("miss-1"))
+    popup = popup_of(companion, qloop, "miss-1")
+    assert not popup.call_back_button.isVisible()  # ringing: nothing to call back yet
+    send("call_hangup", call_body("miss-1", variable_answersec="0"))
+    wait_until(qloop, lambda: popup.closing)
+    assert popup.state_label.text() == "Missed call"
+    assert popup.call_back_button.isVisible()
+    popup.call_back_button.click()
+    wait_until(qloop, lambda: fake_pbx.calls)
+    assert fake_pbx.calls == [{"crm_user_id": "3", "dst": "84952523060"}]
+    wait_until(qloop, lambda: companion.missed_model.count == 0)  # calling back settled it
+    popup.dismiss_button.click()
+
+
+def test_a_repeat_caller_is_one_row_in_the_apps_missed_list(companion, send, qloop):
+    for n in range(6):
+        send("call_ringing", call_body(f"rep-{n}"))
+        send("call_hangup", call_body(f"rep-{n}"))
+    wait_until(qloop, lambda: companion.status.missed == 6)
+    panel = companion.shell.missed_panel
+    assert panel.model.rowCount() == 1 and panel.model.rows()[0].count == 6
+    panel.dismiss_all_button.click()
+    wait_until(qloop, lambda: companion.status.missed == 0)

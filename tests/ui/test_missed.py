@@ -13,8 +13,9 @@ from PySide6.QtTest import QTest
 
 from app.storage import ContactRecord, PhoneRecord
 from app.ui.dialer import DialService
+from app.ui.format import when_text
 from app.ui.missed import MissedCallsModel, MissedCallsPanel
-from tests.support.qtloop import settle, wait_until
+from tests.support.qtloop import run, settle, wait_until
 from tests.support.webhook import call_body, envelope
 
 # The offscreen platform cannot resize a shown window when its size hints change (xcb can).
@@ -78,7 +79,7 @@ def test_an_unanswered_call_becomes_a_row_with_time_number_and_contact(qloop, ct
     assert model.data(model.index(0, M.NUMBER), Qt.ItemDataRole.ToolTipRole) == "Called line: +7 495 134-30-60"
     missed_call(send, "m-2", other_leg=OTHER)  # not in the directory
     wait_until(qloop, lambda: model.rowCount() == 2)
-    assert table(model)[0] == ("+7 906 680-04-04", "")
+    assert table(model)[0] == ("+7 906 680-04-04", "Unknown caller")
     assert model.counted.counts == [0, 1, 2]
 
 
@@ -108,7 +109,7 @@ def test_a_call_to_my_extension_without_a_crm_user_is_mine(qloop, send, model):
 
 def test_dismiss_removes_one_row_and_it_stays_gone(qloop, ctx, send, service, model):
     missed_call(send, "d-1")
-    missed_call(send, "d-2")
+    missed_call(send, "d-2", other_leg=OTHER)
     wait_until(qloop, lambda: model.rowCount() == 2)
     newest = model.rows()[0].call_id
     assert model.dismiss(0) is True
@@ -126,13 +127,59 @@ def test_call_back_dials_the_caller_and_clears_every_missed_call_from_that_numbe
     missed_call(send, "c-1")
     missed_call(send, "c-2", other_leg=OTHER)
     missed_call(send, "c-3")
-    wait_until(qloop, lambda: model.rowCount() == 3)
-    row = next(i for i, r in enumerate(model.rows()) if r.call_id == "c-3")
+    wait_until(qloop, lambda: model.count == 3)
+    assert model.rowCount() == 2  # c-1 and c-3: one caller, one row
+    row = model.row_of("c-1")
+    assert row == model.row_of("c-3") and model.rows()[row].call_id == "c-3"  # the newest
     assert model.call_back(row) is True
     wait_until(qloop, lambda: model.rowCount() == 1)
     assert pbx.calls == [{"crm_user_id": "3", "dst": "84952523060"}]
     assert [r.call_id for r in model.rows()] == ["c-2"]
     assert model.counted.counts[-1] == 1
+
+
+def test_a_repeat_caller_is_one_row_with_the_count_and_the_last_time(qloop, ctx, send, model):
+    add_contact(ctx, "Petrov Ivan", None, CALLER)
+    for n in range(6):
+        missed_call(send, f"r-{n}")
+    missed_call(send, "r-other", other_leg=OTHER)
+    missed_call(send, "r-hidden-1", other_leg="")
+    missed_call(send, "r-hidden-2", other_leg="")
+    wait_until(qloop, lambda: model.count == 9)
+    assert model.rowCount() == 3
+    rows = {model.data(model.index(r, M.NUMBER)): (model.data(model.index(r, M.CONTACT)),
+                                                    model.data(model.index(r, M.COUNT))) for r in range(3)}
+    assert rows["+7 495 252-30-60"] == ("Petrov Ivan", "6")
+    assert rows["+7 906 680-04-04"] == ("Unknown caller", "1")
+    assert rows["Hidden number"] == ("Unknown caller", "2")
+    petrov = model.rows()[model.row_of("r-0")]
+    assert petrov.call_id == "r-5" and petrov.count == 6
+    assert model.data(model.index(model.row_of("r-0"), M.TIME)) == when_text(petrov.call.ringing_at)
+    assert model.headerData(M.TIME, Qt.Orientation.Horizontal) == "Last call"
+    assert model.headerData(M.COUNT, Qt.Orientation.Horizontal) == "Calls"
+    # dismissing the caller's row clears all six of their calls
+    model.dismiss(model.row_of("r-0"))
+    assert model.count == 3
+    wait_until(qloop, lambda: ctx.tasks.pending == 0)
+    stored = {c.call_id for c in ctx.api.engine.store.read_sync(lambda s: s.calls.missed(None, 100))}
+    assert stored == {"r-other", "r-hidden-1", "r-hidden-2"}
+
+
+def test_dismiss_all_clears_every_missed_call_and_they_stay_gone(qloop, ctx, send, service, model):
+    for n in range(3):
+        missed_call(send, f"all-{n}")
+    missed_call(send, "all-other", other_leg=OTHER)
+    missed_call(send, "someone-elses", crm_user="7", domain_user="9100")
+    wait_until(qloop, lambda: model.count == 4)
+    assert model.dismiss_all() is True
+    assert model.rowCount() == 0 and model.counted.counts[-1] == 0  # at once
+    wait_until(qloop, lambda: ctx.tasks.pending == 0)
+    settle(qloop, 0.1)
+    assert model.rowCount() == 0
+    stored = {c.call_id for c in ctx.api.engine.store.read_sync(lambda s: s.calls.missed(None, 100))}
+    assert stored == {"someone-elses"}  # a colleague's missed call is theirs to dismiss
+    assert run(qloop, ctx.api.calls.clear_all_missed()) == 0
+    assert model.dismiss_all() is False
 
 
 def test_a_failed_call_back_keeps_the_row(qloop, send, pbx, service, model):
@@ -158,6 +205,21 @@ def panel(qloop, ctx, service, model) -> Iterator[MissedCallsPanel]:
     widget.menu.hide()
     widget.close()
     widget.deleteLater()
+
+
+def test_panel_dismiss_all(qloop, ctx, send, panel):
+    assert not panel.dismiss_all_button.isEnabled()
+    missed_call(send, "pa-1")
+    missed_call(send, "pa-2")
+    missed_call(send, "pa-3", other_leg=OTHER)
+    wait_until(qloop, lambda: panel.model.count == 3)
+    assert panel.summary_label.text() == "3 missed call(s)"
+    assert panel.dismiss_all_button.isEnabled()
+    QTest.mouseClick(panel.dismiss_all_button, Qt.MouseButton.LeftButton)
+    assert panel.model.rowCount() == 0 and panel.summary_label.text() == "No missed calls."
+    assert not panel.dismiss_all_button.isEnabled()
+    wait_until(qloop, lambda: ctx.tasks.pending == 0)
+    assert ctx.api.engine.store.read_sync(lambda s: s.calls.missed("3")) == []
 
 
 def test_panel_buttons_call_back_and_dismiss_the_selected_call(qloop, ctx, send, pbx, panel):
