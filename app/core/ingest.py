@@ -10,6 +10,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from app.protocol import events as ev
 from app.protocol.base import WireModel
@@ -45,7 +46,10 @@ class EventIngestor:
         self.calls = CallFolder(normalizer)
         self.clock = clock
         #: called with what an event changed inside its transaction (the team server's feed journal)
-        self.journal: Callable[[Session, list[BusMessage], float], object] | None = None
+        self.journal: Callable[[Session, list[BusMessage], float], Any] | None = None
+        #: called on the event loop with what ``journal`` returned, once the transaction committed
+        #: (before the event's messages are published)
+        self.journaled: Callable[[Any], object] | None = None
 
     @property
     def normalizer(self) -> PhoneNormalizer:
@@ -58,25 +62,27 @@ class EventIngestor:
         key = dedupe_key(envelope, raw)
         payload = raw.decode("utf-8")
 
-        def work(session: Session) -> list[BusMessage] | None:
+        def work(session: Session) -> tuple[list[BusMessage], Any] | None:
             if not session.events.record(key, envelope.action, envelope.action_id, payload, at):
                 return None
             messages = self._apply(session, envelope.action, body, at)
-            if self.journal is not None and messages:
-                self.journal(session, messages, at)
-            return messages
+            journaled = self.journal(session, messages, at) if self.journal is not None and messages else None
+            return messages, journaled
 
         try:
-            messages = await self.store.write(work)
+            done = await self.store.write(work)
         except (StorageError, OSError) as exc:
             raise BackendUnavailable(str(exc)) from exc
         except Exception as exc:  # the driver's own errors: the event is not stored, say so
             if is_database_error(exc):
                 raise BackendUnavailable(f"{type(exc).__name__}: {exc}") from exc
             raise
-        if messages is None:
+        if done is None:
             log.info("%s %s: redelivery ignored", envelope.action, envelope.action_id or "-")
             return False
+        messages, journaled = done
+        if journaled is not None and self.journaled is not None:
+            self.journaled(journaled)
         log.info("%s", describe(envelope.action, body))
         for message in messages:
             self.bus.publish(message)

@@ -39,7 +39,7 @@ from app.storage.records import AgentRecord, FeedRow
 from app.webhook.app import LIMITER, remote_address
 
 from .agents import feed_tags, identity_of, token_hash
-from .hub import READ_BATCH, FeedHub, FeedLine
+from .hub import READ_BATCH, FeedHub, FeedLine, FeedListener
 
 log = logging.getLogger("app.team")
 
@@ -150,6 +150,7 @@ class FeedConnection:
         self.identity = identity_of(agent)
         self._tags = frozenset(feed_tags(agent))
         self._closing: asyncio.Task[bool] | None = None
+        self._listener = FeedListener(self._tags, self.identity.see_all_calls)  # registered by run()
 
     def wants(self, row: FeedRow) -> bool:
         return self.identity.see_all_calls or row.everyone or not self._tags.isdisjoint(row.recipients)
@@ -163,6 +164,7 @@ class FeedConnection:
 
     async def run(self, point: ResumePoint) -> None:
         self.hub.connections.add(self)
+        self._listener = self.hub.listen(self._tags, self.identity.see_all_calls)
         sender = asyncio.create_task(self._send(point), name=f"feed-send-{self.agent.name}")
         try:
             async for message in self.ws:  # reading is what answers pings and notices a close
@@ -170,6 +172,7 @@ class FeedConnection:
                     self.close_soon(CloseCode.PROTOCOL_ERROR, "the feed takes no binary frames")
         finally:
             self.hub.connections.discard(self)
+            self.hub.unlisten(self._listener)
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
                 await sender
@@ -218,7 +221,7 @@ class FeedConnection:
                     return
                 live = True
             if not lines or cursor >= hub.last_seq:
-                await hub.wait_after(cursor, PING_INTERVAL_SECONDS)
+                await hub.wait_after(self._listener, cursor)
 
     async def _replay_from_journal(self, cursor: int) -> int:
         """Send this agent's journaled rows after ``cursor``; returns the new cursor (-1: closed)."""

@@ -6,11 +6,16 @@ in memory, each with its message text built once, and each connection walks them
 reads the journal itself; one that falls too far behind is dropped and resumes later, so a slow
 agent never delays the others.
 
-The hub learns of new rows three ways: this process's own commits (the event bus, at once),
-another server process's commits (PostgreSQL ``LISTEN``: the payload is only the seq, and it is
-a wake-up, not the data), and a poll every :data:`POLL_INTERVAL` seconds in case a notification
-was lost (a listener reconnecting). It also re-reads the agents twice a second and closes the
-connections of a revoked or rotated token.
+The hub learns of new rows three ways: this process's own commits (the rows the event's
+transaction journaled, handed over after the commit: no read when they follow the last row it
+has, a read otherwise), another server process's commits (PostgreSQL ``LISTEN``: the payload is
+only the seq, a wake-up, not the data; a seq the hub already has wakes nothing), and a poll every
+:data:`POLL_INTERVAL` seconds in case a notification was lost (a listener reconnecting). It also
+re-reads the agents twice a second and closes the connections of a revoked or rotated token.
+
+Only the connections a new row may be for are woken (:class:`FeedListener`: a supervisor, the
+row's recipient tags, everyone for a team-wide row); the others skip it at their next wake-up,
+and every :data:`TICK_INTERVAL` seconds all of them are woken to move past what was not theirs.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import functools
 import logging
 import secrets
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -39,6 +45,9 @@ AGENT_CHECK_INTERVAL = 0.5
 BUFFER_ROWS = 20_000
 #: rows read from the journal at once
 READ_BATCH = 1000
+#: seconds between wake-ups of every connection (each moves past the rows that were not its own,
+#: so that it stays within the memory)
+TICK_INTERVAL = 5.0
 
 
 def _rows_after(seq: int, session: Session) -> list[FeedRow]:
@@ -55,6 +64,17 @@ class FeedLine:
     @classmethod
     def of(cls, row: FeedRow) -> FeedLine:
         return cls(row, f'{{"seq":{row.seq},"at":{row.at!r},{row.payload[1:]}')
+
+
+class FeedListener:
+    """What one connection waits on: ``ready`` is set when a row it may want arrived (or at the tick)."""
+
+    __slots__ = ("ready", "sees_all", "tags")
+
+    def __init__(self, tags: frozenset[str], sees_all: bool) -> None:
+        self.tags = tags
+        self.sees_all = sees_all
+        self.ready = asyncio.Event()
 
 
 class AgentConnection(Protocol):
@@ -78,9 +98,11 @@ class FeedHub:
         self._seqs: deque[int] = deque()
         self._buffer_rows = buffer_rows
         self._wake = asyncio.Event()
-        self._arrived = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.connections: set[AgentConnection] = set()
+        self._listeners: set[FeedListener] = set()
+        self._all_seeing: set[FeedListener] = set()
+        self._by_tag: dict[str, set[FeedListener]] = {}
         #: the live agents by token hash (re-read twice a second): tokens are checked without a query
         self.agents_by_hash: dict[str, AgentRecord] = {}
 
@@ -104,8 +126,40 @@ class FeedHub:
     # -- what connections ask ------------------------------------------------------------
 
     def wake(self, *_: Any) -> None:
-        """New rows may be in the journal (a local commit, a NOTIFY): read them now."""
+        """New rows may be in the journal (a NOTIFY, a test's own append): read them now."""
         self._wake.set()
+
+    def add_local(self, rows: Sequence[FeedRow]) -> None:
+        """The rows this process's transaction journaled, after its commit. When they follow the
+        last row the hub has, they are the next rows of the journal (appends commit in seq order,
+        under the feed's lock) and go to memory without a read; after a gap (another process's
+        rows, not read yet) the journal is read instead."""
+        if not rows or rows[-1].seq <= self.last_seq:  # read already (a poll came first)
+            return
+        if rows[0].seq != self.last_seq + 1 or rows[-1].seq - rows[0].seq != len(rows) - 1:
+            self.wake()
+            return
+        self._add(rows)
+
+    def listen(self, tags: frozenset[str], sees_all: bool) -> FeedListener:
+        """Register a connection's wake-up (its recipient tags, or every row for a supervisor)."""
+        listener = FeedListener(tags, sees_all)
+        self._listeners.add(listener)
+        if sees_all:
+            self._all_seeing.add(listener)
+        for tag in tags:
+            self._by_tag.setdefault(tag, set()).add(listener)
+        return listener
+
+    def unlisten(self, listener: FeedListener) -> None:
+        self._listeners.discard(listener)
+        self._all_seeing.discard(listener)
+        for tag in listener.tags:
+            waiting = self._by_tag.get(tag)
+            if waiting is not None:
+                waiting.discard(listener)
+                if not waiting:
+                    del self._by_tag[tag]
 
     def lines_after(self, seq: int) -> list[FeedLine] | None:
         """The rows after ``seq`` from memory, oldest first; None when they are not all there any more."""
@@ -114,15 +168,33 @@ class FeedHub:
         start = bisect.bisect_right(self._seqs, seq)
         return [self._lines[i] for i in range(start, len(self._lines))]
 
-    async def wait_after(self, seq: int, timeout: float) -> None:
-        """Return once a row after ``seq`` arrived, or after ``timeout`` seconds."""
+    async def wait_after(self, listener: FeedListener, seq: int) -> None:
+        """Return once a row after ``seq`` that ``listener`` may want arrived, or at the next tick
+        (no timer per wait: the hub wakes every listener every :data:`TICK_INTERVAL` seconds)."""
         if self.last_seq > seq:
             return
-        # asyncio.timeout, not wait_for: a connection closing cancels this, and 3.11's wait_for can
-        # keep a cancelled waiter pending until its timeout (the server then waits for it at shutdown)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._arrived.wait()
+        listener.ready.clear()
+        await listener.ready.wait()
+
+    def _notify(self, rows: Sequence[FeedRow]) -> None:
+        """Wake the listeners these new rows may be for."""
+        tags: set[str] = set()
+        for row in rows:
+            if row.everyone:
+                targets: Iterable[FeedListener] = self._listeners
+                break
+            tags.update(row.recipients)
+        else:
+            found = set(self._all_seeing)
+            for tag in tags:
+                found.update(self._by_tag.get(tag, ()))
+            targets = found
+        for listener in targets:
+            listener.ready.set()
+
+    def _tick(self) -> None:
+        for listener in self._listeners:
+            listener.ready.set()
 
     async def first_kept_seq(self) -> int:
         first, last = await self.store.read(lambda s: s.feed.bounds())
@@ -131,6 +203,8 @@ class FeedHub:
     # -- following the journal -----------------------------------------------------------
 
     async def _follow(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time() + TICK_INTERVAL
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(POLL_INTERVAL):
@@ -141,24 +215,32 @@ class FeedHub:
             except Exception:  # the database is away for a moment: the next poll tries again
                 log.warning("cannot read the feed journal", exc_info=True)
                 await asyncio.sleep(POLL_INTERVAL)
+            if loop.time() >= next_tick:
+                next_tick = loop.time() + TICK_INTERVAL
+                self._tick()
 
     async def _read_new(self) -> None:
         while True:
             after = self.last_seq
-            rows = await self.store.read(functools.partial(_rows_after, after))
-            if not rows:
+            read = await self.store.read(functools.partial(_rows_after, after))
+            # rows handed over by add_local meanwhile are there already
+            rows = [row for row in read if row.seq > self.last_seq]
+            self._add(rows)
+            if len(read) < READ_BATCH:
                 return
-            for row in rows:
-                self._lines.append(FeedLine.of(row))
-                self._seqs.append(row.seq)
-            self.last_seq = rows[-1].seq
-            while len(self._lines) > self._buffer_rows:
-                self._lines.popleft()
-                self.covered_from = self._seqs.popleft()
-            arrived, self._arrived = self._arrived, asyncio.Event()
-            arrived.set()
-            if len(rows) < READ_BATCH:
-                return
+
+    def _add(self, rows: Sequence[FeedRow]) -> None:
+        """The next rows of the journal, in seq order: to memory, then wake who may want them."""
+        if not rows:
+            return
+        for row in rows:
+            self._lines.append(FeedLine.of(row))
+            self._seqs.append(row.seq)
+        self.last_seq = rows[-1].seq
+        while len(self._lines) > self._buffer_rows:
+            self._lines.popleft()
+            self.covered_from = self._seqs.popleft()
+        self._notify(rows)
 
     async def _listen(self, url: str) -> None:
         """Wake on other processes' commits (a dedicated connection: psycopg's notifies() holds it)."""
@@ -171,8 +253,9 @@ class FeedHub:
                     await conn.execute(f"LISTEN {FEED_CHANNEL}")
                     delay = 0.5
                     self.wake()  # what was committed while we were not listening
-                    async for _ in conn.notifies():
-                        self.wake()
+                    async for notify in conn.notifies():
+                        if not notify.payload.isdigit() or int(notify.payload) > self.last_seq:
+                            self.wake()  # a seq this hub has already (its own commit) wakes nothing
             except (psycopg.Error, OSError) as exc:
                 log.warning("feed listener lost its database connection (%s); retrying", type(exc).__name__)
             await asyncio.sleep(delay)

@@ -43,7 +43,7 @@ class TeamServer:
         location = database or settings.database()
         self.hub = FeedHub(self.engine.store, listen_url=str(location) if is_database_url(location) else None)
         self.engine.ingestor.journal = FeedJournal().append
-        self.engine.bus.connect(self.hub.wake)  # after each local commit: no need to wait for a poll
+        self.engine.ingestor.journaled = self.hub.add_local  # after each local commit: no read, no poll
         self.engine.app_extensions.append(functools.partial(add_agent_api, hub=self.hub, limits=limits))
         self.engine.app_extensions.append(functools.partial(add_agent_rest, engine=self.engine))
         self.engine.on_stop.append(self.hub.stop)
