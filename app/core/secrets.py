@@ -6,7 +6,8 @@ falling back to a plaintext store (``keyrings.alt`` would do exactly that).
 ``keyring`` is imported only where a key is read or stored: finding a desktop's backend loads
 D-Bus, SecretStorage and ``cryptography`` (~8 MiB, ~90 ms). The tray app therefore reads its keys
 in a short-lived child process (:func:`start_key_read`), so none of that stays in the process that
-idles all day; the settings window loads it in-process when the agent opens it.
+idles all day; the settings window asks which keys are stored the same way (:func:`stored_key_names`)
+and loads keyring in-process only to store a key the agent typed.
 """
 
 from __future__ import annotations
@@ -213,6 +214,27 @@ def start_key_read(*, environ: dict[str, str] | None = None) -> PendingKeys:
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ,
                                creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))  # no console flash on Windows
     return PendingKeys(environ, process)
+
+
+def stored_key_names(*, environ: Mapping[str, str] | None = None,
+                     timeout: float = KEY_READ_TIMEOUT_S) -> frozenset[str]:
+    """Which keys the OS keyring holds (names, never values), read the way the tray app's start-up
+    reads them: in a short-lived child process (:func:`start_key_read`), so that opening the
+    settings window does not load the keyring machinery into the process that idles all day.
+
+    The environment's keys are kept out of the child's environment: only the keyring answers.
+    When ``keyring`` is loaded in this process already (a key was stored from here), asking it
+    here costs nothing more than a child would. A keyring that fails or hangs reads as holding none.
+    """
+    import sys
+
+    if "keyring" in sys.modules:
+        return frozenset(name for name in KEY_ENV_VARS if _keyring_get(name))
+    source = os.environ if environ is None else environ
+    env = {name: value for name, value in source.items() if name not in KEY_ENV_VARS.values()}
+    keys = start_key_read(environ=env).result(timeout)
+    found = {CRM_API_KEY: keys.crm_api_key, PBX_API_KEY: keys.pbx_api_key, AGENT_TOKEN: keys.agent_token}
+    return frozenset(name for name, value in found.items() if value)
 
 
 def read_keys_for_app() -> str:

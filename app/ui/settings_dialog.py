@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,7 @@ from app.core.secrets import (
     SecretsError,
     get_key,
     store_key,
+    stored_key_names,
 )
 from app.core.settings import STANDALONE, TEAM, Settings, SettingsError
 from app.core.settings import settings_path as default_settings_path
@@ -108,14 +111,26 @@ LANGUAGES = (("", ""), ("Русский", "ru"), ("English", "en"))
 # -- rules shared by the dialog and the first-run wizard -----------------------------------------
 
 
+#: how long one read of the keyring's key names answers for every key field (one read per window)
+_STORED_KEYS_FOR_S = 5.0
+_stored_keys: tuple[float, frozenset[str]] | None = None
+
+
 def key_source(name: str, environ: Mapping[str, str] | None = None) -> str:
-    """Where the running app would take a key from: "environment", "keyring" or "" (nowhere)."""
+    """Where the running app would take a key from: "environment", "keyring" or "" (nowhere).
+
+    The keyring is asked the way the start-up asks it, in a child process
+    (:func:`app.core.secrets.stored_key_names`), so opening Settings or Diagnostics leaves no
+    keyring machinery in the tray process; the fields of one window share one read.
+    """
+    global _stored_keys
     environ = os.environ if environ is None else environ
     if environ.get(KEY_ENV_VARS[name], "").strip():
         return "environment"
-    if get_key(name, environ={}):
-        return "keyring"
-    return ""
+    now = time.monotonic()
+    if "keyring" in sys.modules or _stored_keys is None or now - _stored_keys[0] > _STORED_KEYS_FOR_S:
+        _stored_keys = (now, stored_key_names(environ=environ))
+    return "keyring" if name in _stored_keys[1] else ""
 
 
 def key_state_text(name: str, environ: Mapping[str, str] | None = None) -> str:
