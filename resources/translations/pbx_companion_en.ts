@@ -15,7 +15,7 @@
 <context>
     <name>CallPopup</name>
     <message numerus="yes">
-        <location filename="../../app/ui/popup.py" line="+248"/>
+        <location filename="../../app/ui/popup.py" line="+250"/>
         <source>%1 and %n more</source>
         <translation>
             <numerusform>%1 and %n more</numerusform>
@@ -42,7 +42,7 @@
 <context>
     <name>ClientCard</name>
     <message numerus="yes">
-        <location filename="../../app/ui/card.py" line="+573"/>
+        <location filename="../../app/ui/card.py" line="+582"/>
         <source>Cancelled: %n call(s) loaded from the PBX.</source>
         <translation>
             <numerusform>Cancelled: %n call loaded from the PBX.</numerusform>
@@ -58,7 +58,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+127"/>
+        <location line="+128"/>
         <source>Loading older calls from the PBX… %n call(s) so far</source>
         <translation>
             <numerusform>Loading older calls from the PBX… %n call so far</numerusform>
@@ -165,11 +165,22 @@
 <context>
     <name>SettingsDialog</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="+941"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+956"/>
         <source>Connected: %n PBX user(s)</source>
         <translation>
             <numerusform>Connected: %n PBX user</numerusform>
             <numerusform>Connected: %n PBX users</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>Shell</name>
+    <message numerus="yes">
+        <location filename="../../app/ui/shell.py" line="+119"/>
+        <source>Do not disturb: %n call(s) held back</source>
+        <translation>
+            <numerusform>Do not disturb: %n call held back</numerusform>
+            <numerusform>Do not disturb: %n calls held back</numerusform>
         </translation>
     </message>
 </context>

@@ -76,13 +76,13 @@
 <context>
     <name>CallPopup</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+109"/>
-        <location line="+119"/>
+        <location filename="../../app/ui/popup.py" line="+110"/>
+        <location line="+120"/>
         <source>Incoming call</source>
         <translation>Входящий звонок</translation>
     </message>
     <message>
-        <location line="-116"/>
+        <location line="-117"/>
         <source>Dismiss</source>
         <translation>Скрыть</translation>
     </message>
@@ -98,12 +98,12 @@
     </message>
     <message>
         <location line="+1"/>
-        <location line="+199"/>
+        <location line="+204"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-198"/>
+        <location line="-203"/>
         <source>Call back</source>
         <translation>Перезвонить</translation>
     </message>
@@ -113,7 +113,7 @@
         <translation>Скопировать номер</translation>
     </message>
     <message>
-        <location line="+85"/>
+        <location line="+86"/>
         <source>Outgoing call</source>
         <extracomment>&quot;Copy number&quot; moves here when the visible buttons do not fit in one row (Russian labels).</extracomment>
         <translation>Исходящий звонок</translation>
@@ -171,7 +171,12 @@
         <translation>Раньше не звонил</translation>
     </message>
     <message>
-        <location line="+40"/>
+        <location line="+43"/>
+        <source>Answered by %1</source>
+        <translation>Ответил %1</translation>
+    </message>
+    <message>
+        <location line="+1"/>
         <source>Answered elsewhere</source>
         <translation>Ответил другой сотрудник</translation>
     </message>
@@ -219,13 +224,13 @@
 <context>
     <name>ClientCard</name>
     <message>
-        <location filename="../../app/ui/card.py" line="+379"/>
-        <location line="+533"/>
+        <location filename="../../app/ui/card.py" line="+388"/>
+        <location line="+549"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-516"/>
+        <location line="-532"/>
         <source>Save</source>
         <translation>Сохранить</translation>
     </message>
@@ -383,7 +388,7 @@
         <translation>Этого контакта больше нет; при сохранении он будет создан заново.</translation>
     </message>
     <message>
-        <location line="+21"/>
+        <location line="+22"/>
         <source>Could not read the client&apos;s data: %1</source>
         <translation>Не удалось прочитать данные клиента: %1</translation>
     </message>
@@ -444,7 +449,12 @@
         </translation>
     </message>
     <message>
-        <location line="+116"/>
+        <location line="+28"/>
+        <source>Someone else changed this client meanwhile: Save keeps your version, closing and reopening the card shows theirs.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+103"/>
         <source>%1 of %2</source>
         <translation>%1 из %2</translation>
     </message>
@@ -500,7 +510,7 @@
         <translation type="vanished">Команда</translation>
     </message>
     <message>
-        <location line="+52"/>
+        <location line="+54"/>
         <location line="+171"/>
         <source>Start at login: %1</source>
         <translation>Запуск при входе в систему: %1</translation>
@@ -534,7 +544,7 @@
 <context>
     <name>ContactForm</name>
     <message>
-        <location filename="../../app/ui/card.py" line="-768"/>
+        <location filename="../../app/ui/card.py" line="-792"/>
         <source>Full name</source>
         <translation>Фамилия, имя и отчество</translation>
     </message>
@@ -599,7 +609,7 @@
         <translation>Неизвестный сотрудник (%1)</translation>
     </message>
     <message>
-        <location line="+60"/>
+        <location line="+66"/>
         <source>Enter the client&apos;s name.</source>
         <translation>Укажите имя клиента.</translation>
     </message>
@@ -1083,7 +1093,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>KeyEdit</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="+465"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+480"/>
         <source>•••••• (stored): type a new key to replace it</source>
         <translation>•••••• (сохранён): введите новый ключ, чтобы заменить его</translation>
     </message>
@@ -1393,7 +1403,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PhoneRow</name>
     <message>
-        <location filename="../../app/ui/card.py" line="-214"/>
+        <location filename="../../app/ui/card.py" line="-220"/>
         <source>Phone number</source>
         <translation>Номер телефона</translation>
     </message>
@@ -1436,7 +1446,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PopupManager</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+286"/>
+        <location filename="../../app/ui/popup.py" line="+323"/>
         <source>Could not read the local directory: %1</source>
         <translation>Не удалось прочитать локальный справочник: %1</translation>
     </message>
@@ -1640,7 +1650,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="+2"/>
         <source>This recording link is not a web address (http or https), so it is neither played nor opened.</source>
-        <translation type="unfinished"></translation>
+        <translation>Ссылка на запись — не веб-адрес (http или https), поэтому она не воспроизводится и не открывается.</translation>
     </message>
     <message>
         <location line="+3"/>
@@ -1658,6 +1668,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location filename="../../app/ui/settings_dialog.py" line="-342"/>
         <source>•••••• (set by the environment variable {var}, which wins over the keyring)</source>
+        <extracomment>how long one read of the keyring&apos;s key names answers for every key field (one read per window)</extracomment>
         <translation>•••••• (задан переменной окружения {var}, она важнее хранилища паролей)</translation>
     </message>
     <message>
@@ -2170,8 +2181,27 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 </context>
 <context>
     <name>Shell</name>
+    <message numerus="yes">
+        <location filename="../../app/ui/shell.py" line="+119"/>
+        <source>Do not disturb: %n call(s) held back</source>
+        <translation>
+            <numerusform>Не беспокоить: %n звонок без окна</numerusform>
+            <numerusform>Не беспокоить: %n звонка без окна</numerusform>
+            <numerusform>Не беспокоить: %n звонков без окна</numerusform>
+        </translation>
+    </message>
     <message>
-        <location filename="../../app/ui/shell.py" line="+139"/>
+        <location line="+2"/>
+        <source>Do not disturb</source>
+        <translation>Не беспокоить</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>%1 is calling: no pop-up while do not disturb is on or you are on a break.</source>
+        <translation>Звонит %1: окно не показано, пока включён режим «Не беспокоить» или вы на перерыве.</translation>
+    </message>
+    <message>
+        <location line="+28"/>
         <source>Missed calls</source>
         <translation>Пропущенные звонки</translation>
     </message>
