@@ -168,6 +168,8 @@ class CompanionApp(QObject):
         self.popups.create_contact_requested.connect(lambda number, call_id: self.shell.open_card(0, number, call_id))
         self.popups.missed_changed.connect(self.refresh_missed)
         self.popups.call_back_requested.connect(self.dial_service.dial)
+        self.popups.held_back_changed.connect(self.shell.show_held_back)
+        self.popups.call_held_back.connect(self.shell.notify_held_back)
         self.bridge.call_changed.connect(self._on_call_changed)
         self.missed_model.count_changed.connect(self._set_missed)
         self.shell.build()

@@ -78,6 +78,7 @@ class PhoneRow(QWidget):
     def __init__(self, number: str = "", label: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.number_edit = QLineEdit(number)
+        self.number_edit.setCursorPosition(0)  # a long number shows its start, not its last digits
         self.number_edit.setPlaceholderText(self.tr("Phone number"))
         # Room for a whole international number: squeezed, the field showed only its last digits.
         self.number_edit.setMinimumWidth(self.number_edit.fontMetrics().horizontalAdvance("+7 000 000-00-00") + 16)

@@ -94,6 +94,7 @@ class CallPopup(QFrame):
         self.info: CallerInfo | None = None
         self.number_text = ""
         self.closing = False            # the call is over for this agent; waiting to close
+        self.answered_by = ""           # the extension that took the call when someone else did
         self.screen_ref: QScreen | None = None
         self._hold_pending = False
 
@@ -223,6 +224,7 @@ class CallPopup(QFrame):
         self._clear()
         self.call, self.info, self.number_text = call, None, number_text
         self.closing = False
+        self.answered_by = ""
         self._hold_pending = False
         self.number_label.setText(number_text)
         self.setWindowTitle(self.tr("Outgoing call") if is_outgoing(call) else self.tr("Incoming call"))
@@ -308,7 +310,11 @@ class CallPopup(QFrame):
         call = self.call
         if call is None:
             return ""
-        if self._ctx.identity.answered_elsewhere(call):
+        identity = self._ctx.identity
+        if identity.answered_elsewhere(call):
+            by = self.answered_by or (call.domain_user if answered(call) and not identity.answered_here(call) else "")
+            if by:
+                return self.tr("Answered by %1").replace("%1", plain_text(by))
             return self.tr("Answered elsewhere")
         if call.state == CallState.ENDED:
             if is_outgoing(call) and not answered(call):
@@ -426,6 +432,9 @@ class PopupManager(QObject):
         missed_changed(): one of this agent's calls became missed (or stopped being): refresh the badge.
         popup_shown(str): a pop-up is on screen for this call id.
         popup_closed(str): the pop-up of this call id went away.
+        held_back_changed(int): how many of this agent's calls ring now without a pop-up because of
+            do-not-disturb or a break (the shell shows it: do-not-disturb must not look like silence).
+        call_held_back(str): a call for this agent was held back (the number shown).
     """
 
     open_card_requested = Signal(int, str, str)
@@ -434,6 +443,8 @@ class PopupManager(QObject):
     missed_changed = Signal()
     popup_shown = Signal(str)
     popup_closed = Signal(str)
+    held_back_changed = Signal(int)
+    call_held_back = Signal(str)
 
     def __init__(self, ctx: UiContext, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -442,6 +453,7 @@ class PopupManager(QObject):
         self._order: list[str] = []
         self._dismissed: OrderedDict[str, None] = OrderedDict()
         self._missed: OrderedDict[str, bool] = OrderedDict()
+        self._held_back: dict[str, CallRecord] = {}
         self._closed = False
         self.my_presence: PresenceRecord | None = None
         self.presence_loaded = False
@@ -538,13 +550,17 @@ class PopupManager(QObject):
             return
         try:
             self._track_missed(call)
+            self._note_who_answered(call)
             popup = self._popups.get(call.call_id)
             if popup is not None:
                 self._follow(popup, call)
-            elif (call.call_id not in self._dismissed and self._mine(call)
-                  and wants_popup(call, self.my_presence, self._ctx.settings.do_not_disturb,
-                                  outgoing=self._ctx.settings.popup_outgoing)):
-                self._show(call, started)
+            elif call.call_id not in self._dismissed and self._mine(call):
+                outgoing = self._ctx.settings.popup_outgoing
+                if wants_popup(call, self.my_presence, self._ctx.settings.do_not_disturb, outgoing=outgoing):
+                    self._show(call, started)
+                elif wants_popup(call, None, False, outgoing=outgoing) and not is_outgoing(call):
+                    self._hold_back(call)  # it would pop up but for do-not-disturb or a break
+            self._track_held_back(call)
         except Exception:  # a pop-up problem must never break the bridge's other listeners
             log.exception("the pop-up could not follow call %s", call.call_id)
 
@@ -559,6 +575,31 @@ class PopupManager(QObject):
             if (call.other_key and call.other_key in keys) or (popup.info is not None
                                                                 and popup.info.contact_id == contact_id):
                 self._load_caller(call)
+
+    def _note_who_answered(self, call: CallRecord) -> None:
+        """A leg of a queue was answered: the other legs' pop-ups say by which extension."""
+        if not (call.session_id and call.domain_user and answered(call)):
+            return
+        for popup in self._popups.values():
+            other = popup.call
+            if other is not None and other.call_id != call.call_id and other.session_id == call.session_id:
+                popup.answered_by = call.domain_user
+
+    def held_back_count(self) -> int:
+        """This agent's calls ringing now without a pop-up (do-not-disturb or a break)."""
+        return len(self._held_back)
+
+    def _hold_back(self, call: CallRecord) -> None:
+        if call.call_id in self._held_back:
+            return
+        self._held_back[call.call_id] = call
+        self.held_back_changed.emit(len(self._held_back))
+        self.call_held_back.emit(phone_text(self._ctx.normalizer, call.other_leg))
+
+    def _track_held_back(self, call: CallRecord) -> None:
+        if call.call_id in self._held_back and call.state != CallState.RINGING:
+            del self._held_back[call.call_id]
+            self.held_back_changed.emit(len(self._held_back))
 
     def _track_missed(self, call: CallRecord) -> None:
         if not self._mine(call):
@@ -583,6 +624,8 @@ class PopupManager(QObject):
             self.sound.stop()
 
     def _show(self, call: CallRecord, started: float) -> None:
+        if self._held_back.pop(call.call_id, None) is not None:
+            self.held_back_changed.emit(len(self._held_back))
         popup = self._take_spare()
         popup.bind(call, phone_text(self._ctx.normalizer, call.other_leg))
         call_id = call.call_id

@@ -111,6 +111,19 @@ class Shell(QObject):
         if self.main_window is not None:
             self.main_window.statusBar().showMessage(message, NOTICE_MS)
 
+    def show_held_back(self, count: int) -> None:
+        """Calls ringing without a pop-up (do-not-disturb, a break): the Do not disturb action (tray
+        menu, main window) says how many, so that do-not-disturb never looks like a quiet phone."""
+        a = self.actions.do_not_disturb
+        if count:
+            a.setText(self.tr("Do not disturb: %n call(s) held back", "", count))
+        else:
+            a.setText(self.tr("Do not disturb"))
+
+    def notify_held_back(self, number: str) -> None:
+        self.notify(self.tr("%1 is calling: no pop-up while do not disturb is on or you are on a break.")
+                    .replace("%1", number))
+
     def publish_status(self) -> None:
         if self.tray is not None:
             self.tray.update(self.status)

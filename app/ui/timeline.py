@@ -34,7 +34,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionHeader, QTableView
 
 from app.core.timeline import (
     ANSWERED,
@@ -445,8 +445,27 @@ class TimelineFilterProxy(QSortFilterProxyModel):
         return [self.row_at(n) for n in range(self.rowCount())]
 
 
+class SortArrowHeader(QHeaderView):
+    """A header whose sort arrow points the way the values run down the column.
+
+    Qt draws ``AscendingOrder`` as ``SortDown`` and ``DescendingOrder`` as ``SortUp``: the
+    newest-first timeline showed an arrow up, which agents read as "oldest first". Here
+    descending (newest at the top) is an arrow down, ascending an arrow up.
+    """
+
+    def initStyleOptionForIndex(self, option: QStyleOptionHeader, logicalIndex: int) -> None:
+        super().initStyleOptionForIndex(option, logicalIndex)
+        flipped = {QStyleOptionHeader.SortIndicator.SortUp: QStyleOptionHeader.SortIndicator.SortDown,
+                   QStyleOptionHeader.SortIndicator.SortDown: QStyleOptionHeader.SortIndicator.SortUp}
+        option.sortIndicator = flipped.get(option.sortIndicator, option.sortIndicator)
+
+
 def configure_view(view: QTableView) -> None:
     """What keeps a 10,000-row table fast: fixed row heights and no content-sized columns."""
+    arrows = SortArrowHeader(Qt.Orientation.Horizontal, view)
+    arrows.setSectionsClickable(True)  # what QTableView's own header has
+    arrows.setHighlightSections(True)
+    view.setHorizontalHeader(arrows)
     vertical = view.verticalHeader()
     vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
     vertical.setDefaultSectionSize(view.fontMetrics().height() + 8)

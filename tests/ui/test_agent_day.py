@@ -289,3 +289,52 @@ def test_a_repeat_caller_is_one_row_in_the_apps_missed_list(companion, send, qlo
     assert panel.model.rowCount() == 1 and panel.model.rows()[0].count == 6
     panel.dismiss_all_button.click()
     wait_until(qloop, lambda: companion.status.missed == 0)
+
+
+# -- 8. smaller things ---------------------------------------------------------------------------------
+
+
+def test_do_not_disturb_shows_a_call_it_holds_back(companion, send, qloop):
+    dnd = companion.actions.do_not_disturb
+    dnd.setChecked(True)
+    send("call_ringing", call_body("dnd-1"))
+    settle(qloop, 0.1)
+    assert companion.popups.popup("dnd-1") is None
+    assert companion.popups.held_back_count() == 1
+    assert dnd.text() == "Do not disturb: 1 call held back"
+    assert companion.shell.main_window.statusBar().currentMessage() == (
+        "+7 495 252-30-60 is calling: no pop-up while do not disturb is on or you are on a break.")
+    send("call_hangup", call_body("dnd-1"))
+    wait_until(qloop, lambda: dnd.text() == "Do not disturb")
+    dnd.setChecked(False)
+
+
+def test_a_phone_field_shows_the_start_of_a_long_number(companion, qloop):
+    contact_id = save_contact(companion, qloop, "Ivan Petrov")
+
+    def add_phone(session: Any) -> None:
+        contact = session.contacts.get(contact_id)
+        long = "+7 (495) 134-30-60 доб. 12"
+        session.contacts.set_phones(contact_id, [*contact.phones, PhoneRecord(companion.api.normalizer.key(long),
+                                                                              long)])
+
+    run(qloop, companion.engine.store.write(add_phone))
+    card = loaded(qloop, companion.shell.open_card(contact_id, ""))
+    rows = card.form.phone_rows()
+    assert len(rows) == 2
+    assert [row.number_edit.cursorPosition() for row in rows] == [0, 0]
+
+
+def test_the_time_columns_sort_arrow_points_down_for_newest_first(companion, qloop):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QStyleOptionHeader
+
+    from app.ui.timeline import TimelineModel
+
+    card = loaded(qloop, companion.shell.open_card(save_contact(companion, qloop, "Ivan Petrov"), ""))
+    header = card.timeline_view.horizontalHeader()
+    assert header.sortIndicatorSection() == TimelineModel.COL_TIME
+    assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder  # newest first
+    option = QStyleOptionHeader()
+    header.initStyleOptionForIndex(option, TimelineModel.COL_TIME)
+    assert option.sortIndicator == QStyleOptionHeader.SortIndicator.SortDown  # drawn as an arrow down

@@ -355,7 +355,7 @@ def test_a_call_answered_by_a_colleague_in_the_queue_closes_the_pop_up(ctx, mana
     assert manager.popup("q-theirs") is None
 
     post(send, "call_answer", call_body("q-theirs", session_id="q-1", crm_user="4", domain_user="9023"))
-    assert popup.state_label.text() == "Answered elsewhere"
+    assert popup.state_label.text() == "Answered by 9023"  # the extension that took it
     wait_until(qloop, lambda: manager.popup("q-mine") is None, timeout=3)
     post(send, "call_hangup", call_body("q-mine", session_id="q-1"))
     assert missed.calls == []  # somebody took it: not a missed call
