@@ -420,9 +420,19 @@ def cmd_config(args: argparse.Namespace) -> int:
         return 0
     settings = Settings.load(path, environ={})
     if args.config_action == "show":
+        from app.core.settings import ENV_OVERRIDES
+
         for f in fields(settings):
-            if f.name != "extra":
-                print(f"{f.name} = {json.dumps(getattr(settings, f.name), ensure_ascii=False)}")
+            if f.name == "extra":
+                continue
+            stored = json.dumps(getattr(settings, f.name), ensure_ascii=False)
+            variable = ENV_OVERRIDES.get(f.name, "")
+            from_env = os.environ.get(variable, "").strip() if variable else ""
+            if from_env:  # what the app runs with: the environment's value, marked, and the file's under it
+                print(f"{f.name} = {json.dumps(from_env, ensure_ascii=False)}  # from the environment ({variable});"
+                      f" the file: {stored}")
+            else:
+                print(f"{f.name} = {stored}")
         return 0
     known = {f.name: f for f in fields(settings) if f.name != "extra"}
     if args.key not in known:

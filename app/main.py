@@ -424,7 +424,6 @@ def run_tray(argv: list[str], pending_keys: Any = None) -> int:
     """
     from app.core.logs import setup_logging
     from app.core.secrets import start_key_read
-    from app.core.settings import default_log_dir
     from app.options import tray_parser, tray_settings
     from app.ui.i18n import install_translators
     from app.ui.instance import SingleInstance, forward
@@ -453,7 +452,7 @@ def run_tray(argv: list[str], pending_keys: Any = None) -> int:
         print("pbx-companion: error: another instance holds the lock but does not answer", file=sys.stderr)
         return 1
 
-    setup_logging(logging.INFO, log_file=default_log_dir() / "pbx-companion.log")
+    setup_logging(logging.INFO, log_file=settings.log_path / "pbx-companion.log")  # --data-dir: its own logs
     install_translators(qapp, settings.language)
     sys.excepthook = _excepthook
 

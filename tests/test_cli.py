@@ -668,6 +668,18 @@ def test_config_set_and_show(cli: Cli, fake_pbx: FakePbx) -> None:
     assert canary.PBX_KEY not in text and canary.CRM_KEY not in text
 
 
+def test_config_show_shows_the_environments_values_marked(cli: Cli) -> None:
+    cli.ok("config", "set", "pbx_url", "https://pbx.example.com")
+    env = dict(cli.env, **{ENV_PBX_URL: "https://other.example.com"})
+    shown = cli.ok("config", "show", env=env).stdout.splitlines()
+    assert ('pbx_url = "https://other.example.com"  # from the environment (PBX_COMPANION_PBX_URL);'
+            ' the file: "https://pbx.example.com"') in shown
+    env.pop(ENV_PBX_URL)
+    env.pop("PBX_COMPANION_CRM_USER", None)
+    shown = cli.ok("config", "show", env=env).stdout.splitlines()
+    assert 'pbx_url = "https://pbx.example.com"' in shown and 'crm_user = ""' in shown
+
+
 def test_config_set_rejects_bad_values_and_keeps_the_file(cli: Cli) -> None:
     cli.ok("config", "set", "pbx_url", "https://pbx.example.com")
     before = cli.config.read_bytes()

@@ -153,6 +153,12 @@ class Settings:
         return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
 
     @property
+    def log_path(self) -> Path:
+        """The tray app's log folder: ``logs`` in the data dir when one is given (``--data-dir`` or
+        ``data_dir``: a second profile keeps its own logs), else the platform's log dir."""
+        return self.data_path / "logs" if self.data_dir else default_log_dir()
+
+    @property
     def database_path(self) -> Path:
         return self.data_path / "pbx-companion.sqlite3"
 

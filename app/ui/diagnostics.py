@@ -64,9 +64,10 @@ EVENT_LIMIT = 50
 LOG_FILE_NAME = "pbx-companion.log"
 
 
-def log_file_path() -> Path:
-    """The rotating log file the shell passes to :func:`app.core.logs.setup_logging`."""
-    return default_log_dir() / LOG_FILE_NAME
+def log_file_path(settings: Settings | None = None) -> Path:
+    """The rotating log file the shell passes to :func:`app.core.logs.setup_logging` (in the data
+    dir's ``logs`` when the settings name a data dir, see :attr:`Settings.log_path`)."""
+    return (settings.log_path if settings is not None else default_log_dir()) / LOG_FILE_NAME
 
 
 def mask_payload(text: str) -> str:
@@ -74,6 +75,18 @@ def mask_payload(text: str) -> str:
     with contextlib.suppress(ValueError, RecursionError):
         text = json.dumps(json.loads(text), ensure_ascii=False, sort_keys=False)
     return redact(text)
+
+
+def event_body(text: str) -> str:
+    """What the event says: the envelope's ``body`` (events) or ``params`` (requests), masked; the
+    whole payload when it is no envelope. The envelope's action and id are columns of their own."""
+    with contextlib.suppress(ValueError, RecursionError):
+        data = json.loads(text)
+        if isinstance(data, dict):
+            for part in ("body", "params"):
+                if isinstance(data.get(part), dict):
+                    return redact(json.dumps(data[part], ensure_ascii=False, sort_keys=False))
+    return mask_payload(text)
 
 
 def _time(at: float) -> str:
@@ -89,7 +102,7 @@ class MaskedEvent:
 
     @classmethod
     def of(cls, record: EventRecord) -> MaskedEvent:
-        return cls(record.received_at, record.action, redact(record.action_id or ""), mask_payload(record.payload))
+        return cls(record.received_at, record.action, redact(record.action_id or ""), event_body(record.payload))
 
 
 class EventLogModel(QAbstractTableModel):
@@ -126,7 +139,7 @@ class EventLogModel(QAbstractTableModel):
             self.TIME: QCoreApplication.translate("EventLogModel", "Received"),
             self.ACTION: QCoreApplication.translate("EventLogModel", "Event"),
             self.ACTION_ID: QCoreApplication.translate("EventLogModel", "Action id"),
-            self.PAYLOAD: QCoreApplication.translate("EventLogModel", "Payload"),
+            self.PAYLOAD: QCoreApplication.translate("EventLogModel", "Body"),
         }
         return titles.get(section)
 
@@ -231,7 +244,7 @@ class DiagnosticsPanel(QWidget):
         self.payload = QPlainTextEdit(self)
         self.payload.setObjectName("payload")
         self.payload.setReadOnly(True)
-        self.payload.setPlaceholderText(self.tr("Select an event to see its payload (keys and link tokens masked)."))
+        self.payload.setPlaceholderText(self.tr("Select an event to see its body (keys and link tokens masked)."))
 
         self.listener_label = PlainLabel(parent=self)
         self.listener_label.setObjectName("listener")
@@ -243,7 +256,7 @@ class DiagnosticsPanel(QWidget):
         self.check_pbx_button.clicked.connect(self.check_pbx)
         self.refresh_button = QPushButton(self.tr("Refresh"), self)
         self.refresh_button.clicked.connect(self.refresh)
-        self.log_label = PlainLabel(str(log_file_path()), self)
+        self.log_label = PlainLabel(str(log_file_path(ctx.settings)), self)
         self.log_label.setObjectName("log_file")
         self.log_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         open_logs = QPushButton(self.tr("Open log folder"), self)
@@ -287,6 +300,8 @@ class DiagnosticsPanel(QWidget):
         ctx.bridge.cdr_added.connect(self._soon)
         self._show_listener()
         self.refresh()
+        if ctx.api.calls.setup_problem(need_crm_user=False) is None:
+            self.check_pbx()  # the PBX's state now, not "not checked yet" while the app knows it answered
 
     # -- refreshing --------------------------------------------------------------------------------
 
@@ -361,14 +376,14 @@ class DiagnosticsPanel(QWidget):
     # -- actions -----------------------------------------------------------------------------------
 
     def diagnostics(self) -> str:
-        return diagnostics_text(self.ctx.settings, self.health, self.model.events(), log_file_path())
+        return diagnostics_text(self.ctx.settings, self.health, self.model.events(), log_file_path(self.ctx.settings))
 
     def copy_diagnostics(self) -> None:
         QGuiApplication.clipboard().setText(self.diagnostics())
         self.status.setText(self.tr("Diagnostics copied to the clipboard."))
 
     def open_log_folder(self) -> None:
-        folder = log_file_path().parent
+        folder = log_file_path(self.ctx.settings).parent
         try:
             private_dir(folder)
         except OSError as exc:

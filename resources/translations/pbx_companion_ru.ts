@@ -685,13 +685,17 @@
 <context>
     <name>DiagnosticsPanel</name>
     <message>
-        <location filename="../../app/ui/diagnostics.py" line="+220"/>
+        <location filename="../../app/ui/diagnostics.py" line="+233"/>
         <source>PBX Companion diagnostics</source>
         <translation>Диагностика PBX Companion</translation>
     </message>
     <message>
-        <location line="+14"/>
         <source>Select an event to see its payload (keys and link tokens masked).</source>
+        <translation type="vanished">Выберите событие, чтобы увидеть его содержимое (ключи и токены ссылок скрыты).</translation>
+    </message>
+    <message>
+        <location line="+14"/>
+        <source>Select an event to see its body (keys and link tokens masked).</source>
         <translation>Выберите событие, чтобы увидеть его содержимое (ключи и токены ссылок скрыты).</translation>
     </message>
     <message>
@@ -740,7 +744,7 @@
         <translation>Последние события от АТС (ключи и токены ссылок скрыты)</translation>
     </message>
     <message>
-        <location line="+46"/>
+        <location line="+48"/>
         <source>Could not read the event log: {error}</source>
         <translation>Не удалось прочитать журнал событий: {error}</translation>
     </message>
@@ -1016,7 +1020,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>EventLogModel</name>
     <message>
-        <location filename="../../app/ui/diagnostics.py" line="-252"/>
+        <location filename="../../app/ui/diagnostics.py" line="-254"/>
         <source>Received</source>
         <translation>Получено</translation>
     </message>
@@ -1032,8 +1036,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     </message>
     <message>
         <location line="+1"/>
-        <source>Payload</source>
+        <source>Body</source>
         <translation>Содержимое</translation>
+    </message>
+    <message>
+        <source>Payload</source>
+        <translation type="vanished">Содержимое</translation>
     </message>
 </context>
 <context>

@@ -338,3 +338,24 @@ def test_the_time_columns_sort_arrow_points_down_for_newest_first(companion, qlo
     option = QStyleOptionHeader()
     header.initStyleOptionForIndex(option, TimelineModel.COL_TIME)
     assert option.sortIndicator == QStyleOptionHeader.SortIndicator.SortDown  # drawn as an arrow down
+
+
+def test_the_tray_app_logs_into_the_data_dir_given_with_data_dir(qapp, tmp_path, monkeypatch):
+    import app.core.logs
+    from app.main import run_tray
+
+    class Stop(Exception):
+        pass
+
+    seen: list[Any] = []
+
+    def setup_logging(level: int, log_file: Any = None) -> None:
+        seen.append(log_file)
+        raise Stop  # the rest of the start is not this test's business
+
+    monkeypatch.setattr(app.core.logs, "setup_logging", setup_logging)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    config = tmp_path / "settings.toml"
+    with pytest.raises(Stop):
+        run_tray(["--config", str(config), "--data-dir", str(tmp_path / "profile")])
+    assert seen == [tmp_path / "profile" / "logs" / "pbx-companion.log"]

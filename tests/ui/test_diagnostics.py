@@ -47,6 +47,9 @@ def test_events_are_shown_and_copied_with_the_link_token_masked(panel, send, qlo
     panel.table.selectRow(0)
     assert "https://pbx.example.com/get_file?***" in panel.payload.toPlainText()
     assert '"uniqueid": "diag-cdr-1"' in panel.payload.toPlainText()
+    # the event's body, not the envelope around it (its action and id are columns of their own)
+    assert '"obj"' not in panel.payload.toPlainText() and '"action_id"' not in panel.payload.toPlainText()
+    assert panel.payload.toPlainText().lstrip().startswith('{\n  "id"')
 
     shown = panel.visible_text()
     for secret in SECRETS:
@@ -63,7 +66,7 @@ def test_events_are_shown_and_copied_with_the_link_token_masked(panel, send, qlo
     assert "crm_user = '3'" in copied and "extension = '9022'" in copied
     assert "crm_api_key: environment" in copied  # where the key comes from, never the key
     assert f"listener: {panel.ctx.api.engine.server.url} (up)" in copied
-    assert str(log_file_path()) in copied
+    assert str(log_file_path(panel.ctx.settings)) in copied
 
 
 def test_an_escaped_link_in_a_raw_payload_is_masked_too(panel, send, qloop) -> None:
@@ -124,18 +127,39 @@ def test_check_pbx_against_the_pbx(panel, qloop, qtbot, ui_engine) -> None:
         run(qloop, fake.stop())
 
 
-def test_the_log_file_is_in_the_platform_log_dir(panel) -> None:
+def test_the_log_file_is_in_the_platform_log_dir_or_the_given_data_dir(panel, tmp_path) -> None:
+    from app.core.settings import Settings
+
     assert log_file_path() == default_log_dir() / "pbx-companion.log"
-    assert panel.log_label.text() == str(log_file_path())
+    assert log_file_path(Settings()) == default_log_dir() / "pbx-companion.log"
+    # --data-dir (the settings fixture's data_dir): the logs go with the data
+    assert log_file_path(panel.ctx.settings) == tmp_path / "data" / "logs" / "pbx-companion.log"
+    assert panel.log_label.text() == str(log_file_path(panel.ctx.settings))
+
+
+def test_the_apps_pbx_state_is_shown_when_the_panel_opens(ctx, qloop, qtbot, ui_engine) -> None:
+    fake = FakePbx(api_key=canary.PBX_KEY)
+    run(qloop, fake.start())
+    try:
+        ui_engine.settings.pbx_url = fake.url
+        opened = DiagnosticsPanel(ctx)
+        qtbot.addWidget(opened)
+        opened.show()
+        wait_until(qloop, lambda: opened.check_pbx_button.isEnabled() and opened.health.pbx_ok is not None)
+        assert opened.pbx_label.text().startswith("OK at ") and opened.pbx_label.text().endswith(": 2 PBX users")
+    finally:
+        run(qloop, fake.stop())
 
 
 def test_the_event_model_masks_without_a_widget() -> None:
     model = EventLogModel()
-    payload = json.dumps({"action": "cdr_append", "body": {"link": canary.RECORDING_LINK},
-                          "note": f"Bearer {canary.CRM_KEY}"})
+    payload = json.dumps({"action": "cdr_append", "obj": "UserCRM",
+                          "body": {"link": canary.RECORDING_LINK, "note": f"Bearer {canary.CRM_KEY}"}})
     model.set_events([EventRecord(1, "cdr_append", "a-1", 1_700_000_000.0, payload)])
     assert model.rowCount() == 1 and model.columnCount() == 4
-    assert model.headerData(EventLogModel.PAYLOAD, Qt.Orientation.Horizontal) == "Payload"
+    assert model.headerData(EventLogModel.PAYLOAD, Qt.Orientation.Horizontal) == "Body"
+    body = model.data(model.index(0, EventLogModel.PAYLOAD))
+    assert body.startswith('{"link"') and "UserCRM" not in body  # the body, not the envelope
     cell = model.data(model.index(0, EventLogModel.PAYLOAD), Qt.ItemDataRole.ToolTipRole)
     assert canary.LINK_TOKEN not in cell and "get_file?***" in cell and "Bearer ***" in cell
     assert mask_payload("not json https://x.example/a?token=1") == "not json https://x.example/a?***"
