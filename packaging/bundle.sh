@@ -28,8 +28,9 @@ SRC=build/bundle-src
 DIST=dist
 # PyInstaller 6.10 is the first with hooks for PySide6 6.8's module layout; 7 may change the spec API.
 PYINSTALLER_PIN="pyinstaller>=6.10,<7"
-# setuptools new enough for pyproject.toml's [build-system] (the one ensurepip brings is older).
-SETUPTOOLS_PIN="setuptools>=69"
+# setuptools new enough for pyproject.toml's [build-system] (the one ensurepip brings is older; 77 for
+# the SPDX `license` and `license-files`).
+SETUPTOOLS_PIN="setuptools>=77"
 
 started=$(date +%s)
 [[ -f pyproject.toml && -f build.spec ]] || { echo "bundle.sh: run from a pbx-companion checkout" >&2; exit 1; }
@@ -47,7 +48,7 @@ flock 9  # one build at a time: two would share the venv, the work dir and dist/
 # otherwise leave build/lib behind, from which a later wheel picks up modules deleted since.
 rm -rf "$SRC"
 mkdir -p "$SRC"
-cp -r app pyproject.toml README.md "$SRC/"
+cp -r app pyproject.toml README.md LICENSE "$SRC/"
 find "$SRC" -name __pycache__ -prune -exec rm -rf {} +
 
 key=$( { "$PYTHON" -c 'import json, sys, tomllib

@@ -261,3 +261,28 @@ def test_the_readme_uses_the_database_url_of_the_environment_file() -> None:
     url = next(line.partition("=")[2] for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
                if line.startswith(f"{settings_module.ENV_DATABASE_URL}="))
     assert url in admin_function()[1]
+
+
+# -- the license ---------------------------------------------------------------------------------
+
+def test_the_project_is_mit_licensed_in_every_place_that_says_so() -> None:
+    """LICENSE at the root, the package metadata (PEP 639: an SPDX expression, which setuptools
+    reads from 77 on: the build-system floor), and the installers' own metadata."""
+    import tomllib
+
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License\n\nCopyright (c) ") and "pbx-companion developers" in text.splitlines()[2]
+    assert "Permission is hereby granted, free of charge" in text and 'THE SOFTWARE IS PROVIDED "AS IS"' in text
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["license"] == "MIT"
+    assert project["project"]["license-files"] == ["LICENSE"]
+    [setuptools] = [r for r in project["build-system"]["requires"] if r.startswith("setuptools")]
+    assert int(re.fullmatch(r"setuptools>=(\d+)", setuptools)[1]) >= 77  # type: ignore[index]
+    # the bundle is built from a copy of the sources: LICENSE must be in it, and its setuptools new enough
+    bundle = (ROOT / "packaging" / "bundle.sh").read_text(encoding="utf-8")
+    assert re.search(r'^cp -r app pyproject.toml README.md LICENSE "\$SRC/"$', bundle, re.MULTILINE)
+    assert 'SETUPTOOLS_PIN="setuptools>=77"' in bundle
+    metainfo = (ROOT / "packaging" / "linux" / "org.pbxcompanion.PbxCompanion.metainfo.xml").read_text(encoding="utf-8")
+    assert "<project_license>MIT</project_license>" in metainfo
+    deb = (ROOT / "packaging" / "linux" / "build-deb.sh").read_text(encoding="utf-8")
+    assert ".invalid" not in deb and "dev@pbx-companion.org" in deb and "copyright-format/1.0" in deb

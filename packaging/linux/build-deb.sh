@@ -9,6 +9,7 @@
 #   /usr/share/applications/org.pbxcompanion.PbxCompanion.desktop   (Exec=/usr/bin/pbx-companion %u)
 #   /usr/share/icons/hicolor/*/apps/pbx-companion.{png,svg}
 #   /usr/share/metainfo/org.pbxcompanion.PbxCompanion.metainfo.xml
+#   /usr/share/doc/pbx-companion/copyright    machine-readable (DEP-5): the app is MIT (LICENSE)
 # and no maintainer scripts: dpkg triggers of desktop-file-utils and hicolor-icon-theme refresh the
 # desktop-entry and icon caches, and every user's default handler for tel:/callto:/sip: stays their
 # own choice (the desktop entry makes pbx-companion one of the candidates).
@@ -22,7 +23,7 @@
 # Version: app/__init__.py's __version__, which the bundle must report too (a stale bundle is an
 # error). The package is reproducible: file times are clamped to SOURCE_DATE_EPOCH (default: the
 # last commit's time), owners are root, permissions normalised; dpkg-deb sorts the file list.
-# Maintainer: DEBFULLNAME and DEBEMAIL when set.
+# Maintainer: DEBFULLNAME and DEBEMAIL when set, else the project's own address.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -38,6 +39,41 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
 opt=/opt/$APP_NAME
+upstream="pbx-companion developers <dev@pbx-companion.org>"
+maintainer="${DEBFULLNAME:-pbx-companion developers} <${DEBEMAIL:-dev@pbx-companion.org}>"
+
+# debian/copyright in the machine-readable format (DEP-5): the app's files are MIT, with the text of
+# the checkout's LICENSE (one source); the bundled runtime keeps its components' own licenses.
+render_copyright() {
+    local license=$checkout/LICENSE holder
+    [[ -f $license ]] || die "$license is missing"
+    holder=$(sed -n 's/^Copyright (c) //p' "$license")
+    [[ -n $holder ]] || die "$license has no \"Copyright (c) ...\" line"
+    cat <<COPYRIGHT
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: $APP_NAME
+Upstream-Contact: $upstream
+
+Files: *
+Copyright: $holder
+License: MIT
+
+Files: opt/$APP_NAME/_internal/*
+Copyright: the authors of each bundled component
+License: bundled-components
+
+License: MIT
+COPYRIGHT
+    # the permission notice and disclaimer: LICENSE after its copyright line, as a DEP-5 text block
+    sed -n '/^Copyright (c) /,$p' "$license" | tail -n +2 | sed '/./,$!d' | sed 's/^$/./; s/^/ /'
+    cat <<COPYRIGHT
+
+License: bundled-components
+ The self-contained bundle carries the Python interpreter (PSF-2.0), Qt and
+ PySide6 (LGPL-3.0-only) and the Python packages the app requires (listed in
+ its pyproject.toml), each under its own license.
+COPYRIGHT
+}
 
 # -- the file tree ------------------------------------------------------------------------------
 mkdir -p "$root$opt" "$root/usr/bin" "$root/usr/share/applications" "$root/usr/share/metainfo"
@@ -46,6 +82,8 @@ ln -s "$opt/$APP_NAME" "$root/usr/bin/$APP_NAME"
 render_desktop_entry "/usr/bin/$APP_NAME" >"$root/usr/share/applications/$APP_ID.desktop"
 install -m 644 "$METAINFO_FILE" "$root/usr/share/metainfo/$APP_ID.metainfo.xml"
 install_icons "$icons" "$root/usr/share/icons/hicolor"
+mkdir -p "$root/usr/share/doc/$APP_NAME"
+render_copyright >"$root/usr/share/doc/$APP_NAME/copyright"
 if command -v desktop-file-validate >/dev/null; then
     desktop-file-validate "$root/usr/share/applications/$APP_ID.desktop" ||
         die "the desktop entry does not validate"
@@ -118,7 +156,6 @@ recommends_field=$(printf '%s\n' "${recommends[@]}" | paste -sd, | sed 's/,/, /g
 
 # -- control --------------------------------------------------------------------------------------
 installed_size=$(du -s -k --apparent-size "$root" | cut -f1)
-maintainer="${DEBFULLNAME:-pbx-companion maintainers} <${DEBEMAIL:-maintainers@pbx-companion.invalid}>"
 mkdir -p "$root/DEBIAN"
 {
     echo "Package: $APP_NAME"

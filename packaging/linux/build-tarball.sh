@@ -5,7 +5,7 @@
 #
 # It unpacks to pbx-companion-<version>/ holding the bundle (pbx-companion/) and what installs it for
 # one user without root: install.sh, uninstall.sh, common.sh, the desktop entry and the AppStream
-# file. An agent or admin runs
+# file, and the LICENSE (MIT). An agent or admin runs
 #
 #   tar xzf pbx-companion-0.1.0-linux-x86_64.tar.gz && pbx-companion-0.1.0/install.sh
 #
@@ -24,7 +24,7 @@ top=$APP_NAME-$version
 mkdir -p "$work/$top"
 cp -a "$bundle" "$work/$top/$APP_NAME"
 cp "$LINUX_DIR/install.sh" "$LINUX_DIR/uninstall.sh" "$LINUX_DIR/common.sh" "$DESKTOP_TEMPLATE" "$METAINFO_FILE" \
-    "$work/$top/"
+    "$checkout/LICENSE" "$work/$top/"
 
 mkdir -p "$out_dir"
 archive=$(cd "$out_dir" && pwd)/$top-linux-$arch.tar.gz

@@ -46,6 +46,8 @@ DisableProgramGroupPage=yes
 UninstallDisplayName={#AppDisplayName}
 UninstallDisplayIcon={app}\{#AppExeName}
 SetupIconFile={#AppIcon}
+; the license page (MIT, the checkout's LICENSE) shown before installing
+LicenseFile=..\..\LICENSE
 OutputDir=..\..\dist
 OutputBaseFilename={#APP_NAME}-{#AppVersion}-setup
 Compression=lzma2/max

@@ -30,6 +30,7 @@ LINUX_DIR = PROJECT_ROOT / "packaging" / "linux"
 OPT = f"opt/{app.APP_NAME}"
 DESKTOP_PATH = f"usr/share/applications/{app.APP_ID}.desktop"
 METAINFO_PATH = f"usr/share/metainfo/{app.APP_ID}.metainfo.xml"
+COPYRIGHT_PATH = f"usr/share/doc/{app.APP_NAME}/copyright"
 # ELF files whose system libraries the app cannot start without (the executable, Qt's GUI and the
 # X11 platform plugin it draws with): each such library's package must be in Depends.
 ESSENTIAL_ELVES = (app.APP_NAME, "_internal/libQt6Gui.so.6", "_internal/libQt6Widgets.so.6",
@@ -120,6 +121,8 @@ def test_control_names_the_app_its_version_and_the_system_libraries_it_needs(deb
     assert _field(deb_file, "Version") == app.__version__
     assert _field(deb_file, "Architecture") == _architecture()
     assert re.fullmatch(r".+ <[^@\s]+@[^@\s]+>", _field(deb_file, "Maintainer"))
+    if not os.environ.get("DEBEMAIL"):  # a real address, not a reserved .invalid one
+        assert _field(deb_file, "Maintainer") == "pbx-companion developers <dev@pbx-companion.org>"
     assert _field(deb_file, "Section") and _field(deb_file, "Priority") == "optional"
     description = _field(deb_file, "Description").splitlines()
     assert description[0] and len(description) > 2 and all(len(line) <= 80 for line in description)
@@ -149,7 +152,7 @@ def test_the_files_are_where_desktops_and_the_shell_look_and_owned_by_root(deb_f
     icons = {name.removeprefix(hicolor) for name in members
              if name.startswith(hicolor) and re.search(rf"/apps/{app.APP_NAME}\.\w+$", name)}
     assert icons == bundle_icons(bundle_dir)
-    assert METAINFO_PATH in members
+    assert METAINFO_PATH in members and COPYRIGHT_PATH in members
     # root owns everything (dpkg-deb --root-owner-group), nothing is writable by others, no set-id bits
     for name, member in members.items():
         assert (member.uname, member.gname, member.uid, member.gid) == ("root", "root", 0, 0), name
@@ -166,6 +169,40 @@ def test_the_files_are_where_desktops_and_the_shell_look_and_owned_by_root(deb_f
     assert tree.contents[METAINFO_PATH] == (LINUX_DIR / f"{app.APP_ID}.metainfo.xml").read_bytes()
     info = _run("dpkg-deb", "--info", deb_file).stdout
     assert not re.search(r"\b(preinst|postinst|prerm|postrm)\b", info)  # the caches are refreshed by triggers
+
+
+def dep5_paragraphs(text: str) -> list[dict[str, str]]:
+    """A machine-readable debian/copyright (DEP-5) as its paragraphs: {field: value}, a value's
+    continuation lines joined with newlines ("." lines are empty lines)."""
+    paragraphs: list[dict[str, str]] = []
+    for block in text.strip().split("\n\n"):
+        paragraph: dict[str, str] = {}
+        name = ""
+        for line in block.splitlines():
+            if line.startswith(" "):
+                assert name, f"a continuation line before any field: {line!r}"
+                paragraph[name] += "\n" + ("" if line.strip() == "." else line[1:])
+            else:
+                name, sep, value = line.partition(":")
+                assert sep and re.fullmatch(r"[A-Za-z][A-Za-z-]*", name), f"not a field: {line!r}"
+                paragraph[name] = value.strip()
+        paragraphs.append(paragraph)
+    return paragraphs
+
+
+def test_the_copyright_file_says_the_app_is_mit_licensed(tree: PackageTree):
+    """debian/copyright in the machine-readable format: the app's files are MIT with LICENSE's
+    text, and it names where the bundled runtime's licenses come from."""
+    assert tree.members[COPYRIGHT_PATH].mode == 0o644
+    header, *paragraphs = dep5_paragraphs(tree.contents[COPYRIGHT_PATH].decode("utf-8"))
+    assert header["Format"] == "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+    assert header["Upstream-Name"] == app.APP_NAME
+    files = {p["Files"]: p for p in paragraphs if "Files" in p}
+    licenses = {p["License"].split("\n")[0]: p["License"] for p in paragraphs if "Files" not in p}
+    assert files["*"]["License"] == "MIT" and files["*"]["Copyright"].endswith("pbx-companion developers")
+    assert files[f"opt/{app.APP_NAME}/_internal/*"]["License"] in licenses  # every short name has its text
+    license_text = (PROJECT_ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert licenses["MIT"].split("\n", 1)[1] == license_text.split("\n\n", 2)[2].strip()
 
 
 def test_dpkg_installs_it_the_program_runs_from_there_and_purge_leaves_nothing(deb_file: Path, tmp_path: Path):

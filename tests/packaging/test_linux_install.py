@@ -311,7 +311,8 @@ def test_the_release_archive_installs_and_uninstalls_by_itself(release_tarball: 
         archive.extractall(downloads, filter="tar")
     unpacked = downloads / f"{app.APP_NAME}-{app.__version__}"
     assert {p.name for p in unpacked.iterdir()} == {
-        app.APP_NAME, "install.sh", "uninstall.sh", "common.sh", DESKTOP_ID, f"{app.APP_ID}.metainfo.xml"}
+        app.APP_NAME, "install.sh", "uninstall.sh", "common.sh", DESKTOP_ID, f"{app.APP_ID}.metainfo.xml", "LICENSE"}
+    assert (unpacked / "LICENSE").read_bytes() == (LINUX_DIR.parents[1] / "LICENSE").read_bytes()
 
     user.run(unpacked / "install.sh")
     assert user.run(user.launcher, "--version").stdout.strip() == f"{app.APP_NAME} {app.__version__}"
@@ -352,6 +353,7 @@ def test_the_desktop_entry_and_metainfo_describe_this_app() -> None:
     assert validated.returncode == 0, validated.stdout + validated.stderr
     component = ElementTree.parse(metainfo).getroot()
     assert component.findtext("id") == app.APP_ID
+    assert component.findtext("project_license") == "MIT"  # LICENSE at the root
     assert component.findtext("launchable") == DESKTOP_ID
     assert component.find("releases/release").get("version") == app.__version__  # the newest release
     assert {m.text for m in component.iter("mediatype")} == {f"x-scheme-handler/{s}" for s in SCHEMES}

@@ -149,6 +149,9 @@ def test_it_is_a_per_user_install_of_the_one_folder_bundle(iss):
     assert bundle_path(iss.defines["BundleDir"]) == PROJECT_ROOT / "dist" / app.APP_NAME
     assert bundle_path(setup["SetupIconFile"]) == PROJECT_ROOT / "resources" / "icons" / f"{app.APP_NAME}.ico"
     assert bundle_path(setup["SetupIconFile"]).is_file()
+    # the license page shows the project's MIT license
+    assert bundle_path(setup["LicenseFile"]) == PROJECT_ROOT / "LICENSE"
+    assert bundle_path(setup["LicenseFile"]).read_text(encoding="utf-8").startswith("MIT License\n")
     [files] = iss.section("Files")
     assert files["Source"] == iss.defines["BundleDir"] + "\\*"
     assert files["DestDir"] == "{app}"
