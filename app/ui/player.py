@@ -66,6 +66,13 @@ def web_url(link: str | None) -> QUrl | None:
     return url
 
 
+def audio_output_available() -> bool:
+    """Whether the system has a sound output: without one QtMultimedia plays a recording silently."""
+    from PySide6.QtMultimedia import QMediaDevices
+
+    return bool(QMediaDevices.audioOutputs())
+
+
 def quiet_media_url_logging() -> None:
     """Keep recording URLs (with their tokens) out of stderr.
 
@@ -355,6 +362,8 @@ class RecordingPlayer(QWidget):
             text = self.tr("Loading the recording…")
         elif state == self.FINISHED:
             text = self.tr("Finished.")
+        elif state == self.PLAYING and not audio_output_available():
+            text = self.tr("No audio device: the recording plays without sound. Connect speakers or a headset.")
         else:
             text = ""
         self.status_label.setText(text)

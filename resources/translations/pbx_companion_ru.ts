@@ -1609,7 +1609,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>RecordingPlayer</name>
     <message>
-        <location filename="../../app/ui/player.py" line="+120"/>
+        <location filename="../../app/ui/player.py" line="+127"/>
         <location line="+283"/>
         <source>Play</source>
         <extracomment>the only schemes a recording link may have (what the PBX and the team server serve)</extracomment>
@@ -1669,6 +1669,11 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location line="+2"/>
         <source>Finished.</source>
         <translation>Воспроизведение завершено.</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>No audio device: the recording plays without sound. Connect speakers or a headset.</source>
+        <translation>Нет звукового устройства: запись воспроизводится без звука. Подключите колонки или гарнитуру.</translation>
     </message>
 </context>
 <context>

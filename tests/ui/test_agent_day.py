@@ -359,3 +359,34 @@ def test_the_tray_app_logs_into_the_data_dir_given_with_data_dir(qapp, tmp_path,
     with pytest.raises(Stop):
         run_tray(["--config", str(config), "--data-dir", str(tmp_path / "profile")])
     assert seen == [tmp_path / "profile" / "logs" / "pbx-companion.log"]
+
+
+@pytest.mark.parametrize("device", [False, True])
+@pytest.mark.qt_log_ignore("Couldn't (load|resolve) va", "PulseAudioService", "No audio device detected")
+def test_without_an_audio_device_the_player_says_so(qtbot, qloop, monkeypatch, device):
+    from PySide6.QtMultimedia import QMediaPlayer
+
+    import app.ui.player
+    from app.ui.player import RecordingPlayer
+    from tests.ui.test_card import Recordings, wav_bytes
+
+    if not QMediaPlayer().isAvailable():
+        pytest.skip("QtMultimedia has no usable media backend on this machine")
+    monkeypatch.setattr(app.ui.player, "audio_output_available", lambda: device)
+    server = Recordings()
+    run(qloop, server.start())
+    try:
+        server.files["rec.wav"] = wav_bytes()
+        player = RecordingPlayer()
+        qtbot.addWidget(player)
+        player.set_recording(f"{server.url}/rec.wav")
+        player.play()
+        wait_until(qloop, lambda: player.state == RecordingPlayer.PLAYING, timeout=10)
+        if device:
+            assert player.status_label.text() == ""
+        else:
+            assert player.status_label.text() == (
+                "No audio device: the recording plays without sound. Connect speakers or a headset.")
+        player.stop()
+    finally:
+        run(qloop, server.stop())
