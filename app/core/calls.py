@@ -61,7 +61,9 @@ class CallFolder:
 
     def apply(self, session: Session, action: str, body: CallEvent | HoldEvent, at: float) -> list[CallRecord]:
         """Fold one event; returns every call row it changed (siblings in a queue included)."""
-        call = session.calls.get(body.call_id)
+        # the call and the other legs of the session the event names, with their hold periods: one query
+        found = session.calls.with_session(body.call_id, body.session_id)
+        call = next((c for c in found if c.call_id == body.call_id), None)
         if call is None:
             call = CallRecord(call_id=body.call_id, state=RINGING, first_seen=at, updated_at=at)
         self._fill(session, call, body)
@@ -95,7 +97,9 @@ class CallFolder:
 
         changed = [call]
         if call.session_id:
-            siblings = [c for c in session.calls.in_session(call.session_id) if c.call_id != call.call_id]
+            in_session = (found if call.session_id == body.session_id  # read above, else (rare) now
+                          else session.calls.in_session(call.session_id))
+            siblings = [c for c in in_session if c.call_id != call.call_id and c.session_id == call.session_id]
             if any(answered(s) for s in siblings):
                 call.answered_elsewhere = True
             if answered(call):
@@ -107,14 +111,11 @@ class CallFolder:
                         changed.append(sibling)
         call.missed = is_missed(call)
         session.calls.save(call)
-        if action in (ev.CALL_HELD, ev.CALL_ACTIVE) and session.calls.hold_count(call.call_id) >= MAX_HOLD_PERIODS:
+        # call.hold_periods are all of the call's periods (read above, or none for a new call)
+        if action in (ev.CALL_HELD, ev.CALL_ACTIVE) and len(call.hold_periods) >= MAX_HOLD_PERIODS:
             pass  # a flood of hold toggles on one call: its state follows, its hold history stops growing
-        elif action == ev.CALL_HELD:
-            session.calls.hold_started(call.call_id, at)
-        elif action == ev.CALL_ACTIVE:
-            session.calls.hold_ended(call.call_id, at)
-        if action in (ev.CALL_HELD, ev.CALL_ACTIVE):
-            call.hold_periods = session.calls.get(call.call_id).hold_periods  # type: ignore[union-attr]
+        elif action in (ev.CALL_HELD, ev.CALL_ACTIVE):
+            session.calls.add_hold_event(call, at, held=action == ev.CALL_HELD)
         return changed
 
     def _fill(self, session: Session, call: CallRecord, body: CallEvent | HoldEvent) -> None:
@@ -138,8 +139,6 @@ class CallFolder:
     def _link_cdr(session: Session, call: CallRecord) -> None:
         """A CDR that arrived before the call: keyed by its call_id or (a queue's) session_id,
         the same two keys ``CallRepository.by_cdr`` links by when the CDR comes last."""
-        for key in (call.call_id, call.session_id):
-            cdr = session.cdrs.get(key) if key else None
-            if cdr is not None:
-                call.cdr_uniqueid = cdr.uniqueid
-                return
+        keys = [call.call_id] if not call.session_id or call.session_id == call.call_id else [
+            call.call_id, call.session_id]
+        call.cdr_uniqueid = session.cdrs.first_known(keys)

@@ -161,21 +161,19 @@ def read_caller_info(session: Session, call: CallRecord, me: AgentIdentity, my_n
     key = call.other_key
     if not key:
         return info
-    contacts = session.contacts.find_by_key(key)
+    contacts = session.contacts.lookup(key)  # (id, name, company id, company name, company owner, owner)
     if contacts:
-        first = contacts[0]
-        info.contact_id, info.name, info.company = first.id, first.name, first.company_name
+        contact_id, name, company_id, company_name, company_owner, owner = contacts[0]
+        info.contact_id, info.name, info.company = contact_id, name, company_name
         info.more_contacts = len(contacts) - 1
-        owner = first.owner_id
-        if not owner and first.company_id is not None:
-            company = session.contacts.get_company(first.company_id)
-            owner = company.owner_id if company is not None else None
+        if not owner and company_id is not None:
+            owner = company_owner
         if owner:
-            user = session.users.get(owner)
+            user, by_extension = session.users.by_id_or_extension(owner)
             if user is not None:
                 info.owner_is_me = bool(me.crm_user) and user.id == me.crm_user
             else:
-                user = session.users.by_extension(owner)
+                user = by_extension
                 info.owner_is_me = me.is_me(owner) or (
                     user is not None and bool(me.crm_user) and user.id == me.crm_user)
             if user is not None:

@@ -92,12 +92,12 @@ class EventIngestor:
         if isinstance(body, (CallEvent, HoldEvent)):
             return [CallChanged(call, action) for call in self.calls.apply(session, action, body, at)]
         if isinstance(body, UserChange):
-            session.presence.registration(body.user_uid, body.crm_user, body.status, body.protocol, at)
-            return [PresenceChanged(session.presence.get(body.user_uid), action)]  # type: ignore[arg-type]
+            presence = session.presence.registration(body.user_uid, body.crm_user, body.status, body.protocol, at)
+            return [PresenceChanged(presence, action)]
         if isinstance(body, AgentChange):
-            session.presence.agent(body.user_uid, body.crm_user, body.base_status, body.extra_status,
-                                   body.status_name, at)
-            return [PresenceChanged(session.presence.get(body.user_uid), action)]  # type: ignore[arg-type]
+            presence = session.presence.agent(body.user_uid, body.crm_user, body.base_status, body.extra_status,
+                                              body.status_name, at)
+            return [PresenceChanged(presence, action)]
         if isinstance(body, CdrRecord):
             return self.store_cdr(session, body, at, source="event")
         raise ValueError(f"no handler for {action}")  # pragma: no cover
@@ -106,15 +106,14 @@ class EventIngestor:
         """Insert a CDR (from an event or fetched from the PBX) and link it to its call and contact."""
         other_key = self.client_number_key(cdr)
         contact_id = session.contacts.first_id_by_key(other_key) if other_key else None
-        if not session.cdrs.insert(cdr, other_key=other_key, contact_id=contact_id, source=source, received_at=at):
+        row = session.cdrs.add(cdr, other_key=other_key, contact_id=contact_id, source=source, received_at=at)
+        if row is None:
             return []
         messages: list[BusMessage] = []
         for call in session.calls.by_cdr(cdr.uniqueid):
             call.cdr_uniqueid = cdr.uniqueid
             session.calls.save(call)
             messages.append(CallChanged(call, ev.CDR_APPEND))
-        row = session.cdrs.get(cdr.uniqueid)
-        assert row is not None
         return [CdrAdded(row), *messages]
 
     def client_number_key(self, cdr: CdrRecord) -> str | None:

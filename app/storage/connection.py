@@ -158,14 +158,18 @@ def pg_row_factory(cursor: Any) -> Any:
 class PgConnection:
     """A :class:`Connection` over a psycopg 3 connection in autocommit mode (explicit BEGIN)."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("_locked", "raw")
 
     dialect = POSTGRESQL
 
     def __init__(self, raw: psycopg.Connection[Any]) -> None:
         self.raw = raw
+        #: the append locks this transaction holds (taken once per transaction, not per append)
+        self._locked: set[int] = set()
 
     def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor:
+        if self._locked and not params and sql.startswith(("COMMIT", "ROLLBACK", "BEGIN")):
+            self._locked.clear()  # the transaction ends (or a savepoint's locks are given back)
         return self.raw.execute(_pyformat(sql), params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Cursor:
@@ -187,7 +191,9 @@ class PgConnection:
         return [int(row[0]) for row in rows]
 
     def append_lock(self, key: int) -> None:
-        self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        if key not in self._locked:
+            self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            self._locked.add(key)
 
     def notify(self, channel: str, payload: str) -> None:
         self.raw.execute("SELECT pg_notify(%s, %s)", (channel, payload))

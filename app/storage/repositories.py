@@ -15,7 +15,7 @@ from typing import Any
 
 from app.protocol.cdr import CDR_FIELDS, CdrRecord
 
-from .connection import Connection
+from .connection import POSTGRESQL, Connection
 from .records import (
     AgentRecord,
     CallRecord,
@@ -112,6 +112,20 @@ class CrmUserRepository(_Repository):
             "SELECT id, name, extension FROM crm_users WHERE extension = ?", (extension,)
         ).fetchone()
         return None if r is None else CrmUser(r["id"], r["name"], r["extension"])
+
+    def by_id_or_extension(self, text: str) -> tuple[CrmUser | None, CrmUser | None]:
+        """(the user whose id is ``text``, the user whose extension is ``text``): :meth:`get` and
+        :meth:`by_extension` in one query."""
+        by_id = by_extension = None
+        for r in self.conn.execute(
+            "SELECT id, name, extension FROM crm_users WHERE id = ? OR extension = ?", (text, text)
+        ):
+            user = CrmUser(r["id"], r["name"], r["extension"])
+            if user.id == text:
+                by_id = user
+            if user.extension == text:
+                by_extension = user
+        return by_id, by_extension
 
     def by_name(self, name: str) -> builtins.list[CrmUser]:  # `list` here is the method above
         rows = self.conn.execute(
@@ -385,12 +399,37 @@ class CallRepository(_Repository):
         rows = self.conn.execute(f"SELECT * FROM calls WHERE {where}", params).fetchall()
         return [self._record(r, holds=holds) for r in rows]
 
+    def _select_with_holds(self, where: str, params: Sequence[Any]) -> list[CallRecord]:
+        """The calls ``where`` picks (no LIMIT: it would count hold periods), each with its hold
+        periods, in one query (a join) instead of one more per call; ordered by ``first_seen``."""
+        rows = self.conn.execute(
+            "SELECT c.*, h.id AS hold_id, h.held_at AS hold_held_at, h.resumed_at AS hold_resumed_at"
+            f" FROM calls c LEFT JOIN hold_periods h ON h.call_id = c.call_id WHERE {where}"
+            " ORDER BY c.first_seen, c.call_id, h.id",
+            params,
+        ).fetchall()
+        calls: dict[str, CallRecord] = {}
+        for row in rows:
+            call = calls.get(row["call_id"])
+            if call is None:
+                call = calls[row["call_id"]] = self._record(row, holds=False)
+            if row["hold_id"] is not None:
+                call.hold_periods.append(HoldPeriod(row["hold_held_at"], row["hold_resumed_at"]))
+        return list(calls.values())
+
     def get(self, call_id: str) -> CallRecord | None:
-        found = self._select("call_id = ?", (call_id,))
+        found = self._select_with_holds("c.call_id = ?", (call_id,))
         return found[0] if found else None
 
     def in_session(self, session_id: str) -> list[CallRecord]:
-        return self._select("session_id = ? ORDER BY first_seen", (session_id,))
+        return self._select_with_holds("c.session_id = ?", (session_id,))
+
+    def with_session(self, call_id: str, session_id: str | None) -> list[CallRecord]:
+        """The call ``call_id`` (if stored) and every call of ``session_id``, with their hold
+        periods, in one query: what folding an event reads."""
+        if session_id is None:
+            return self._select_with_holds("c.call_id = ?", (call_id,))
+        return self._select_with_holds("c.call_id = ? OR c.session_id = ?", (call_id, session_id))
 
     def for_number(self, key: str, limit: int = 100, *, holds: bool = True) -> list[CallRecord]:
         """The calls from this number, newest first; ``holds=False`` leaves ``hold_periods`` empty
@@ -430,7 +469,7 @@ class CallRepository(_Repository):
         return self._select("TRUE ORDER BY first_seen DESC LIMIT ?", (limit,))
 
     def by_cdr(self, uniqueid: str) -> list[CallRecord]:
-        return self._select("call_id = ? OR session_id = ?", (uniqueid, uniqueid))
+        return self._select_with_holds("c.call_id = ? OR c.session_id = ?", (uniqueid, uniqueid))
 
     def save(self, call: CallRecord) -> None:
         """Insert or replace the call's row (hold periods are written by their own methods)."""
@@ -442,6 +481,23 @@ class CallRepository(_Repository):
             f" ON CONFLICT(call_id) DO UPDATE SET {updates}",
             values,
         )
+
+    def add_hold_event(self, call: CallRecord, at: float, *, held: bool) -> None:
+        """What :meth:`hold_started` (``held``) or :meth:`hold_ended` does, in one statement, to a
+        call read with all its hold periods (:meth:`get`, :meth:`with_session`): its
+        ``hold_periods`` are updated the same way, so it need not be read again."""
+        stamp = "held_at" if held else "resumed_at"
+        for period in call.hold_periods:  # in id order, as the query below picks
+            if getattr(period, stamp) is None:
+                setattr(period, stamp, at)
+                self.conn.execute(
+                    f"UPDATE hold_periods SET {stamp} = ? WHERE id = (SELECT id FROM hold_periods"
+                    f" WHERE call_id = ? AND {stamp} IS NULL ORDER BY id LIMIT 1)",
+                    (at, call.call_id),
+                )
+                return
+        call.hold_periods.append(HoldPeriod(at, None) if held else HoldPeriod(None, at))
+        self.conn.execute(f"INSERT INTO hold_periods (call_id, {stamp}) VALUES (?, ?)", (call.call_id, at))
 
     def hold_count(self, call_id: str) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM hold_periods WHERE call_id = ?", (call_id,)).fetchone()[0])
@@ -507,6 +563,30 @@ class CdrRepository(_Repository):
     def insert(self, cdr: CdrRecord, *, other_key: str | None, contact_id: int | None, source: str,
                received_at: float) -> bool:
         """Store the CDR unless its ``uniqueid`` is known; returns whether it was new."""
+        values = self._values(cdr, other_key=other_key, contact_id=contact_id, source=source, received_at=received_at)
+        columns = ",".join(values)
+        marks = ",".join("?" * len(values))
+        cursor = self.conn.execute(
+            f"INSERT INTO cdrs ({columns}) VALUES ({marks}) ON CONFLICT(uniqueid) DO NOTHING", list(values.values())
+        )
+        return cursor.rowcount > 0
+
+    def add(self, cdr: CdrRecord, *, other_key: str | None, contact_id: int | None, source: str,
+            received_at: float) -> CdrRow | None:
+        """:meth:`insert`, returning the stored row as :meth:`get` reads it (None: the ``uniqueid``
+        was known), in the same statement."""
+        values = self._values(cdr, other_key=other_key, contact_id=contact_id, source=source, received_at=received_at)
+        columns = ",".join(values)
+        marks = ",".join("?" * len(values))
+        row = self.conn.execute(
+            f"INSERT INTO cdrs ({columns}) VALUES ({marks}) ON CONFLICT(uniqueid) DO NOTHING RETURNING *",
+            list(values.values()),
+        ).fetchall()
+        return self._row(row[0]) if row else None
+
+    @staticmethod
+    def _values(cdr: CdrRecord, *, other_key: str | None, contact_id: int | None, source: str,
+                received_at: float) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for name in CDR_FIELDS:
             value = getattr(cdr, name)
@@ -517,12 +597,15 @@ class CdrRepository(_Repository):
             extra=json.dumps(cdr.extra_fields(), ensure_ascii=False, default=str), other_key=other_key,
             contact_id=contact_id, received_at=received_at, source=source,
         )
-        columns = ",".join(values)
-        marks = ",".join("?" * len(values))
-        cursor = self.conn.execute(
-            f"INSERT INTO cdrs ({columns}) VALUES ({marks}) ON CONFLICT(uniqueid) DO NOTHING", list(values.values())
-        )
-        return cursor.rowcount > 0
+        return values
+
+    def first_known(self, uniqueids: Sequence[str]) -> str | None:
+        """The first of these ``uniqueid``s that has a CDR (one query for all)."""
+        if not uniqueids:
+            return None
+        marks = ",".join("?" * len(uniqueids))
+        found = {r[0] for r in self.conn.execute(f"SELECT uniqueid FROM cdrs WHERE uniqueid IN ({marks})", uniqueids)}
+        return next((u for u in uniqueids if u in found), None)
 
     def _row(self, row: Any) -> CdrRow:
         data: dict[str, Any] = {}
@@ -633,34 +716,39 @@ class PresenceRepository(_Repository):
     __slots__ = ()
 
     def registration(self, user_uid: str, crm_user: str | None, status: int | None, protocol: int | None,
-                     at: float) -> None:
-        self.conn.execute(
+                     at: float) -> PresenceRecord:
+        """A SIP registration change; returns the user's presence now (as :meth:`get` reads it)."""
+        rows = self.conn.execute(
             "INSERT INTO presence (user_uid, crm_user, reg_status, protocol, updated_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(user_uid) DO UPDATE SET crm_user = COALESCE(excluded.crm_user, presence.crm_user),"
-            " reg_status = excluded.reg_status, protocol = excluded.protocol, updated_at = excluded.updated_at",
+            " reg_status = excluded.reg_status, protocol = excluded.protocol, updated_at = excluded.updated_at"
+            " RETURNING *",
             (user_uid, crm_user, status, protocol, at),
-        )
+        ).fetchall()
         self.conn.execute(
             "INSERT INTO presence_history (user_uid, crm_user, kind, reg_status, protocol, at)"
             " VALUES (?, ?, 'registration', ?, ?, ?)",
             (user_uid, crm_user, status, protocol, at),
         )
+        return self._record(rows[0])
 
     def agent(self, user_uid: str, crm_user: str | None, base_status: int | None, extra_status: int | None,
-              status_name: str | None, at: float) -> None:
-        self.conn.execute(
+              status_name: str | None, at: float) -> PresenceRecord:
+        """A call-center status change; returns the user's presence now (as :meth:`get` reads it)."""
+        rows = self.conn.execute(
             "INSERT INTO presence (user_uid, crm_user, base_status, extra_status, status_name, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(user_uid) DO UPDATE SET crm_user = COALESCE(excluded.crm_user, presence.crm_user),"
             " base_status = excluded.base_status, extra_status = excluded.extra_status,"
-            " status_name = excluded.status_name, updated_at = excluded.updated_at",
+            " status_name = excluded.status_name, updated_at = excluded.updated_at RETURNING *",
             (user_uid, crm_user, base_status, extra_status, status_name, at),
-        )
+        ).fetchall()
         self.conn.execute(
             "INSERT INTO presence_history (user_uid, crm_user, kind, base_status, extra_status, status_name, at)"
             " VALUES (?, ?, 'agent', ?, ?, ?, ?)",
             (user_uid, crm_user, base_status, extra_status, status_name, at),
         )
+        return self._record(rows[0])
 
     def _record(self, r: Any) -> PresenceRecord:
         return PresenceRecord(r["user_uid"], r["crm_user"], r["reg_status"], r["protocol"], r["base_status"],
@@ -800,6 +888,15 @@ class FeedRepository(_Repository):
         """Journal one message; returns its ``seq``. Readers see appends in ``seq`` order: the
         lock makes a later seq commit after an earlier one, also between server processes."""
         self.conn.append_lock(FEED_APPEND_LOCK)
+        if self.conn.dialect is POSTGRESQL:
+            # the row, its recipients and the NOTIFY of its seq in one round trip
+            return _inserted_id(self.conn.execute(
+                "WITH f AS (INSERT INTO feed (at, type, everyone, payload) VALUES (?, ?, ?, ?) RETURNING seq),"
+                " r AS (INSERT INTO feed_recipients (seq, recipient)"
+                " SELECT f.seq, t.recipient FROM f, unnest(?::text[]) AS t(recipient))"
+                " SELECT seq, pg_notify(?, seq::text) FROM f",
+                (at, type_, everyone, payload, list(dict.fromkeys(recipients)), FEED_CHANNEL),
+            ))
         seq = _inserted_id(self.conn.execute(
             "INSERT INTO feed (at, type, everyone, payload) VALUES (?, ?, ?, ?) RETURNING seq",
             (at, type_, everyone, payload),
