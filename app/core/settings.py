@@ -92,6 +92,7 @@ class Settings:
     popup_linger_s: float = 4.0       # how long a pop-up stays after its call ended elsewhere/ended
     popup_outgoing: bool = True       # the agent's own outgoing calls get the in-call pop-up too
     dial_repeat_window_s: float = 3.0  # the same number asked for again within this is dialed once
+    outcomes: str = ""                # the call outcomes the card offers (app.core.outcomes); "": the built-in ones
     ring_sound: bool = False
     language: str = ""                # "", "ru" or "en"; empty follows the system
     start_at_login: bool = False

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from app.core.api import CardData, ContactDraft
+from app.core.outcomes import outcome_code, outcome_list
 from app.core.timeline import TimelineRow, apply_notes, row_from_cdr
 from app.protocol import events as ev
 from app.protocol.phones import Phone, PhoneError, PhoneNormalizer
@@ -51,7 +52,7 @@ from app.storage import CallRecord, CallState, CdrRow, ContactRecord, CrmUser, P
 
 from .context import UiContext, user_message
 from .errors import missing_pbx_setting, pbx_error_text
-from .format import call_count_text, phone_text, plain_text
+from .format import call_count_text, outcome_label, phone_text, plain_text
 from .labels import PlainLabel
 from .player import RecordingPlayer
 from .timeline import TimelineFilterProxy, TimelineModel, configure_view, status_label, timeline_csv
@@ -471,8 +472,10 @@ class ClientCard(QWidget):
         self.note_edit.returnPressed.connect(self.save_note)
         self.outcome_combo = QComboBox()
         self.outcome_combo.setEditable(True)
-        self.outcome_combo.addItems(["", self.tr("Resolved"), self.tr("Call back"), self.tr("Sale"),
-                                     self.tr("Not interested"), self.tr("Wrong number")])
+        # the outcomes setting's list; stored as codes, shown in the agent's language
+        self.outcome_combo.addItem("", "")
+        for code in outcome_list(self._ctx.settings.outcomes):
+            self.outcome_combo.addItem(outcome_label(code), code)
         self.outcome_combo.setToolTip(self.tr("Outcome of the call"))
         self.save_note_button = QPushButton(self.tr("Save note"))
         self.save_note_button.clicked.connect(self.save_note)
@@ -589,7 +592,7 @@ class ClientCard(QWidget):
         row = self._selected
         if row is None:
             return
-        ref, note, outcome = row.ref, self.note_edit.text().strip(), self.outcome_combo.currentText().strip()
+        ref, note, outcome = row.ref, self.note_edit.text().strip(), self.selected_outcome()
         self.save_note_button.setEnabled(False)
 
         def done(_: None) -> None:
@@ -640,6 +643,14 @@ class ClientCard(QWidget):
             self._show_message(pbx_error_text(exc, "switch_call_hold"))
 
         self._start(self._ctx.api.calls.hold(self._call_id), on_done=finished, on_error=failed)
+
+    def selected_outcome(self) -> str:
+        """The outcome to store: a listed outcome's code (chosen, or its words typed), else the text typed."""
+        text = self.outcome_combo.currentText().strip()
+        for n in range(self.outcome_combo.count()):
+            if self.outcome_combo.itemText(n) == text:
+                return str(self.outcome_combo.itemData(n) or "")
+        return outcome_code(text)
 
     def select_call(self, ref: str) -> bool:
         """Select the call with this uniqueid/call_id in the timeline (when the filters show it)."""
@@ -811,7 +822,12 @@ class ClientCard(QWidget):
             widget.setEnabled(row is not None)
         self.note_edit.setText(row.note if row else "")
         self.note_edit.setCursorPosition(0)  # show a stored note from its start, not its last words
-        self.outcome_combo.setCurrentText(row.outcome if row else "")
+        stored = outcome_code(row.outcome) if row else ""
+        index = self.outcome_combo.findData(stored)
+        if index >= 0:
+            self.outcome_combo.setCurrentIndex(index)
+        else:
+            self.outcome_combo.setCurrentText(outcome_label(stored))
         if row is None:
             self.player.clear()
         else:

@@ -72,6 +72,22 @@ def plain_tooltip(text: str | None) -> str:
     return '<p style="white-space:pre-wrap">' + html.escape(shown, quote=False) + "</p>"
 
 
+def outcome_label(outcome: str | None) -> str:
+    """A stored outcome in the agent's language: a built-in code (or the words it was once stored
+    as) translated, the call center's own outcomes as they are."""
+    from app.core.outcomes import outcome_code
+
+    code = outcome_code(outcome)
+    labels = {
+        "resolved": QCoreApplication.translate("Outcome", "Resolved"),
+        "call_back": QCoreApplication.translate("Outcome", "Call back"),
+        "sale": QCoreApplication.translate("Outcome", "Sale"),
+        "not_interested": QCoreApplication.translate("Outcome", "Not interested"),
+        "wrong_number": QCoreApplication.translate("Outcome", "Wrong number"),
+    }
+    return labels.get(code, code)
+
+
 def phone_text(normalizer: PhoneNormalizer, text: str | None) -> str:
     """A number as agents read it ("+7 495 134-30-60", "9022"); text that is no number as it came.
 

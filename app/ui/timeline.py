@@ -56,7 +56,7 @@ from app.protocol.phones import PhoneNormalizer
 from app.protocol.text import spreadsheet_cell
 from app.storage import CallRecord
 
-from .format import duration_text, phone_text, plain_text, plain_tooltip, when_text
+from .format import duration_text, outcome_label, phone_text, plain_text, plain_tooltip, when_text
 
 
 def status_label(status: str) -> str:
@@ -166,7 +166,8 @@ class TimelineModel(QAbstractTableModel):
         return None
 
     def _texts(self, row: TimelineRow) -> list[str]:
-        note, outcome = plain_text(row.note), plain_text(row.outcome)  # one line each, no control characters
+        # one line each, no control characters; a built-in outcome in the agent's language
+        note, outcome = plain_text(row.note), plain_text(outcome_label(row.outcome))
         if outcome:
             note = f"{outcome} · {note}" if note else outcome
         return [
@@ -509,7 +510,7 @@ def timeline_csv(rows: Iterable[TimelineRow], normalizer: PhoneNormalizer) -> st
             "" if row.duration is None else str(row.duration),
             "" if row.billsec is None else str(row.billsec),
             row.status,
-            row.outcome,
+            outcome_label(row.outcome),
             row.note,
             "yes" if row.link else "no",
             row.ref,

@@ -42,7 +42,7 @@
 <context>
     <name>ClientCard</name>
     <message numerus="yes">
-        <location filename="../../app/ui/card.py" line="+582"/>
+        <location filename="../../app/ui/card.py" line="+587"/>
         <source>Cancelled: %n call(s) loaded from the PBX.</source>
         <translation>
             <numerusform>Cancelled: %n call loaded from the PBX.</numerusform>
@@ -58,7 +58,7 @@
         </translation>
     </message>
     <message numerus="yes">
-        <location line="+128"/>
+        <location line="+136"/>
         <source>Loading older calls from the PBX… %n call(s) so far</source>
         <translation>
             <numerusform>Loading older calls from the PBX… %n call so far</numerusform>
@@ -115,7 +115,7 @@
 <context>
     <name>Format</name>
     <message numerus="yes">
-        <location filename="../../app/ui/format.py" line="+134"/>
+        <location filename="../../app/ui/format.py" line="+150"/>
         <source>%n call(s)</source>
         <translation>
             <numerusform>%n call</numerusform>

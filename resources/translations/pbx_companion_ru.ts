@@ -224,13 +224,13 @@
 <context>
     <name>ClientCard</name>
     <message>
-        <location filename="../../app/ui/card.py" line="+388"/>
-        <location line="+549"/>
+        <location filename="../../app/ui/card.py" line="+396"/>
+        <location line="+559"/>
         <source>Hold</source>
         <translation>Удержать</translation>
     </message>
     <message>
-        <location line="-532"/>
+        <location line="-542"/>
         <source>Save</source>
         <translation>Сохранить</translation>
     </message>
@@ -240,7 +240,7 @@
         <translation>Клиент</translation>
     </message>
     <message>
-        <location line="+21"/>
+        <location line="+16"/>
         <source>All calls</source>
         <translation>Все звонки</translation>
     </message>
@@ -285,32 +285,27 @@
         <translation>Заметка к выбранному звонку</translation>
     </message>
     <message>
-        <location line="+4"/>
         <source>Resolved</source>
-        <translation>Вопрос решён</translation>
+        <translation type="vanished">Вопрос решён</translation>
     </message>
     <message>
-        <location line="+0"/>
         <source>Call back</source>
-        <translation>Перезвонить</translation>
+        <translation type="vanished">Перезвонить</translation>
     </message>
     <message>
-        <location line="+0"/>
         <source>Sale</source>
-        <translation>Продажа</translation>
+        <translation type="vanished">Продажа</translation>
     </message>
     <message>
-        <location line="+1"/>
         <source>Not interested</source>
-        <translation>Не заинтересован</translation>
+        <translation type="vanished">Не заинтересован</translation>
     </message>
     <message>
-        <location line="+0"/>
         <source>Wrong number</source>
-        <translation>Ошиблись номером</translation>
+        <translation type="vanished">Ошиблись номером</translation>
     </message>
     <message>
-        <location line="+1"/>
+        <location line="+8"/>
         <source>Outcome of the call</source>
         <translation>Итог звонка</translation>
     </message>
@@ -383,7 +378,7 @@
         <translation>Не удалось выгрузить: %1</translation>
     </message>
     <message>
-        <location line="+72"/>
+        <location line="+80"/>
         <source>This contact no longer exists; saving creates it again.</source>
         <translation>Этого контакта больше нет; при сохранении он будет создан заново.</translation>
     </message>
@@ -454,7 +449,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+103"/>
+        <location line="+108"/>
         <source>%1 of %2</source>
         <translation>%1 из %2</translation>
     </message>
@@ -544,7 +539,7 @@
 <context>
     <name>ContactForm</name>
     <message>
-        <location filename="../../app/ui/card.py" line="-792"/>
+        <location filename="../../app/ui/card.py" line="-802"/>
         <source>Full name</source>
         <translation>Фамилия, имя и отчество</translation>
     </message>
@@ -1065,7 +1060,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Format</name>
     <message>
-        <location filename="../../app/ui/format.py" line="+83"/>
+        <location filename="../../app/ui/format.py" line="+99"/>
         <source>Hidden number</source>
         <translation>Скрытый номер</translation>
     </message>
@@ -1230,6 +1225,34 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location line="+3"/>
         <source>The call center&apos;s team server is the PBX&apos;s webhook and sends this app your calls. You need its address and your personal token from the administrator.</source>
         <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>Outcome</name>
+    <message>
+        <location filename="../../app/ui/format.py" line="-71"/>
+        <source>Resolved</source>
+        <translation>Вопрос решён</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Call back</source>
+        <translation>Перезвонить</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Sale</source>
+        <translation>Продажа</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Not interested</source>
+        <translation>Не заинтересован</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Wrong number</source>
+        <translation>Ошиблись номером</translation>
     </message>
 </context>
 <context>
@@ -2437,7 +2460,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Timeline</name>
     <message>
-        <location filename="../../app/ui/timeline.py" line="+65"/>
+        <location filename="../../app/ui/timeline.py" line="+66"/>
         <source>Answered</source>
         <translation>Отвечен</translation>
     </message>
@@ -2530,8 +2553,10 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Заметка</translation>
     </message>
     <message>
-        <location line="+54"/>
+        <location line="+59"/>
+        <location line="+339"/>
         <source>Yes</source>
+        <extracomment>what a shared column needs before a header may take room from it: a whole number</extracomment>
         <translation>Есть</translation>
     </message>
 </context>

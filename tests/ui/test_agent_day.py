@@ -390,3 +390,58 @@ def test_without_an_audio_device_the_player_says_so(qtbot, qloop, monkeypatch, d
         player.stop()
     finally:
         run(qloop, server.stop())
+
+
+def test_outcome_codes_and_the_admins_list():
+    from app.core.outcomes import DEFAULT_OUTCOMES, outcome_code, outcome_list
+
+    assert outcome_code("Call back") == outcome_code("Перезвонить") == outcome_code("call_back") == "call_back"
+    assert outcome_code(" Demo booked ") == "Demo booked"
+    assert outcome_list("") == list(DEFAULT_OUTCOMES)
+    assert outcome_list("call_back; Demo booked,\nSale, call back") == ["call_back", "Demo booked", "sale"]
+
+
+def test_outcomes_are_stored_as_codes_and_shown_in_the_agents_language(companion, send, qloop, qapp):
+    from app.ui.card import ClientCard
+    from app.ui.i18n import install_translators, remove_translators
+    from app.ui.timeline import TimelineModel
+
+    contact_id = save_contact(companion, qloop, "Ivan Petrov")
+    for call_id in ("oc-1", "oc-legacy"):
+        send("call_ringing", call_body(call_id))
+        send("call_answer", call_body(call_id))
+        send("call_hangup", call_body(call_id, variable_answersec="20"))
+    run(qloop, companion.api.calls.set_note("oc-legacy", "old", "Call back"))  # stored as text, before codes
+    card = loaded(qloop, companion.shell.open_card(contact_id, "", "oc-1"))
+    assert [card.outcome_combo.itemText(n) for n in range(card.outcome_combo.count())] == [
+        "", "Resolved", "Call back", "Sale", "Not interested", "Wrong number"]
+    card.outcome_combo.setCurrentIndex(2)
+    card.note_edit.setText("tomorrow 10:00")
+    card.save_note()
+    wait_until(qloop, lambda: companion.ctx.tasks.pending == 0)
+    stored = run(qloop, companion.engine.store.read(lambda s: s.notes.many(["oc-1", "oc-legacy"])))
+    assert stored["oc-1"][1] == "call_back"  # the code, not the words
+    card.close()
+
+    remove_translators(qapp)
+    install_translators(qapp, "ru")
+    try:
+        russian = ClientCard(companion.ctx, contact_id, None, "oc-1")
+        russian.show()
+        loaded(qloop, russian)
+        notes = {row.ref: russian.timeline_model.data(russian.timeline_model.index(n, TimelineModel.COL_NOTE))
+                 for n, row in enumerate(russian.timeline_model.rows())}
+        assert notes["oc-1"] == "Перезвонить · tomorrow 10:00"
+        assert notes["oc-legacy"] == "Перезвонить · old"  # the English text stored before codes too
+        assert russian.outcome_combo.currentText() == "Перезвонить"  # the selected call's outcome
+        russian.close()
+        russian.deleteLater()
+    finally:
+        remove_translators(qapp)
+        install_translators(qapp, "en")
+
+    companion.ctx.settings.outcomes = "call_back, Demo booked"
+    own = ClientCard(companion.ctx, contact_id, None)
+    assert [own.outcome_combo.itemText(n) for n in range(own.outcome_combo.count())] == [
+        "", "Call back", "Demo booked"]
+    own.deleteLater()
