@@ -88,6 +88,29 @@ async def test_without_the_key_a_big_body_is_not_read(engine, http):
     assert status == 200
 
 
+async def test_the_rest_of_a_refused_body_is_not_read_either(engine):
+    """After the 401 the connection is closed: a keyless client streaming 64 MiB gets no further
+    than what the socket buffers hold (aiohttp would read the rest, to keep the connection)."""
+    import asyncio
+    import time
+
+    size = 64 * 1024 * 1024
+    _, writer = await asyncio.open_connection("127.0.0.1", engine.server.port)
+    writer.write(f"POST /webhook HTTP/1.1\r\nHost: pbx\r\nContent-Type: application/json\r\n"
+                 f"Content-Length: {size}\r\n\r\n".encode())
+    chunk, sent, started = b"x" * 65536, 0, time.monotonic()
+    try:
+        while sent < size:
+            writer.write(chunk)
+            await asyncio.wait_for(writer.drain(), 5)
+            sent += len(chunk)
+    except (ConnectionError, OSError):
+        pass
+    assert sent < size // 4, sent  # refused long before the body's end
+    assert time.monotonic() - started < 5
+    writer.close()
+
+
 async def test_a_flood_of_refusals_writes_a_few_log_lines(engine, http, caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, logger="app.webhook")
     for _ in range(200):

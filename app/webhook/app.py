@@ -231,7 +231,9 @@ async def handle_webhook(request: web.Request) -> web.Response:
                                           exc.action or action or "?", _remote(request), exc.message,
                                           level=logging.INFO)
         response = _error(exc.status, exc.message, exc.action or action, exc.headers)
-        if exc.status in (408, 413):  # don't keep reading a body we refused
+        if exc.status in (408, 413) or not request.content.is_eof():
+            # don't read the rest of a body we refused: aiohttp would, to keep the connection (up to
+            # its lingering time), and a keyless client posting 1 MiB bodies would cost us each MiB
             response.force_close()
         return response
     except BackendUnavailable as exc:

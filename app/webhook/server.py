@@ -35,6 +35,8 @@ MAX_CONNECTIONS = 1000
 HEADER_TIMEOUT = 10.0
 #: an idle keep-alive connection is closed after this (aiohttp's own default is an hour)
 KEEPALIVE_TIMEOUT = 75.0
+#: what one read of a connection takes (asyncio's own is 256 KiB; the PBX's events are a few KiB)
+READ_SIZE = 16 * 1024
 #: files kept free for everything else when ``max_connections`` is clamped to the open-file limit
 #: (the database, the PBX client's connections, logs, the agents' feed)
 RESERVED_FILES = 128
@@ -151,6 +153,8 @@ class _GuardedHandler(RequestHandler):
                 transport.close()
             return
         self._admitted = True
+        if hasattr(transport, "max_size"):  # asyncio reads up to 256 KiB at a time: a client whose body we
+            transport.max_size = READ_SIZE  # refuse after 4 KiB would have us copy that much first
         super().connection_made(transport)
         self._arm()
 
@@ -292,7 +296,7 @@ class WebhookServer:
         _install_accept_filter(limits.log_interval)
         runner = web.AppRunner(self.app, access_log_class=RedactingAccessLogger, access_log=access_log,
                                shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=False,
-                               keepalive_timeout=limits.keepalive_timeout)
+                               keepalive_timeout=limits.keepalive_timeout, lingering_time=0)
         await runner.setup()
         assert runner.server is not None
         self._guard = _ConnectionGuard(runner.server, limits, RefusalLog(log, limits.log_interval))
