@@ -55,7 +55,14 @@ from .errors import missing_pbx_setting, pbx_error_text
 from .format import call_count_text, outcome_label, phone_text, plain_text
 from .labels import PlainLabel
 from .player import RecordingPlayer
-from .timeline import TimelineFilterProxy, TimelineModel, configure_view, status_label, timeline_csv
+from .timeline import (
+    ColumnFitter,
+    TimelineFilterProxy,
+    TimelineModel,
+    configure_view,
+    status_label,
+    timeline_csv,
+)
 
 __all__ = ["ClientCard", "ContactDraft", "ContactForm", "PhoneRow"]
 
@@ -413,13 +420,8 @@ class ClientCard(QWidget):
         self.timeline_view = QTableView()
         self.timeline_view.setModel(self.timeline_proxy)
         configure_view(self.timeline_view)
-        widths = {TimelineModel.COL_TIME: 130, TimelineModel.COL_DIRECTION: 80, TimelineModel.COL_NUMBER: 140,
-                  TimelineModel.COL_DURATION: 70, TimelineModel.COL_BILLSEC: 70, TimelineModel.COL_STATUS: 150,
-                  TimelineModel.COL_RECORDING: 70}
-        header = self.timeline_view.horizontalHeader()
-        for column, width in widths.items():
-            # never narrower than the (translated) header: Russian ones are longer than English
-            self.timeline_view.setColumnWidth(column, max(width, header.sectionSizeHint(column)))
+        # the columns fit the card's width (no horizontal scroll bar); long values elide, with tooltips
+        self.column_fitter = ColumnFitter(self.timeline_view)
         self.timeline_view.selectionModel().selectionChanged.connect(self._selection_changed)
 
         self.direction_combo = QComboBox()

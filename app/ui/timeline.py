@@ -28,13 +28,14 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import (
     QAbstractTableModel,
     QCoreApplication,
+    QEvent,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyleOptionHeader, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyle, QStyleOptionHeader, QTableView
 
 from app.core.timeline import (
     ANSWERED,
@@ -135,7 +136,9 @@ class TimelineModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        # the tooltip: a narrow column's header is elided (see ColumnFitter)
+        if orientation == Qt.Orientation.Horizontal and role in (Qt.ItemDataRole.DisplayRole,
+                                                                 Qt.ItemDataRole.ToolTipRole):
             return self._headers[section] if 0 <= section < self.COLUMN_COUNT else None
         return None
 
@@ -160,6 +163,8 @@ class TimelineModel(QAbstractTableModel):
                 return plain_tooltip(row.note)
             if column == self.COL_NUMBER:
                 return plain_tooltip(row.number) or None
+            if column == self.COL_STATUS:  # a long status is elided in its column
+                return plain_tooltip(status_label(row.status)) or None
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.COL_DURATION, self.COL_BILLSEC):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -482,6 +487,84 @@ def configure_view(view: QTableView) -> None:
     view.setWordWrap(False)
     view.setAlternatingRowColors(True)
     view.setSortingEnabled(True)
+
+
+class ColumnFitter(QObject):
+    """Sizes a timeline view's columns to its width: no horizontal scroll bar at the card's size.
+
+    Widths come from sample texts measured once, never from the rows (the card opens clients with
+    10,000 calls). What the view's width is given to, in turn: the short columns (time, direction,
+    durations, recording) as wide as their longest possible text, the number column as wide as a
+    whole number, the status column as wide as the everyday statuses, the note column a little;
+    then the short columns' headers whole, left to right (a header that does not fit is elided;
+    the title is its tooltip, as in Russian at the default size); then the status column up to its
+    longest status ("Answered by a colleague"); the note column takes the rest.
+    A longer value elides, and its tooltip shows it whole. Refitted whenever the viewport changes
+    width (a resize, the vertical scroll bar coming or going).
+    """
+
+    COMPACT = (TimelineModel.COL_TIME, TimelineModel.COL_DIRECTION, TimelineModel.COL_DURATION,
+               TimelineModel.COL_BILLSEC, TimelineModel.COL_RECORDING)
+    #: a whole number in the number column
+    NUMBER_SAMPLE = "+7 495 134-30-60"
+    #: what the note column keeps before headers and long statuses take room from it
+    NOTE_SAMPLE = "Call back"
+
+    def __init__(self, view: QTableView) -> None:
+        super().__init__(view)
+        self._view = view
+        metrics = view.fontMetrics()
+        margin = 2 * (view.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, view) + 1) + 8
+
+        def width(*texts: str) -> int:
+            return max(metrics.horizontalAdvance(text) for text in texts) + margin
+
+        long_ago = datetime(2000, 12, 28, 23, 58).timestamp()  # two-digit day and month, a late hour
+        longest = duration_text(9 * 3600 + 59 * 60 + 59)
+        self._content = {
+            TimelineModel.COL_TIME: width(when_text(long_ago), when_text(long_ago, long_ago),
+                                          when_text(long_ago, long_ago + 86400)),
+            TimelineModel.COL_DIRECTION: width(direction_text(ev.DIRECTION_INCOMING),
+                                               direction_text(ev.DIRECTION_OUTGOING)),
+            TimelineModel.COL_DURATION: width(longest),
+            TimelineModel.COL_BILLSEC: width(longest),
+            TimelineModel.COL_RECORDING: width(QCoreApplication.translate("TimelineModel", "Yes"), "—"),
+        }
+        self._number = width(self.NUMBER_SAMPLE)
+        self._note = width(self.NOTE_SAMPLE)
+        everyday = (ANSWERED, MISSED, NO_ANSWER, BUSY, IN_PROGRESS)
+        self._everyday_status = width(*map(status_label, everyday))
+        self._status = width(*map(status_label, (*everyday, ANSWERED_ELSEWHERE, RINGING, ON_HOLD)))
+        # the note column takes what is left: Stretch, as a stretched *last* section keeps 100 px at least
+        header = view.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(TimelineModel.COL_NOTE, QHeaderView.ResizeMode.Stretch)
+        view.viewport().installEventFilter(self)
+        self.fit()
+
+    def fit(self) -> None:
+        header = self._view.horizontalHeader()
+        widths = dict(self._content)
+        widths[TimelineModel.COL_NUMBER] = self._number
+        widths[TimelineModel.COL_STATUS] = self._everyday_status
+        spare = self._view.viewport().width() - sum(widths.values()) - self._note
+
+        def grow(column: int, target: int) -> None:
+            nonlocal spare
+            more = max(0, min(spare, target - widths[column]))
+            widths[column] += more
+            spare -= more
+
+        for column in self.COMPACT:
+            grow(column, header.sectionSizeHint(column))
+        grow(TimelineModel.COL_STATUS, self._status)
+        for column, size in widths.items():
+            header.resizeSection(column, size)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            self.fit()
+        return False
 
 
 # -- CSV --------------------------------------------------------------------------------------
