@@ -42,12 +42,13 @@ def spreadsheet_cell(value: str) -> str:
     """A CSV cell that no spreadsheet runs as a formula: ``'`` before a formula start (OWASP's advice).
 
     The single quote is the spreadsheets' own "this cell is text" mark: Excel and Google Sheets
-    show ``'=HYPERLINK(…)`` as the text ``=HYPERLINK(…)``, and a number such as ``+7 495 134-30-60``
-    (which a spreadsheet would otherwise compute, or turn into the number 74951343060) stays the
-    text the agent knows; LibreOffice and a text editor show the quote too, which still reads as
-    the number. Phone numbers are not let through unquoted: a cell is either inert or not, and
-    "+7 495 …" starts like ``+A1``. A value that already starts with quotes before a formula start
-    gets one more, so that :func:`from_spreadsheet_cell` gives every value back exactly.
+    show ``'=HYPERLINK(…)`` as the text ``=HYPERLINK(…)``. Phone numbers get it too, on purpose:
+    unmarked, ``+7 495 134-30-60`` is a formula to a spreadsheet (an error, or ``+74951343060``
+    computed into the number 74951343060 without its plus), and telling a harmless number from
+    ``+A1*…`` is a second rule to get wrong; marked, it is the text the agent knows (LibreOffice
+    and a text editor show the quote in front, which still reads as the number). A value that
+    already starts with quotes before a formula start gets one more, so that
+    :func:`from_spreadsheet_cell` gives every value back exactly.
     """
     if value.lstrip("'").startswith(FORMULA_STARTS):
         return "'" + value
