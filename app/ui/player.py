@@ -60,7 +60,7 @@ def web_url(link: str | None) -> QUrl | None:
     """
     if not link:
         return None
-    url = QUrl(link, QUrl.ParsingMode.StrictMode)
+    url = QUrl(link.strip())  # tolerant, as QMediaPlayer reads it: a PBX link may carry an unencoded space
     if not url.isValid() or url.scheme().lower() not in WEB_SCHEMES or not url.host():
         return None
     return url

@@ -119,5 +119,6 @@ def test_a_refused_link_followed_by_a_web_link_is_ready_again(player, local_wav)
 def test_web_url_is_the_one_rule():
     assert web_url("HTTPS://pbx.example.com/a.wav") is not None
     assert web_url("https://pbx.example.com/a.wav?file=x").scheme() == "https"  # type: ignore[union-attr]
+    assert web_url("https://pbx.example.com/get file?file=a b") is not None  # read as tolerantly as the player does
     for link in (None, "", "file:///etc/passwd", "smb://h/s", "https://", "//pbx.example.com/a.wav"):
         assert web_url(link) is None, link
