@@ -16,7 +16,7 @@ BUNDLE_SRC := $(shell find app resources packaging/pyinstaller -type f -not -pat
               pyproject.toml packaging/bundle.sh
 DEB_STAMP  := dist/.deb-built
 TAR_STAMP  := dist/.tarball-built
-DEB_SRC    := $(shell find packaging/linux -type f)
+DEB_SRC    := $(shell find packaging/linux -type f) LICENSE
 
 $(STAMP): pyproject.toml $(BOOTSTRAP)
 	@bash $(BOOTSTRAP)

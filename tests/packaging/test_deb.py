@@ -52,7 +52,7 @@ def deb_file(bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """The package of the bundle under test: the one `make deb` left beside the bundle when it is
     newer than the bundle and the packaging sources, else one built now by build-deb.sh."""
     made = bundle_dir.parent / f"{app.APP_NAME}_{app.__version__}_{_architecture()}.deb"
-    sources = [bundle_dir / app.APP_NAME, *LINUX_DIR.iterdir()]
+    sources = [bundle_dir / app.APP_NAME, *LINUX_DIR.iterdir(), PROJECT_ROOT / "LICENSE"]  # LICENSE: the copyright
     if made.exists() and made.stat().st_mtime >= max(p.stat().st_mtime for p in sources):
         yield made
         return
