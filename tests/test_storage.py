@@ -438,3 +438,20 @@ def test_an_inline_read_over_its_budget_is_refused_and_the_store_stays_usable(tm
         store.close()
     with pytest.raises(InlineReadRefused):
         store.read_inline(lambda s: 1)
+
+
+def test_a_reader_connection_the_server_dropped_is_replaced_and_the_read_still_answers(postgres_server, postgres_url):
+    """Pooled connections are not checked with a query per borrow: a dead one fails its first
+    statement, is discarded, and the read runs once more on a fresh connection."""
+    store = open_store(postgres_url)
+    try:
+        store.write_sync(lambda s: s.users.upsert(CrmUser("7", "Rita", "9022")))
+        writer = store.write_sync(lambda s: s.conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+        for _ in range(2):
+            assert store.read_sync(lambda s: s.users.get("7")) == CrmUser("7", "Rita", "9022")
+            postgres_server.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE application_name = 'pbx-companion' AND pid <> {int(writer)}")
+        assert store.read_sync(lambda s: s.users.get("7")) == CrmUser("7", "Rita", "9022")
+    finally:
+        store.close()

@@ -28,10 +28,12 @@ class Dialect:
     like: str
     #: starts a write transaction (SQLite takes the write lock at once, so no deadlock can follow)
     begin: str
+    #: the aggregate that makes a JSON array of a column's values (a list, or its text, per row)
+    json_array_agg: str
 
 
-SQLITE = Dialect("sqlite", like="LIKE", begin="BEGIN IMMEDIATE")
-POSTGRESQL = Dialect("postgresql", like="ILIKE", begin="BEGIN")
+SQLITE = Dialect("sqlite", like="LIKE", begin="BEGIN IMMEDIATE", json_array_agg="json_group_array")
+POSTGRESQL = Dialect("postgresql", like="ILIKE", begin="BEGIN", json_array_agg="json_agg")
 
 
 class Cursor(Protocol):
@@ -145,9 +147,11 @@ class PgRow:
 
 
 def pg_row_factory(cursor: Any) -> Any:
-    """psycopg row factory making :class:`PgRow` (the column index is built once per query)."""
-    description = cursor.description or ()
-    index = {column.name: position for position, column in enumerate(description)}
+    """psycopg row factory making :class:`PgRow` (the column index is built once per query, from
+    the result's field names: ``cursor.description`` would build a Column object per column)."""
+    result = cursor.pgresult
+    names = [result.fname(i) for i in range(result.nfields)] if result is not None else []
+    index = {name.decode("utf-8", "replace"): position for position, name in enumerate(names) if name is not None}
 
     def make(values: Sequence[Any]) -> PgRow:
         return PgRow(values, index)

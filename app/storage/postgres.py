@@ -109,7 +109,7 @@ class PostgresStore(Store):
             url, min_size=1, max_size=readers, timeout=POOL_TIMEOUT, open=True, name="pbx-companion-readers",
             kwargs={"autocommit": True, "row_factory": pg_row_factory, "connect_timeout": CONNECT_TIMEOUT,
                     "application_name": "pbx-companion"},
-            configure=_configure, check=ConnectionPool.check_connection,
+            configure=_configure,
         )
 
     @property
@@ -127,11 +127,21 @@ class PostgresStore(Store):
         return self._write_conn
 
     def _run_read(self, fn: Callable[[Session], T]) -> T:
-        try:
-            with self._pool.connection() as raw:
-                return fn(Session(PgConnection(raw)))
-        except PoolTimeout as exc:
-            raise StorageError(f"cannot read the database {self.location}: {exc}") from exc
+        # A pooled connection is not checked with a query each time it is borrowed (a round trip
+        # per read): one the server dropped (a restart, an idle timeout) fails its first statement,
+        # the pool discards it, and the read runs again on another (each of them may be dead).
+        attempts = self._pool.max_size + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                with self._pool.connection() as raw:
+                    try:
+                        return fn(Session(PgConnection(raw)))
+                    except psycopg.OperationalError:
+                        if attempt == attempts or not (raw.closed or raw.broken):
+                            raise
+            except PoolTimeout as exc:
+                raise StorageError(f"cannot read the database {self.location}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def read_inline(self, fn: Callable[[Session], T], budget: float = 0.005) -> T:
         """Refused: a server round trip must not block the event loop (the reader threads answer)."""

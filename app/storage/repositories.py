@@ -879,6 +879,13 @@ FEED_APPEND_LOCK = 0x70626366
 FEED_CHANNEL = "pbx_companion_feed"
 
 
+def _tag_set(tags: list[str] | str | None) -> frozenset[str]:
+    """A row's recipients from their JSON array (a list from PostgreSQL, its text from SQLite)."""
+    if tags is None:
+        return frozenset()
+    return frozenset(json.loads(tags) if isinstance(tags, str) else tags)
+
+
 class FeedRepository(_Repository):
     """The agents' feed journal: what each agent's app resumes from after a disconnect."""
 
@@ -919,10 +926,14 @@ class FeedRepository(_Repository):
         return [FeedRow(r[0], r[1], r[2], bool(r[3]), frozenset(tags.get(r[0], ())), r[4]) for r in rows]
 
     def after(self, seq: int, limit: int = 1000) -> list[FeedRow]:
-        """Every message after ``seq`` (for everyone), oldest first."""
-        return self._rows(self.conn.tuples(
-            "SELECT seq, at, type, everyone, payload FROM feed WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
-        ))
+        """Every message after ``seq`` (for everyone), oldest first; with their recipients, in one query."""
+        tags = f"(SELECT {self.conn.dialect.json_array_agg}(r.recipient) FROM feed_recipients r WHERE r.seq = f.seq)"
+        rows = self.conn.tuples(
+            f"SELECT f.seq, f.at, f.type, f.everyone, f.payload, {tags} FROM feed f WHERE f.seq > ?"
+            " ORDER BY f.seq LIMIT ?",
+            (seq, limit),
+        )
+        return [FeedRow(r[0], r[1], r[2], bool(r[3]), _tag_set(r[5]), r[4]) for r in rows]
 
     def after_for(self, seq: int, recipients: Sequence[str], limit: int = 1000) -> list[FeedRow]:
         """The messages after ``seq`` for the whole team or for one of these tags, oldest first."""

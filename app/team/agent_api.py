@@ -151,6 +151,9 @@ class FeedConnection:
         self._tags = frozenset(feed_tags(agent))
         self._closing: asyncio.Task[bool] | None = None
         self._listener = FeedListener(self._tags, self.identity.see_all_calls)  # registered by run()
+        self._sender: asyncio.Task[None] | None = None
+        #: when the send in progress began (loop time); None between sends
+        self._sending_since: float | None = None
 
     def wants(self, row: FeedRow) -> bool:
         return self.identity.see_all_calls or row.everyone or not self._tags.isdisjoint(row.recipients)
@@ -165,7 +168,7 @@ class FeedConnection:
     async def run(self, point: ResumePoint) -> None:
         self.hub.connections.add(self)
         self._listener = self.hub.listen(self._tags, self.identity.see_all_calls)
-        sender = asyncio.create_task(self._send(point), name=f"feed-send-{self.agent.name}")
+        sender = self._sender = asyncio.create_task(self._send(point), name=f"feed-send-{self.agent.name}")
         try:
             async for message in self.ws:  # reading is what answers pings and notices a close
                 if message.type in (WSMsgType.BINARY, WSMsgType.ERROR):
@@ -181,17 +184,27 @@ class FeedConnection:
                     await self._closing
 
     async def _put(self, text: str) -> bool:
-        """Send one message; False (and the connection closing) when the agent stopped reading."""
+        """Send one message; False when the connection is gone. A send that waits too long (the
+        agent stopped reading) is ended by :meth:`check_send`: no timer per message."""
+        self._sending_since = self.hub.loop_time()
         try:
-            async with asyncio.timeout(self.limits.send_timeout):
-                await self.ws.send_str(text)
-        except TimeoutError:
-            log.warning("agent %s is not reading: disconnected (it resumes later)", self.agent.name)
-            self.close_soon(CloseCode.TOO_SLOW, "too slow")
-            return False
+            await self.ws.send_str(text)
         except ConnectionError:
             return False
+        finally:
+            self._sending_since = None
         return True
+
+    def check_send(self, now: float) -> None:
+        """Called by the hub twice a second: a send waiting longer than ``send_timeout`` for an agent
+        who stopped reading is cancelled and the connection closed with 4008 (the app resumes later)."""
+        since = self._sending_since
+        if since is None or now - since <= self.limits.send_timeout or self._closing is not None:
+            return
+        log.warning("agent %s is not reading: disconnected (it resumes later)", self.agent.name)
+        if self._sender is not None:
+            self._sender.cancel()
+        self.close_soon(CloseCode.TOO_SLOW, "too slow")
 
     async def _send(self, point: ResumePoint) -> None:
         hub = self.hub

@@ -39,7 +39,8 @@ log = logging.getLogger("app.team")
 
 #: seconds between journal polls when no wake-up came
 POLL_INTERVAL = 0.3
-#: seconds between re-reads of the agents (a revoked token is closed within this + a send)
+#: seconds between re-reads of the agents (a revoked token is closed within this + a send), and
+#: between checks for a send that waits too long
 AGENT_CHECK_INTERVAL = 0.5
 #: rows kept in memory (at 200 messages/s: the last ~100 s; older ones are read from the journal)
 BUFFER_ROWS = 20_000
@@ -84,6 +85,9 @@ class AgentConnection(Protocol):
 
     def close_soon(self, code: int, reason: str) -> object: ...
 
+    def check_send(self, now: float) -> None:
+        """Give up on a send that has waited too long (``now``: :meth:`FeedHub.loop_time`)."""
+
 
 class FeedHub:
     """The in-memory head of the feed journal, shared by this process's agent connections."""
@@ -124,6 +128,11 @@ class FeedHub:
         self._tasks = []
 
     # -- what connections ask ------------------------------------------------------------
+
+    @staticmethod
+    def loop_time() -> float:
+        """The event loop's clock (sends are timed with it)."""
+        return asyncio.get_running_loop().time()
 
     def wake(self, *_: Any) -> None:
         """New rows may be in the journal (a NOTIFY, a test's own append): read them now."""
@@ -267,6 +276,9 @@ class FeedHub:
     async def _check_agents(self) -> None:
         while True:
             await asyncio.sleep(AGENT_CHECK_INTERVAL)
+            now = self.loop_time()
+            for connection in tuple(self.connections):
+                connection.check_send(now)
             try:
                 await self._read_agents()
             except Exception:
