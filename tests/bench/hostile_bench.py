@@ -350,7 +350,9 @@ def report(results: dict[str, Any]) -> str:
             " under 2 KB.",
             "",
         ]
-    return "\n".join(lines)
+    lines.append("Commands: `make bench` runs it, or `.venv/bin/python -m tests.bench.hostile_bench` (both parts,"
+                 " ~10 min; `--only bodies` or `--only disk --events N` for one part).")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
