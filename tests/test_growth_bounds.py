@@ -65,3 +65,18 @@ async def test_free_form_json_fields_are_bounded_too(engine, http):
     assert await engine.store.read(lambda s: s.events.count()) == 0
     status, _ = await post(http, engine.server.url, envelope("cdr_append", cdr_body("small-geo", geo_names=["Москва"])))
     assert status == 200
+
+
+async def test_whitespace_around_the_fields_is_not_stored(engine, http):
+    """Every field is bounded, the blanks between them are not: a big event is kept as compact JSON."""
+    import json
+
+    message = envelope("cdr_append", cdr_body("padded"))
+    padded = json.dumps(message, indent=1).replace("\n", "\n" + " " * 10_000)
+    assert len(padded) > 200_000
+    status, _ = await post(http, engine.server.url, padded)
+    assert status == 200
+    stored = await engine.store.read(lambda s: s.events.recent(1))
+    assert json.loads(stored[0].payload) == message and len(stored[0].payload) < 2 * len(json.dumps(message))
+    status, _ = await post(http, engine.server.url, padded)  # the same event again: a redelivery, not stored twice
+    assert status == 200 and await engine.store.read(lambda s: s.events.count()) == 1
