@@ -17,8 +17,6 @@ from PySide6.QtCore import QByteArray, QLockFile, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 import app.ui.pyside  # noqa: F401 - may be the process's first PySide6 import (cli's fast forward)
-from app.core.userdirs import secure_user_dirs
-from app.storage.files import private_dir, tighten
 
 CONNECT_TIMEOUT_MS = 2000
 
@@ -69,6 +67,10 @@ class SingleInstance(QObject):
         super().__init__(parent)
         self.name = instance_name(data_dir)
         self._lock_path = data_dir / "instance.lock"
+        # here, not at the top: a clicked link's fast path imports this module and must stay lean
+        from app.core.userdirs import secure_user_dirs
+        from app.storage.files import private_dir
+
         secure_user_dirs(data_dir)  # the tray app's start: what an older version left readable, owner-only
         private_dir(data_dir)
         self._lock = QLockFile(str(self._lock_path))
@@ -80,6 +82,8 @@ class SingleInstance(QObject):
         """Become the running instance; False when another one holds the lock."""
         if not self._lock.tryLock(0):
             return False
+        from app.storage.files import tighten
+
         tighten(self._lock_path)  # QLockFile creates it with the umask's mode
         QLocalServer.removeServer(self.name)  # a socket file left by a crash
         server = QLocalServer(self)
