@@ -103,6 +103,37 @@ async def test_a_flood_of_slow_clients_keeps_neither_the_pbx_out_nor_the_connect
     assert status == 200
 
 
+async def test_the_pbxs_kept_alive_connection_outlives_a_flood_of_slow_clients(engine):
+    """At the limit the slow clients make room for each other; the connection that already
+    carried a request (the PBX's, kept alive) is not the one closed, although it is the oldest."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", engine.server.port)
+    body = json.dumps(envelope("test")).encode()
+    request = (b"POST /webhook HTTP/1.1\r\nHost: pbx\r\nContent-Type: application/json\r\nContent-Length: "
+               + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    async def exchange() -> bytes:
+        writer.write(request)
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+        length = 0
+        while (line := await asyncio.wait_for(reader.readline(), 5)).strip():
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        return status_line
+
+    assert (await exchange()).startswith(b"HTTP/1.1 200")
+    clients = await _slow_clients(engine.server.port, MAX_CONNECTIONS + 100)
+    try:
+        await asyncio.sleep(0.3)
+        assert engine.server.open_connections <= MAX_CONNECTIONS
+        assert (await exchange()).startswith(b"HTTP/1.1 200")  # the same connection, still open
+    finally:
+        writer.close()
+        for client in clients:
+            client.writer.close()
+
+
 async def test_the_next_request_on_a_kept_alive_connection_has_the_same_deadline(engine):
     reader, writer = await asyncio.open_connection("127.0.0.1", engine.server.port)
     body = json.dumps(envelope("test")).encode()

@@ -115,10 +115,15 @@ class _ConnectionGuard:
         return _GuardedHandler(self, self.server, loop=self.server._loop, **self.server._kwargs)
 
     def admit(self, handler: _GuardedHandler) -> bool:
-        """Whether a new connection may stay: at the limit the oldest connection that is not in a
-        request makes room; when all are in one, the new connection is refused."""
+        """Whether a new connection may stay. At the limit one that is not in a request makes room:
+        the oldest that never completed a request (a slow client), else the one idle the longest
+        (the PBX's kept-alive connection, in use every few seconds, is the last to go); when every
+        connection is in a request, the new one is refused."""
         if len(self.open) >= self.limits.max_connections:
-            victim = next((h for h in self.open if h.between_requests()), None)
+            victim = next((h for h in self.open if h.never_served()), None)
+            if victim is None:
+                idle = [h for h in self.open if h.between_requests()]
+                victim = min(idle, key=lambda h: h.last_request) if idle else None
             if victim is None:
                 self.refusals.refused("connections full", "refused a connection: all %d connections are busy"
                                       " with requests (max_connections)", self.limits.max_connections)
@@ -137,13 +142,15 @@ class _ConnectionGuard:
 class _GuardedHandler(RequestHandler):
     """aiohttp's connection handler, counted by the guard, with a deadline for each request's headers."""
 
-    __slots__ = ("_admitted", "_guard", "_header_timer")
+    __slots__ = ("_admitted", "_guard", "_header_timer", "last_request")
 
     def __init__(self, guard: _ConnectionGuard, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._guard = guard
         self._admitted = False
         self._header_timer: asyncio.TimerHandle | None = None
+        #: when this connection's last request arrived (loop time)
+        self.last_request = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._guard.admit(self):
@@ -171,8 +178,13 @@ class _GuardedHandler(RequestHandler):
         super().data_received(data)
         if self._request_count != before:  # a request's headers are complete
             self._disarm()
+            self.last_request = self._loop.time()
         elif data and self._header_timer is None and self.between_requests():
             self._arm()  # the next request on a kept-alive connection has begun
+
+    def never_served(self) -> bool:
+        """Still sending its first request's headers."""
+        return self._request_count == 0 and not self._upgraded
 
     def between_requests(self) -> bool:
         """Not in a request: still sending the first request's headers, or waiting for the next one."""
