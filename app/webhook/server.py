@@ -2,11 +2,11 @@
 
 The listener faces the internet (the PBX is a cloud service), so it bounds what a client that never
 finishes costs: at most ``max_connections`` open connections, and ``header_timeout`` seconds for a
-request's headers to arrive. A connection over the limit evicts the oldest one that is not in a
-request (still sending its headers, or idle between requests), so a flood of slow connections
-cannot keep the PBX out; only when every connection is busy with a request is the new one closed
-at once. Each kind of refusal is logged once per interval (:class:`RefusalLog`), asyncio's
-"accept" errors too.
+request's headers to arrive. A connection over the limit evicts one that is not in a request --
+the oldest still sending its first headers, else the one idle the longest -- so a flood of slow
+connections cannot keep the PBX out; only when every connection is busy with a request is the new
+one closed at once. A refused request's body is not read (one read of 16 KiB at most). Each kind
+of refusal is logged once per interval (:class:`RefusalLog`), asyncio's "accept" errors too.
 """
 
 from __future__ import annotations
