@@ -673,9 +673,8 @@ def report(results: dict[str, Any], quick: bool) -> str:
             lines += [
                 "",
                 "The read that answers `get_contact` (`contacts.lookup`, one indexed join), one at a time: "
-                f"`store.read` on PostgreSQL {reads_pg['store.read(lookup)']:.0f} µs "
-                f"({reads_pg.get('store.read(lookup), pool check off', 0):.0f} µs without the pool's connection "
-                "check, an empty query per borrowed connection), on SQLite "
+                f"`store.read` on PostgreSQL {reads_pg['store.read(lookup)']:.0f} µs (a pooled connection is "
+                "no longer checked with an empty query each time it is borrowed), on SQLite "
                 f"{reads_lite['store.read(lookup)']:.0f} µs, SQLite inline (what `serve` does with SQLite: no "
                 f"thread hop) {reads_lite.get('store.read_inline(lookup)', 0):.0f} µs.",
             ]

@@ -10,8 +10,7 @@ to count the statements each event sends and to time how long a transaction hold
 append lock (from the first ``pg_advisory_xact_lock`` to its ``COMMIT``: the other server
 process cannot journal meanwhile). ``--history``: the caller has already called that many times
 (the caller facts of ringing and answer read the number's earlier calls). Then the read that
-answers ``get_contact``, through ``store.read`` (on PostgreSQL also without the pool's connection
-check). Prints JSON.
+answers ``get_contact``, through ``store.read`` (on SQLite also inline). Prints JSON.
 """
 
 from __future__ import annotations
@@ -149,7 +148,7 @@ async def run_backend(database: str | Path, counting: Counting, clients: list[st
 
 async def measure_reads(database: str | Path, keys: list[str], rounds: int = 2000) -> dict[str, float]:
     """µs per ``get_contact`` lookup (``contacts.lookup``) through ``store.read``, median of 5 runs;
-    on PostgreSQL also without the pool's connection check (an empty query per borrowed connection)."""
+    on SQLite also inline (``store.read_inline``: no thread hop)."""
     from app.storage import InlineReadRefused, open_store
 
     store = open_store(database)
@@ -167,11 +166,6 @@ async def measure_reads(database: str | Path, keys: list[str], rounds: int = 200
 
         await reads()  # warm the pool and the caches
         out["store.read(lookup)"] = await reads()
-        pool = getattr(store, "_pool", None)
-        if pool is not None:
-            check, pool._check = pool._check, None
-            out["store.read(lookup), pool check off"] = await reads()
-            pool._check = check
         try:
             started = time.perf_counter()
             for i in range(rounds):
