@@ -37,9 +37,10 @@ HEADER_TIMEOUT = 10.0
 KEEPALIVE_TIMEOUT = 75.0
 #: what one read of a connection takes (asyncio's own is 256 KiB; the PBX's events are a few KiB)
 READ_SIZE = 16 * 1024
-#: files kept free for everything else when ``max_connections`` is clamped to the open-file limit
-#: (the database, the PBX client's connections, logs, the agents' feed)
-RESERVED_FILES = 128
+#: files kept free when ``max_connections`` is clamped to the open-file limit: asyncio accepts up to
+#: the listen backlog (128) at once before any is counted, and the database, the PBX client, the logs
+#: and the agents' feed hold files too
+RESERVED_FILES = 256
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class _ConnectionGuard:
                 self.refusals.refused("connections full", "refused a connection: all %d connections are busy"
                                       " with requests (max_connections)", self.limits.max_connections)
                 return False
-            self.refusals.refused("connections evicted", "closed the oldest idle connection to make room:"
+            self.refusals.refused("connections evicted", "closed an idle or slow connection to make room:"
                                   " %d connections open (max_connections)", self.limits.max_connections)
             victim.drop()
         self.open[handler] = None
