@@ -364,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     doc.add_argument("--doc", dest="doc", action="store_true", default=None, help="rewrite the doc section")
     doc.add_argument("--no-doc", dest="doc", action="store_false", help="print only")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--attack", nargs=3, metavar=("PORT", "SECONDS", "RATE"), help=argparse.SUPPRESS)
     parser.add_argument("--post", nargs=2, metavar=("PORT", "EVENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -393,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     section = report(results)
     print(section)
-    (work.parent / "pbxc-hostile-results.json").write_text(json.dumps(results, indent=1, default=str))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
     if write_doc:
         write_section("bench-hostile", section, "Under attack",
                       "What a hostile client costs the webhook (issue 12): `tests/bench/hostile_bench.py`.")
