@@ -363,3 +363,47 @@ async def test_bus_messages_are_published_after_the_event_is_committed(engine, h
     # the subscriber reads later, so it may see a newer state, but never a missing row
     assert [event for event, _ in seen_by_subscriber] == ["call_ringing", "call_answer", "cdr_append"]
     assert all(state is not None for _, state in seen_by_subscriber)
+
+
+# -- what is published is what is stored ------------------------------------------------------
+
+async def test_every_published_record_equals_the_journal_read_afresh(engine, http):
+    """The fold keeps what it knows in memory (hold periods, the CDR row, the presence row) rather
+    than reading each row back: what it publishes must be exactly what a fresh read returns."""
+    subscription = engine.bus.subscribe()
+    session = "queue-published"
+    steps = [
+        ("cdr_append", cdr_body("pub-b", dst="9023")),                      # the CDR before its call
+        ("call_ringing", call_body("pub-a", session_id=session)),
+        ("call_ringing", call_body("pub-b", session_id=session, domain_user="9023", crm_user="4")),
+        ("call_active", hold_body("pub-a", session_id=session)),            # resume before its hold
+        ("call_held", hold_body("pub-a", session_id=session)),
+        ("call_answer", call_body("pub-a", session_id=session)),           # the other leg: answered elsewhere
+        ("call_held", hold_body("pub-a", session_id=session)),
+        ("call_active", hold_body("pub-a", session_id=session)),
+        ("call_held", hold_body("pub-a", session_id=session)),
+        ("call_hangup", hangup_body("pub-b", session_id=session, domain_user="9023", crm_user="4")),
+        ("call_hangup", hangup_body("pub-a", session_id=session, answersec="40")),
+        ("cdr_append", cdr_body(session)),                                  # a queue CDR, keyed by the session
+        ("user_change", {"user_uid": "9022", "crm_user": "3", "status": 1, "protocol": 0}),
+        ("agent_change", {"user_uid": "9022", "crm_user": "3", "base_status": -1, "extra_status": 0,
+                          "status_name": "Break"}),
+    ]
+    seen = 0
+    for action, body in steps:
+        await send(http, engine, action, body)
+        for message in await drain(subscription):
+            seen += 1
+            if isinstance(message, CallChanged):
+                assert message.call == await get_call(engine, message.call.call_id), action
+            elif isinstance(message, CdrAdded):
+                uniqueid = message.cdr.uniqueid
+                assert message.cdr == await engine.store.read(lambda s, u=uniqueid: s.cdrs.get(u)), action
+            elif isinstance(message, PresenceChanged):
+                uid = message.presence.user_uid
+                assert message.presence == await engine.store.read(lambda s, u=uid: s.presence.get(u)), action
+    assert seen >= len(steps)
+    held = await get_call(engine, "pub-a")
+    assert [(p.held_at is not None, p.resumed_at is not None) for p in held.hold_periods] == [
+        (True, True), (True, True), (True, False)]
+    assert held.cdr_uniqueid == session
