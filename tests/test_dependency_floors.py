@@ -17,11 +17,15 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def _floors() -> list[tuple[str, str, str]]:
+    """(name, floor, its reason): the comment beside it, else a ``# floor:`` comment right above it."""
     found = []
+    above: list[str] = []
     for line in PYPROJECT.read_text(encoding="utf-8").splitlines():
         match = _FLOOR.match(line)
         if match:
-            found.append((match[1], match[2], match[3] or ""))
+            reason = match[3] or next((c for c in above if c.startswith("# floor:")), "")
+            found.append((match[1], match[2], reason))
+        above = [*above, line.strip()] if line.strip().startswith("#") else []
     return found
 
 
