@@ -6,6 +6,7 @@ to the webhook over HTTP, and each agent's app a TeamApi with its personal token
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -24,8 +25,8 @@ import trustme
 from aiohttp import web
 
 from app.core import feed_client, team_api
-from app.core.api import ContactDraft, NotConfigured, SetupProblem
-from app.core.bus import BusMessage, CallChanged, CdrAdded, PresenceChanged
+from app.core.api import ContactDraft, NotConfigured, RecordingUnavailable, SetupProblem
+from app.core.bus import BusMessage, CallChanged, CdrAdded, ContactChanged, PresenceChanged
 from app.core.secrets import Keys
 from app.core.team_api import (
     LIVE,
@@ -349,12 +350,38 @@ async def test_contacts_history_notes_and_recordings_through_the_team_api(team: 
     with pytest.raises(ValueError):
         async with rita.open_recording(team.pbx.link("old-1")):  # the token goes to this server only
             pass
+    # what the card's player is given: the audio itself, in memory (the player cannot send the token)
+    media = await rita.history.recording(link)  # type: ignore[arg-type]
+    assert (media.url, media.data, media.content_type) == (None, AUDIO, "audio/mpeg")
+    with pytest.raises(RecordingUnavailable, match="not published yet"):
+        await rita.history.recording(rita.recording_url("old-0"))
 
     with pytest.raises(NotConfigured, match="administrator"):
         await rita.contacts.import_file(Path("contacts.csv"))
     with pytest.raises(NotConfigured):
         await rita.contacts.export_file(Path("contacts.csv"), "csv")
     assert rita.webhook_url is None and await rita.recent_events(10) == []
+
+
+async def test_a_contact_saved_by_one_agent_reaches_every_other_agents_app(team: Team):
+    rita, rita_saw = await team.api("Rita")
+    boris, _ = await team.api("Boris")
+    draft = ContactDraft("Иван Петров", "", None, "", "", [PhoneRecord(CLIENT_KEY, CLIENT)])
+    contact_id = await boris.contacts.save(draft, contact_id=None)
+    await until(lambda: any(isinstance(m, ContactChanged) for m in rita_saw.messages))
+    changed = [m for m in rita_saw.messages if isinstance(m, ContactChanged)]
+    assert changed == [ContactChanged(contact_id, (CLIENT_KEY,))]
+    # journaled like a call: Rita's app, away while Boris renames the client, learns it on its way back
+    await rita.stop()
+    await boris.contacts.save(dataclasses.replace(draft, name="Иван Петрович"), contact_id=contact_id)
+    back = TeamApi(team.base, team.tokens["Rita"], state_path=team.state_path("Rita"))
+    team.apis.append(back)
+    saw_back = Recorder(back)
+    await back.start()
+    await back.connection.wait_for(LIVE, timeout=10)
+    renamed = [m for m in saw_back.messages if isinstance(m, ContactChanged)]
+    assert renamed == [ContactChanged(contact_id, (CLIENT_KEY,))]
+    assert (await back.contacts.get(contact_id)).name == "Иван Петрович"  # type: ignore[union-attr]
 
 
 # -- reconnecting and resuming ---------------------------------------------------------------------

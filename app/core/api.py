@@ -38,6 +38,10 @@ class NotConfigured(RuntimeError):
     """A setting or key the requested action needs is missing; the message says how to set it."""
 
 
+class RecordingUnavailable(RuntimeError):
+    """The recording cannot be played: not published yet, gone, or larger than the app keeps in memory."""
+
+
 class SetupProblem(enum.Enum):
     """What must be set up before the PBX can be asked (windows word it in the agent's language)."""
 
@@ -129,6 +133,21 @@ class PbxPage:
     notes: dict[str, tuple[str, str]]
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingMedia:
+    """What the player plays for a recording link (:meth:`HistoryApi.recording`).
+
+    ``url``: a web address the player may stream by itself (standalone: the PBX's link). ``data``:
+    the audio itself, fetched with this agent's credentials (a team server streams recordings
+    only to an agent who may hear them, with a token the player could not send); then ``url`` is
+    None and ``content_type`` says what the server called it.
+    """
+
+    url: str | None = None
+    data: bytes | None = None
+    content_type: str = ""
+
+
 @dataclass(slots=True)
 class TeamSnapshot:
     """The team panel's local facts: the CRM users, the PBX users' last status, calls in progress."""
@@ -189,6 +208,10 @@ class HistoryApi(Protocol):
 
     async def recording_link(self, uniqueid: str) -> str | None:
         """The stored CDR's current recording link (a later ``cdr_append`` may have brought one)."""
+
+    async def recording(self, link: str) -> RecordingMedia:
+        """What the player plays for ``link``: the link itself, or the audio fetched for this agent.
+        Raises :class:`RecordingUnavailable` when there is none (yet) or it is too large."""
 
 
 class CallsApi(Protocol):

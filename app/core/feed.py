@@ -20,6 +20,7 @@ from app.protocol.agent_api import (
     CallData,
     CallFeedEvent,
     CdrData,
+    ContactData,
     PresenceData,
     PresenceFeedEvent,
     WireAgent,
@@ -93,6 +94,11 @@ def cdr_message_data(row: CdrRow, has_recording: bool) -> CdrData:
     """The feed data of a ``CdrAdded(row)``; the model itself withholds the recording link."""
     return CdrData(uniqueid=row.uniqueid, cdr=row.data, other_key=row.other_key, contact_id=row.contact_id,
                    recording=has_recording)
+
+
+def contact_message_data(contact_id: int, keys: tuple[str, ...]) -> ContactData:
+    """The feed data of a ``ContactChanged`` (the directory is shared: it goes to everyone)."""
+    return ContactData(contact_id=contact_id, keys=list(keys))
 
 
 def agent_info(identity: AgentIdentity, name: str) -> WireAgent:

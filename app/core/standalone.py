@@ -40,6 +40,7 @@ from .api import (
     PbxPage,
     PresenceApi,
     RecentDial,
+    RecordingMedia,
     SetupProblem,
     TeamSnapshot,
 )
@@ -137,7 +138,7 @@ class _Contacts:
     async def save(self, draft: ContactDraft, *, contact_id: int | None, call_id: str | None = None) -> int:
         keys = {phone.key for phone in draft.phones}
 
-        def write(session: Session) -> int:
+        def write(session: Session) -> tuple[ContactChanged, Any]:
             existing = session.contacts.get(contact_id) if contact_id is not None else None
             if existing is not None:
                 keys.update(phone.key for phone in existing.phones)
@@ -157,12 +158,16 @@ class _Contacts:
                 if call is not None and call.contact_id is None:
                     call.contact_id = new_id
                     session.calls.save(call)
-            return new_id
+            changed = ContactChanged(new_id, tuple(sorted(k for k in keys if k)))
+            journal = self._engine.ingestor.journal  # a team server's feed: in this very transaction
+            return changed, journal(session, [changed], time.time()) if journal is not None else None
 
-        new_id = await self._engine.store.write(write)
-        # after the commit: an open pop-up for one of these numbers names the caller now
-        self._engine.bus.publish(ContactChanged(new_id, tuple(sorted(k for k in keys if k))))
-        return new_id
+        changed, journaled = await self._engine.store.write(write)
+        if journaled is not None and self._engine.ingestor.journaled is not None:
+            self._engine.ingestor.journaled(journaled)
+        # after the commit: an open pop-up or card for one of these numbers shows the contact as it is now
+        self._engine.bus.publish(changed)
+        return changed.contact_id
 
     async def caller(self, call: CallRecord) -> CallerInfo:
         me, my_name = self._acting.identity, self._acting.name
@@ -244,6 +249,9 @@ class _History:
             return None if stored is None else stored.data.get("link")
 
         return await self._engine.store.read(read)
+
+    async def recording(self, link: str) -> RecordingMedia:
+        return RecordingMedia(url=link)  # the PBX's link: the player streams it, the token goes only there
 
 
 class _Calls:

@@ -90,6 +90,7 @@ from app.protocol.agent_api import (
     CdrMessage,
     CloseCode,
     ContactBody,
+    ContactMessage,
     DialBody,
     ErrorMessage,
     HelloMessage,
@@ -127,10 +128,12 @@ from .api import (
     PbxPage,
     PresenceApi,
     RecentDial,
+    RecordingMedia,
+    RecordingUnavailable,
     SetupProblem,
     TeamSnapshot,
 )
-from .bus import BusMessage, CallChanged, CdrAdded, EventBus, PresenceChanged, Subscription
+from .bus import BusMessage, CallChanged, CdrAdded, ContactChanged, EventBus, PresenceChanged, Subscription
 from .feed import agent_identity_from, call_record_from, caller_info_from, presence_record_from
 from .feed_client import FeedClient, FeedDrop, FeedRejected, FeedText
 from .history import HistoryEntry
@@ -156,6 +159,8 @@ RECORDING_READ_TIMEOUT = 30.0
 #: The longest one request may take: an ordinary one, and the PBX's history (the server walks
 #: up to 2000 records of the PBX's get_cdr before it answers).
 REQUEST_TIMEOUT = 30.0
+#: the largest recording the player takes through the server (held in memory: ~70 min of 128 kbit/s)
+MAX_RECORDING_BYTES = 64 * 1024 * 1024
 PBX_HISTORY_TIMEOUT = 300.0
 #: Limits the server sets (rest.py): keys per timeline/history request, search and missed limits.
 MAX_KEYS = 20
@@ -764,6 +769,27 @@ class _History:
         ``Authorization`` header (:meth:`TeamApi.open_recording`) and is a 404 while there is none."""
         return self._api.recording_url(uniqueid) if uniqueid else None
 
+    async def recording(self, link: str) -> RecordingMedia:
+        """The audio, through the server with the agent's token (the player could not send it), held
+        in memory only: nothing of it, and no PBX link, is written to the agent's disk."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with self._api.open_recording(link) as response:
+                async for chunk in response.chunks:
+                    size += len(chunk)
+                    if size > MAX_RECORDING_BYTES:
+                        raise RecordingUnavailable(
+                            f"the recording is larger than {MAX_RECORDING_BYTES // (1024 * 1024)} MiB: "
+                            "ask the administrator for the file")
+                    chunks.append(chunk)
+                content_type = response.headers.get("Content-Type", "")
+        except TeamRefused as exc:
+            if exc.status == 404:
+                raise RecordingUnavailable("the recording is not published yet") from None
+            raise
+        return RecordingMedia(data=b"".join(chunks), content_type=content_type)
+
 
 class _Calls:
     def __init__(self, api: TeamApi) -> None:
@@ -868,7 +894,7 @@ class RecordingResponse:
     chunks: AsyncIterator[bytes]
 
 
-_FeedMessage = CallMessage | PresenceMessage | CdrMessage
+_FeedMessage = CallMessage | PresenceMessage | CdrMessage | ContactMessage
 
 
 class TeamApi:
@@ -1152,13 +1178,15 @@ class TeamApi:
 
     def _handle(self, item: FeedText) -> None:
         message = item.message
-        if isinstance(message, (CallMessage, PresenceMessage, CdrMessage)):
+        if isinstance(message, (CallMessage, PresenceMessage, CdrMessage, ContactMessage)):
             if message.seq <= self._last_seq:
                 self.duplicates += 1
                 return
             self._last_seq = message.seq
             if isinstance(message, CallMessage) and message.caller is not None:
                 self._remember_caller(message)
+            elif isinstance(message, ContactMessage):
+                self._forget_callers()  # a caller's name or company may be another now
             if self._replaying:
                 key = _pending_key(message)
                 self._pending.pop(key, None)  # re-inserted: the order is by each record's newest seq
@@ -1200,6 +1228,8 @@ class TeamApi:
             bus_message = CallChanged(call_record_from(message.call), CALL_ACTIONS.get(message.event, ev.CDR_APPEND))
         elif isinstance(message, PresenceMessage):
             bus_message = PresenceChanged(presence_record_from(message.presence), PRESENCE_ACTIONS[message.event])
+        elif isinstance(message, ContactMessage):
+            bus_message = ContactChanged(message.contact_id, tuple(message.keys))
         else:
             bus_message = CdrAdded(CdrRow(message.uniqueid, self._cdr_data(message.uniqueid, message.cdr,
                                                                            message.recording),
@@ -1301,6 +1331,8 @@ def _pending_key(message: _FeedMessage) -> tuple[str, ...]:
         return ("call", message.call.call_id)
     if isinstance(message, PresenceMessage):
         return ("presence", message.presence.user_uid, message.event)
+    if isinstance(message, ContactMessage):
+        return ("contact", str(message.contact_id))
     return ("cdr", message.uniqueid)
 
 

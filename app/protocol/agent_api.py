@@ -292,6 +292,16 @@ class CdrData(AgentWireModel):
         return agent_safe_cdr(value)
 
 
+class ContactData(AgentWireModel):
+    """A contact of the shared directory was created or changed (everyone receives it): windows
+    showing it or one of its numbers read it again over REST. ``keys``: its number keys before
+    and after the change."""
+
+    type: Literal["contact"] = "contact"
+    contact_id: Annotated[int, Field(ge=1, strict=True)]
+    keys: list[str] = Field(default_factory=list, max_length=100)
+
+
 class Journaled(AgentWireModel):
     """What the journal adds to every feed message: its position and when it was written."""
 
@@ -309,6 +319,10 @@ class PresenceMessage(PresenceData, Journaled):
 
 class CdrMessage(CdrData, Journaled):
     """``{"seq", "at", "type": "cdr", "uniqueid", "cdr", "other_key", "contact_id", "recording"}``"""
+
+
+class ContactMessage(ContactData, Journaled):
+    """``{"seq", "at", "type": "contact", "contact_id", "keys"}``"""
 
 
 # -- control messages --------------------------------------------------------------------------
@@ -344,18 +358,19 @@ class ErrorMessage(AgentWireModel):
 
 # -- the unions --------------------------------------------------------------------------------
 
-FeedData: TypeAlias = Annotated[CallData | PresenceData | CdrData, Field(discriminator="type")]
-FeedMessage: TypeAlias = Annotated[CallMessage | PresenceMessage | CdrMessage, Field(discriminator="type")]
+FeedData: TypeAlias = Annotated[CallData | PresenceData | CdrData | ContactData, Field(discriminator="type")]
+FeedMessage: TypeAlias = Annotated[CallMessage | PresenceMessage | CdrMessage | ContactMessage,
+                                   Field(discriminator="type")]
 ControlMessage: TypeAlias = Annotated[HelloMessage | LiveMessage | ErrorMessage, Field(discriminator="type")]
 AgentMessage: TypeAlias = Annotated[
-    CallMessage | PresenceMessage | CdrMessage | HelloMessage | LiveMessage | ErrorMessage,
+    CallMessage | PresenceMessage | CdrMessage | ContactMessage | HelloMessage | LiveMessage | ErrorMessage,
     Field(discriminator="type"),
 ]
 
 _FEED_MESSAGES: TypeAdapter[FeedMessage] = TypeAdapter(FeedMessage)
 _AGENT_MESSAGES: TypeAdapter[AgentMessage] = TypeAdapter(AgentMessage)
 _MESSAGE_MODELS: tuple[type[AgentWireModel], ...] = (
-    CallMessage, PresenceMessage, CdrMessage, HelloMessage, LiveMessage, ErrorMessage,
+    CallMessage, PresenceMessage, CdrMessage, ContactMessage, HelloMessage, LiveMessage, ErrorMessage,
 )
 #: Every ``type`` this version knows.
 MESSAGE_TYPES: frozenset[str] = frozenset(model.model_fields["type"].default for model in _MESSAGE_MODELS)

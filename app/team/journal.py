@@ -7,7 +7,8 @@ from the feed. Who receives what is decided here, once, as recipient tags:
 
 - a call: ``user:<crm_user>`` and ``ext:<domain_user>`` of that leg;
 - a CDR: the tags of the calls it belongs to, and ``ext:`` of its internal src/dst;
-- presence: the whole team.
+- presence: the whole team;
+- a contact of the shared directory: the whole team (journaled in the save's own transaction).
 
 A message with no tag reaches supervisors only: never "everyone" by default (zammad#2177).
 """
@@ -17,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from app.core.agent import AgentIdentity
-from app.core.bus import BusMessage, CallChanged, CdrAdded, PresenceChanged
+from app.core.bus import BusMessage, CallChanged, CdrAdded, ContactChanged, PresenceChanged
 from app.core.directory import read_caller_info
-from app.core.feed import call_message_data, cdr_message_data, presence_message_data
-from app.protocol.agent_api import CallData, CdrData, PresenceData
+from app.core.feed import call_message_data, cdr_message_data, contact_message_data, presence_message_data
+from app.protocol.agent_api import CallData, CdrData, ContactData, PresenceData
 from app.protocol.phones import MAX_INTERNAL_DIGITS
 from app.storage import CallRecord, Session
 from app.storage.records import FeedRow
@@ -66,7 +67,7 @@ class FeedJournal:
         return rows
 
     def _entry(self, session: Session, message: BusMessage, messages: Sequence[BusMessage],
-               ) -> tuple[CallData | PresenceData | CdrData, bool, Iterable[str]]:
+               ) -> tuple[CallData | PresenceData | CdrData | ContactData, bool, Iterable[str]]:
         if isinstance(message, CallChanged):
             caller = (read_caller_info(session, message.call, _NOBODY) if message.event in _CALLER_EVENTS
                       and message.call.other_key else None)
@@ -81,4 +82,6 @@ class FeedJournal:
             tags = {tag for call in calls or session.calls.by_cdr(row.uniqueid) for tag in call_tags(call)}
             tags.update(f"ext:{ext}" for ext in (_internal(row.data.get("src")), _internal(row.data.get("dst"))) if ext)
             return cdr_message_data(row, has_recording=bool(row.data.get("link"))), False, sorted(tags)
+        if isinstance(message, ContactChanged):
+            return contact_message_data(message.contact_id, message.keys), True, ()
         raise TypeError(f"not a feed message: {type(message).__name__}")  # pragma: no cover

@@ -268,6 +268,12 @@ class ContactForm(QWidget):
         self.error_label.setText(text)
         self.error_label.setVisible(bool(text))
 
+    def snapshot(self) -> tuple[Any, ...]:
+        """The fields as typed, unvalidated and without side effects: tells whether the agent edited them."""
+        return (self.name_edit.text(), self.company_edit.text(), self.owner_combo.currentData(),
+                self.email_edit.text(), self.note_edit.toPlainText(),
+                tuple((row.number(), row.label()) for row in self._rows))
+
     def draft(self) -> ContactDraft | None:
         """The form's values, or None after showing what is wrong."""
         errors: list[str] = []
@@ -371,6 +377,8 @@ class ClientCard(QWidget):
 
         ctx.bridge.call_changed.connect(self._on_call_changed)
         ctx.bridge.cdr_added.connect(self._on_cdr_added)
+        ctx.bridge.contact_changed.connect(self._on_contact_changed)
+        self._shown_form: tuple[Any, ...] = ()  # the form as last loaded: tells the agent's own edits
         self._refresh_title()
         self._refresh_current_call()
         self.reload()
@@ -488,6 +496,7 @@ class ClientCard(QWidget):
         notes.addWidget(self.save_note_button)
 
         self.player = RecordingPlayer()
+        self.player.set_loader(self._ctx.api.history.recording, self._ctx.tasks)
         self.player.retry_requested.connect(self._retry_recording)
 
         self._timeline_box = QGroupBox(self.tr("Calls"))
@@ -706,6 +715,7 @@ class ClientCard(QWidget):
         self._call = data.call or self._call
         self.form.set_team(data.team)
         self.form.set_contact(data.contact, self._number)
+        self._shown_form = self.form.snapshot()
         self.timeline_model.set_rows(data.rows)
         self._set_note_editing(None)  # a reset clears the selection without selectionChanged
         pending, self._pending = self._pending, []
@@ -793,6 +803,21 @@ class ClientCard(QWidget):
             self._pending.append(("call", call))
         else:
             self._apply_live("call", call)
+
+    def _on_contact_changed(self, contact_id: int, keys: tuple[str, ...]) -> None:
+        """Someone (another window, or another agent through the team server) saved this client:
+        show it as it is now -- unless the agent is editing it here, who is told instead."""
+        if not (self.shows(contact_id, None) or (self._contact_id is None and self._number_key in keys)):
+            return
+        if not self.save_button.isEnabled():
+            return  # our own save: _saved reloads
+        if self.form.snapshot() != self._shown_form:
+            self.save_status_label.setText(self.tr("Someone else changed this client meanwhile: Save keeps your "
+                                                   "version, closing and reopening the card shows theirs."))
+            return
+        if self._contact_id is None:
+            self._contact_id = contact_id
+        self.reload()
 
     def _on_cdr_added(self, row: CdrRow) -> None:
         if self._loading:

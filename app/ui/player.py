@@ -20,7 +20,8 @@ too, so its links pass the same rule.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QLoggingCategory, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -33,11 +34,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.api import RecordingMedia
 from app.protocol.redact import redact
 
 from .format import duration_text, plain_tooltip
 from .labels import PlainLabel
 from .timeline import link_location
+
+if TYPE_CHECKING:
+    from .context import TaskRunner
 
 log = logging.getLogger("app.ui.player")
 
@@ -108,6 +113,11 @@ class RecordingPlayer(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._link: str | None = None
+        # how a link becomes something to play (the service API's history.recording), and the task runner
+        self._loader: Callable[[str], Awaitable[RecordingMedia]] | None = None
+        self._tasks: TaskRunner | None = None
+        self._media: RecordingMedia | None = None  # what the loader answered for the current link
+        self._buffer: Any = None  # QBuffer with the audio when the loader fetched it
         self._player: Any = None  # QMediaPlayer, created on the first Play (QtMultimedia loads then)
         self._audio: Any = None
         self._source_loaded = False
@@ -169,6 +179,12 @@ class RecordingPlayer(QWidget):
     def duration_ms(self) -> int:
         return 0 if self._player is None else int(self._player.duration())
 
+    def set_loader(self, loader: Callable[[str], Awaitable[RecordingMedia]], tasks: TaskRunner) -> None:
+        """Ask ``loader`` (the service API's ``history.recording``) what to play for a link, on the
+        first Play: the link itself, or the audio it fetched (a team server's recordings need the
+        agent's token, which the media player cannot send). Without a loader the link is played."""
+        self._loader, self._tasks = loader, tasks
+
     def clear(self) -> None:
         """No call selected."""
         self._unload()
@@ -180,6 +196,7 @@ class RecordingPlayer(QWidget):
         link = link or None
         if link != self._link or self._state in (self.NONE, self.NOT_READY, self.REFUSED):
             self._unload()
+            self._media = None
             self._link = link
             self._set_state(self._idle_state())
         if autoplay and link:
@@ -197,8 +214,44 @@ class RecordingPlayer(QWidget):
         if not self._source_loaded:
             self._source_loaded = True
             self._set_state(self.LOADING)
-            player.setSource(url)
+            if self._loader is not None and self._tasks is not None and self._media is None:
+                link = self._link
+                self._tasks.start(self._loader(link), on_done=lambda media: self._loaded(link, media),
+                                  on_error=lambda exc: self._load_failed(link, exc))
+                return
+            self._set_source(player)
         player.play()
+
+    def _loaded(self, link: str, media: RecordingMedia) -> None:
+        if link != self._link or not self._source_loaded:
+            return  # another call was selected, or the card stopped the player meanwhile
+        self._media = media
+        if media.url is not None and web_url(media.url) is None:
+            self._refuse()
+            return
+        player = self._ensure_player()
+        self._set_source(player)
+        player.play()
+
+    def _load_failed(self, link: str, exc: BaseException) -> None:
+        if link == self._link and self._source_loaded:
+            self._not_ready(str(exc))
+
+    def _set_source(self, player: Any) -> None:
+        """The link itself, or the audio the loader fetched (kept in memory only)."""
+        media = self._media
+        if media is None or media.data is None:
+            url = web_url(media.url if media is not None and media.url else self._link)
+            player.setSource(url if url is not None else QUrl())
+            return
+        from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+
+        self._buffer = QBuffer(self)
+        self._buffer.setData(QByteArray(media.data))
+        self._buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+        # the name's extension helps the decoder guess the format; the path is never read
+        suffix = {"audio/wav": ".wav", "audio/x-wav": ".wav", "audio/ogg": ".ogg"}.get(media.content_type, ".mp3")
+        player.setSourceDevice(self._buffer, QUrl("recording" + suffix))
 
     def pause(self) -> None:
         if self._player is not None:
@@ -213,6 +266,7 @@ class RecordingPlayer(QWidget):
     def retry(self) -> None:
         """Forget the failed attempt; the owner answers :attr:`retry_requested` with a fresh link."""
         self._unload()
+        self._media = None
         self._set_state(self._idle_state())
         self.retry_requested.emit()
 
@@ -234,6 +288,10 @@ class RecordingPlayer(QWidget):
         url = web_url(self._link)
         if url is None:
             self._refuse()
+            return
+        if self._media is not None and self._media.data is not None:
+            # the link needs the agent's token: a browser could not open it
+            self.status_label.setText(self.tr("This recording comes through the team server: play it here."))
             return
         QDesktopServices.openUrl(url)
 
@@ -278,6 +336,10 @@ class RecordingPlayer(QWidget):
         if self._player is not None and self._source_loaded:
             self._player.stop()
             self._player.setSource(QUrl())
+        if self._buffer is not None:
+            self._buffer.close()
+            self._buffer.deleteLater()
+            self._buffer = None
         self._source_loaded = False
         self.seek_slider.setRange(0, 0)
         self.time_label.setText("0:00 / 0:00")
