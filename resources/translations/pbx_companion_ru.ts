@@ -446,7 +446,7 @@
     <message>
         <location line="+28"/>
         <source>Someone else changed this client meanwhile: Save keeps your version, closing and reopening the card shows theirs.</source>
-        <translation type="unfinished"></translation>
+        <translation>Пока вы редактировали, этого клиента изменил кто-то другой: «Сохранить» оставит вашу версию, а если закрыть и снова открыть карточку, будет видна чужая.</translation>
     </message>
     <message>
         <location line="+108"/>
@@ -513,7 +513,7 @@
     <message>
         <location line="-62"/>
         <source>The team server refused this app&apos;s token: enter the token the administrator gave you in the settings.</source>
-        <translation type="unfinished"></translation>
+        <translation>Командный сервер отклонил токен приложения: введите в настройках токен, выданный администратором.</translation>
     </message>
     <message>
         <location line="+73"/>
@@ -533,7 +533,7 @@
     <message>
         <location line="+2"/>
         <source>The new mode or team server is used after a restart of the app.</source>
-        <translation type="unfinished"></translation>
+        <translation>Новый режим или командный сервер будут использоваться после перезапуска приложения.</translation>
     </message>
 </context>
 <context>
@@ -644,12 +644,12 @@
     <message>
         <location line="+1"/>
         <source>In the PBX&apos;s “Custom integration” section, paste the webhook URL below. The CRM key is a secret the PBX and this app share: enter the same value there and here (the one the PBX shows, or a long random one: Generate).</source>
-        <translation type="unfinished"></translation>
+        <translation>В разделе АТС «Собственная интеграция» вставьте URL вебхука, указанный ниже. Ключ CRM — общий секрет АТС и этого приложения: введите одно и то же значение там и здесь (тот, что показывает АТС, или длинный случайный — кнопка «Создать»).</translation>
     </message>
     <message>
         <location line="+5"/>
         <source>Generate</source>
-        <translation type="unfinished"></translation>
+        <translation>Создать</translation>
     </message>
     <message>
         <location line="+5"/>
@@ -996,7 +996,9 @@
         <source>Team server: {url}
 
 Finish saves the settings and stores your token in the OS keyring. Everything can be changed later in Settings.</source>
-        <translation type="unfinished"></translation>
+        <translation>Командный сервер: {url}
+
+«Готово» сохранит настройки, а ваш токен — в связке ключей ОС. Всё это можно изменить позже в настройках.</translation>
     </message>
     <message>
         <location line="+4"/>
@@ -1049,12 +1051,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="+68"/>
         <source>Saved, but the keys were not</source>
-        <translation type="unfinished"></translation>
+        <translation>Настройки сохранены, а ключи — нет</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>Close</source>
-        <translation type="unfinished"></translation>
+        <translation>Закрыть</translation>
     </message>
 </context>
 <context>
@@ -1204,27 +1206,27 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location filename="../../app/ui/wizard.py" line="-415"/>
         <source>How does this computer get its calls?</source>
-        <translation type="unfinished"></translation>
+        <translation>Как этот компьютер получает звонки?</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>This computer is the webhook (standalone)</source>
-        <translation type="unfinished"></translation>
+        <translation>Этот компьютер — вебхук (автономный режим)</translation>
     </message>
     <message>
         <location line="+3"/>
         <source>The PBX posts to this app directly; it keeps its own contacts and calls. For one agent, or to try the app out. You need the PBX&apos;s two keys.</source>
-        <translation type="unfinished"></translation>
+        <translation>АТС обращается к этому приложению напрямую; оно само хранит контакты и звонки. Для одного оператора или чтобы попробовать приложение. Понадобятся два ключа АТС.</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>Connect to a team server</source>
-        <translation type="unfinished"></translation>
+        <translation>Подключиться к командному серверу</translation>
     </message>
     <message>
         <location line="+3"/>
         <source>The call center&apos;s team server is the PBX&apos;s webhook and sends this app your calls. You need its address and your personal token from the administrator.</source>
-        <translation type="unfinished"></translation>
+        <translation>Командный сервер колл-центра — вебхук АТС; он присылает этому приложению ваши звонки. Понадобятся его адрес и ваш личный токен от администратора.</translation>
     </message>
 </context>
 <context>
@@ -1661,7 +1663,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="+150"/>
         <source>This recording comes through the team server: play it here.</source>
-        <translation type="unfinished"></translation>
+        <translation>Эта запись доступна только через командный сервер: прослушайте её здесь.</translation>
     </message>
     <message>
         <location line="+116"/>
@@ -1735,12 +1737,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="+10"/>
         <source>Enter the team server&apos;s address the administrator gave you, e.g. https://team.example.com:8765.</source>
-        <translation type="unfinished"></translation>
+        <translation>Введите адрес командного сервера, который дал администратор, например https://team.example.com:8765.</translation>
     </message>
     <message>
         <location line="+5"/>
         <source>The team server&apos;s address starts with https:// (or http://) and names its host, with no user name, query or fragment.</source>
-        <translation type="unfinished"></translation>
+        <translation>Адрес командного сервера начинается с https:// (или http://) и содержит имя хоста, без имени пользователя, параметров запроса и фрагмента.</translation>
     </message>
     <message>
         <location line="+51"/>
@@ -1755,12 +1757,12 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="+58"/>
         <source>The keys could not be stored in the OS keyring (there is none here, or it is locked), so nothing was saved.</source>
-        <translation type="unfinished"></translation>
+        <translation>Ключи не удалось сохранить в связке ключей ОС (её здесь нет или она заблокирована), поэтому ничего не сохранено.</translation>
     </message>
     <message>
         <location line="+8"/>
         <source>The settings are saved, but this computer has no usable OS keyring (or it is locked), so the keys were not stored. Unlock or install the desktop&apos;s keyring (GNOME Keyring, KWallet) and enter them in Settings, or give them to the app as environment variables: {variables}.</source>
-        <translation type="unfinished"></translation>
+        <translation>Настройки сохранены, но на этом компьютере нет работающей связки ключей ОС (или она заблокирована), поэтому ключи не сохранены. Разблокируйте или установите связку ключей рабочего стола (GNOME Keyring, KWallet) и введите ключи в настройках — или передайте их приложению через переменные окружения: {variables}.</translation>
     </message>
     <message>
         <location filename="../../app/ui/errors.py" line="+29"/>
@@ -1902,62 +1904,62 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="-67"/>
         <source>This computer is the webhook (standalone)</source>
-        <translation type="unfinished"></translation>
+        <translation>Этот компьютер — вебхук (автономный режим)</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>Connect to a team server</source>
-        <translation type="unfinished"></translation>
+        <translation>Подключиться к командному серверу</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>The PBX posts to this app; it keeps its own contacts and calls.</source>
-        <translation type="unfinished"></translation>
+        <translation>АТС обращается к этому приложению; оно само хранит контакты и звонки.</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>The team server is the PBX&apos;s webhook for the whole call center and sends this app your calls; it keeps the keys and the contacts.</source>
-        <translation type="unfinished"></translation>
+        <translation>Командный сервер — вебхук АТС для всего колл-центра; он присылает этому приложению ваши звонки и хранит ключи и контакты.</translation>
     </message>
     <message>
         <location line="+5"/>
         <source>Team server</source>
-        <translation type="unfinished"></translation>
+        <translation>Командный сервер</translation>
     </message>
     <message>
         <location line="+3"/>
         <source>PBX</source>
-        <translation type="unfinished">АТС</translation>
+        <translation>АТС</translation>
     </message>
     <message>
         <location line="+11"/>
         <source>Server address</source>
-        <translation type="unfinished"></translation>
+        <translation>Адрес сервера</translation>
     </message>
     <message>
         <location line="+3"/>
         <source>Your personal token, from the administrator (pbx-companion agents add). Stored in the OS keyring.</source>
-        <translation type="unfinished"></translation>
+        <translation>Ваш личный токен от администратора (pbx-companion agents add). Хранится в связке ключей ОС.</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>Your token</source>
-        <translation type="unfinished"></translation>
+        <translation>Ваш токен</translation>
     </message>
     <message>
         <location line="+3"/>
         <source>only for a certificate of the team&apos;s own CA</source>
-        <translation type="unfinished"></translation>
+        <translation>только для сертификата собственного УЦ команды</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>CA certificate</source>
-        <translation type="unfinished"></translation>
+        <translation>Сертификат УЦ</translation>
     </message>
     <message>
         <location line="+10"/>
         <source>The team server has the PBX&apos;s keys and address and tells this app who you are: nothing else to enter.</source>
-        <translation type="unfinished"></translation>
+        <translation>Ключи и адрес АТС есть у командного сервера, и он сообщает приложению, кто вы: больше ничего вводить не нужно.</translation>
     </message>
     <message>
         <location line="+38"/>
@@ -2157,7 +2159,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="+2"/>
         <source>Restart the app to connect with the new mode, team server or token.</source>
-        <translation type="unfinished"></translation>
+        <translation>Перезапустите приложение, чтобы подключиться в новом режиме, к новому серверу или с новым токеном.</translation>
     </message>
     <message>
         <location line="+2"/>
@@ -2202,7 +2204,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="+19"/>
         <source>Enter your token first.</source>
-        <translation type="unfinished"></translation>
+        <translation>Сначала введите токен.</translation>
     </message>
     <message>
         <location line="+24"/>
@@ -2300,17 +2302,17 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location line="+9"/>
         <source>Connecting to the team server…</source>
-        <translation type="unfinished"></translation>
+        <translation>Подключение к командному серверу…</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>Offline: team server unreachable</source>
-        <translation type="unfinished"></translation>
+        <translation>Нет связи: командный сервер недоступен</translation>
     </message>
     <message>
         <location line="+3"/>
         <source>Offline: the team server refused this app&apos;s token; enter a new token in the settings</source>
-        <translation type="unfinished"></translation>
+        <translation>Нет связи: командный сервер отклонил токен приложения; введите новый токен в настройках</translation>
     </message>
     <message>
         <location line="+3"/>
@@ -2351,57 +2353,57 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location filename="../../app/ui/settings_dialog.py" line="-811"/>
         <source>CRM user {id}</source>
-        <translation type="unfinished"></translation>
+        <translation>пользователь CRM {id}</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>extension {ext}</source>
-        <translation type="unfinished"></translation>
+        <translation>добавочный {ext}</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>supervisor: every call of the team</source>
-        <translation type="unfinished"></translation>
+        <translation>супервайзер: все звонки команды</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>Connected as {name}</source>
-        <translation type="unfinished"></translation>
+        <translation>Подключено как {name}</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>The team server itself lacks a setting ({setting}): tell the administrator.</source>
-        <translation type="unfinished"></translation>
+        <translation>На самом командном сервере не задана настройка ({setting}): сообщите администратору.</translation>
     </message>
     <message>
         <location line="+6"/>
         <source>The address does not work</source>
-        <translation type="unfinished"></translation>
+        <translation>Адрес не работает</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>The secure connection (TLS) failed</source>
-        <translation type="unfinished"></translation>
+        <translation>Не удалось установить защищённое соединение (TLS)</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>The token was refused</source>
-        <translation type="unfinished"></translation>
+        <translation>Токен отклонён</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>The team server failed</source>
-        <translation type="unfinished"></translation>
+        <translation>Ошибка командного сервера</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>The live feed of calls failed</source>
-        <translation type="unfinished"></translation>
+        <translation>Не удалось получить поток звонков</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>The connection failed</source>
-        <translation type="unfinished"></translation>
+        <translation>Подключиться не удалось</translation>
     </message>
 </context>
 <context>
@@ -2409,52 +2411,52 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     <message>
         <location filename="../../app/ui/wizard.py" line="-104"/>
         <source>Connect to the team server</source>
-        <translation type="unfinished"></translation>
+        <translation>Подключение к командному серверу</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>The address and your personal token, both from the administrator. The server has the PBX&apos;s keys and tells this app who you are.</source>
-        <translation type="unfinished"></translation>
+        <translation>Адрес и ваш личный токен — оба от администратора. Ключи АТС есть у сервера, и он сообщает приложению, кто вы.</translation>
     </message>
     <message>
         <location line="+6"/>
         <source>Server address</source>
-        <translation type="unfinished"></translation>
+        <translation>Адрес сервера</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>Your token</source>
-        <translation type="unfinished"></translation>
+        <translation>Ваш токен</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>only for a certificate of the team&apos;s own CA</source>
-        <translation type="unfinished"></translation>
+        <translation>только для сертификата собственного УЦ команды</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>CA certificate</source>
-        <translation type="unfinished"></translation>
+        <translation>Сертификат УЦ</translation>
     </message>
     <message>
         <location line="+1"/>
         <source>Test connection</source>
-        <translation type="unfinished">Проверить подключение</translation>
+        <translation>Проверить подключение</translation>
     </message>
     <message>
         <location line="+17"/>
         <source>File not found: {path}</source>
-        <translation type="unfinished">Файл не найден: {path}</translation>
+        <translation>Файл не найден: {path}</translation>
     </message>
     <message>
         <location line="+2"/>
         <source>Enter your token.</source>
-        <translation type="unfinished"></translation>
+        <translation>Введите токен.</translation>
     </message>
     <message>
         <location line="+15"/>
         <source>Connecting…</source>
-        <translation type="unfinished">Подключаемся…</translation>
+        <translation>Подключаемся…</translation>
     </message>
 </context>
 <context>
@@ -2554,9 +2556,9 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     </message>
     <message>
         <location line="+59"/>
-        <location line="+339"/>
+        <location line="+346"/>
         <source>Yes</source>
-        <extracomment>what a shared column needs before a header may take room from it: a whole number</extracomment>
+        <extracomment>a whole number in the number column what the note column keeps before headers and long statuses take room from it</extracomment>
         <translation>Есть</translation>
     </message>
 </context>
