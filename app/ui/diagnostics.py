@@ -202,10 +202,13 @@ def diagnostics_text(settings: Settings, health: Health, events: list[MaskedEven
     lines += [f"  {name}: {value}" for name, value in versions().items()]
     lines += ["", "[settings]", *settings_lines(settings)]
     lines += ["", "[keys]"]
-    for name in ("crm_api_key", "pbx_api_key"):
+    for name in ("crm_api_key", "pbx_api_key", "agent_token"):
         lines.append(f"  {name}: {key_source(name) or 'not set'}")
     listener = {None: "not checked", True: "up", False: "down"}[health.listener_up]
-    lines += ["", "[health]", f"  listener: {health.listener_url or 'not running'} ({listener})"]
+    if settings.team_mode:
+        lines += ["", "[health]", f"  listener: none (team mode: {settings.team_server} is the PBX's webhook)"]
+    else:
+        lines += ["", "[health]", f"  listener: {health.listener_url or 'not running'} ({listener})"]
     if health.pbx_ok is None:
         lines.append("  PBX: not checked")
     else:
@@ -335,6 +338,10 @@ class DiagnosticsPanel(QWidget):
         self.ctx.tasks.start(self.ctx.api.recent_events(EVENT_LIMIT), on_done=done, on_error=failed)
 
     def _show_listener(self) -> None:
+        if self.ctx.settings.team_mode:  # no listener of its own: the team server is the PBX's webhook
+            self.listener_label.setText(self.tr("none: the team server {url} is the PBX's webhook").format(
+                url=self.ctx.settings.team_server))
+            return
         url = self.health.listener_url or self.tr("not running")
         state = {None: self.tr("checking…"), True: self.tr("up"), False: self.tr("down")}[self.health.listener_up]
         self.listener_label.setText(f"{url} — {state}")

@@ -680,7 +680,7 @@
 <context>
     <name>DiagnosticsPanel</name>
     <message>
-        <location filename="../../app/ui/diagnostics.py" line="+233"/>
+        <location filename="../../app/ui/diagnostics.py" line="+236"/>
         <source>PBX Companion diagnostics</source>
         <translation>Диагностика PBX Companion</translation>
     </message>
@@ -744,7 +744,12 @@
         <translation>Не удалось прочитать журнал событий: {error}</translation>
     </message>
     <message>
-        <location line="+5"/>
+        <location line="+6"/>
+        <source>none: the team server {url} is the PBX&apos;s webhook</source>
+        <translation>нет: вебхук АТС — командный сервер {url}</translation>
+    </message>
+    <message>
+        <location line="+3"/>
         <source>not running</source>
         <translation>не запущен</translation>
     </message>
@@ -1017,7 +1022,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>EventLogModel</name>
     <message>
-        <location filename="../../app/ui/diagnostics.py" line="-254"/>
+        <location filename="../../app/ui/diagnostics.py" line="-261"/>
         <source>Received</source>
         <translation>Получено</translation>
     </message>

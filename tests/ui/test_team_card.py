@@ -143,3 +143,15 @@ def test_a_contact_edited_by_one_agent_changes_in_the_other_agents_open_card(qtb
     wait_until(qloop, lambda: "Someone else changed this client" in card.save_status_label.text(), timeout=10)
     assert card.form.note_edit.toPlainText() == "перезвонить в пятницу"
     assert card.form.name_edit.text() == "Иван Петрович"
+
+
+def test_diagnostics_in_team_mode_names_the_team_server_instead_of_a_listener(qtbot, qloop, team):
+    from app.ui.diagnostics import DiagnosticsPanel, diagnostics_text
+
+    rita = team["Rita"]
+    panel = DiagnosticsPanel(rita.ctx)
+    qtbot.addWidget(panel)
+    assert panel.listener_label.text() == f"none: the team server {rita.api.server_url} is the PBX's webhook"
+    text = diagnostics_text(rita.ctx.settings, panel.health, [], Path("log"))
+    assert f"listener: none (team mode: {rita.api.server_url} is the PBX's webhook)" in text
+    assert "agent_token:" in text
