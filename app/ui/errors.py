@@ -45,6 +45,8 @@ def pbx_error_text(exc: BaseException, action: str = "make_call") -> str:
     """
     action = getattr(exc, "action", None) or action
     lead = _lead(action)
+    if type(exc).__module__ == "app.core.team_api":  # team mode: the server, not the PBX, said it
+        return _team_error_text(exc, lead)
     if isinstance(exc, PbxOutcomeUnknown):
         if action == "make_call":
             return QCoreApplication.translate(
@@ -94,6 +96,27 @@ def pbx_error_text(exc: BaseException, action: str = "make_call") -> str:
     return QCoreApplication.translate("PbxErrors", "{0}: {1}").format(lead, user_message(exc))
 
 
+def _team_error_text(exc: BaseException, lead: str) -> str:
+    """The team server could not be asked, refused the token, or refused the request."""
+    from app.core.team_api import TeamAuthError, TeamPbxError, TeamRefused, TeamUnavailable
+
+    if isinstance(exc, TeamUnavailable):
+        return QCoreApplication.translate(
+            "PbxErrors", "{0}: the team server cannot be reached ({1}). The app keeps trying; try again when it "
+                         "says it is connected.").format(lead, user_message(exc))
+    if isinstance(exc, TeamAuthError):
+        return QCoreApplication.translate(
+            "PbxErrors", "{0}: the team server refused this app's token. Enter the token the administrator gave you "
+                         "in Settings.").format(lead)
+    if isinstance(exc, TeamRefused):
+        return QCoreApplication.translate("PbxErrors", "{0}: the team server said no: \u201c{1}\u201d.").format(
+            lead, user_message(exc))
+    if isinstance(exc, TeamPbxError):
+        return QCoreApplication.translate("PbxErrors", "{0}: the PBX said, through the team server: \u201c{1}\u201d.").format(
+            lead, user_message(exc))
+    return QCoreApplication.translate("PbxErrors", "{0}: {1}").format(lead, user_message(exc))
+
+
 def phone_error_text(exc: PhoneError) -> str:
     """Why the typed text cannot be dialed, in plain words."""
     return QCoreApplication.translate("PbxErrors", "Cannot dial this: {0}.").format(exc.reason)
@@ -117,6 +140,10 @@ def missing_pbx_setting(ctx: UiContext, *, need_crm_user: bool) -> str | None:
     not the core's English NotConfigured text.
     """
     problem = ctx.api.calls.setup_problem(need_crm_user=need_crm_user)
+    if problem is not None and ctx.settings.team_mode:  # the server's setting: not the agent's to fix
+        return QCoreApplication.translate(
+            "PbxErrors", "The team server is not set up for the PBX yet ({0}): tell the administrator.").format(
+            problem.value)
     return None if problem is None else setup_problem_text(problem)
 
 

@@ -1296,7 +1296,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Запрос к АТС не выполнен</translation>
     </message>
     <message>
-        <location line="+14"/>
+        <location line="+16"/>
         <source>No reply came from the PBX, so it is not known whether the call was placed: your phone may ring. Do not call again until you have checked your phone and the call history.</source>
         <translation>АТС не ответила, поэтому неизвестно, начат ли звонок: ваш телефон может зазвонить. Не звоните повторно, пока не проверите телефон и историю звонков.</translation>
     </message>
@@ -1362,11 +1362,32 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     </message>
     <message>
         <location line="+5"/>
+        <location line="+21"/>
         <source>{0}: {1}</source>
         <translation>{0}: {1}</translation>
     </message>
     <message>
-        <location line="+5"/>
+        <location line="-13"/>
+        <source>{0}: the team server cannot be reached ({1}). The app keeps trying; try again when it says it is connected.</source>
+        <translation>{0}: командный сервер недоступен ({1}). Приложение продолжает подключаться; повторите, когда оно сообщит о подключении.</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>{0}: the team server refused this app&apos;s token. Enter the token the administrator gave you in Settings.</source>
+        <translation>{0}: командный сервер отклонил токен приложения. Введите в настройках токен, выданный администратором.</translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>{0}: the team server said no: “{1}”.</source>
+        <translation>{0}: командный сервер отказал: «{1}».</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>{0}: the PBX said, through the team server: “{1}”.</source>
+        <translation>{0}: ответ АТС через командный сервер: «{1}».</translation>
+    </message>
+    <message>
+        <location line="+7"/>
         <source>Cannot dial this: {0}.</source>
         <translation>Этот номер не набрать: {0}.</translation>
     </message>
@@ -1384,6 +1405,11 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <location line="+1"/>
         <source>Click-to-dial is not set up: enter this workstation&apos;s CRM user in Settings.</source>
         <translation>Звонок в один клик не настроен: укажите в настройках пользователя CRM для этого рабочего места.</translation>
+    </message>
+    <message>
+        <location line="+13"/>
+        <source>The team server is not set up for the PBX yet ({0}): tell the administrator.</source>
+        <translation>Командный сервер ещё не настроен для работы с АТС ({0}): сообщите администратору.</translation>
     </message>
 </context>
 <context>
@@ -1770,7 +1796,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Настройки сохранены, но на этом компьютере нет работающей связки ключей ОС (или она заблокирована), поэтому ключи не сохранены. Разблокируйте или установите связку ключей рабочего стола (GNOME Keyring, KWallet) и введите ключи в настройках — или передайте их приложению через переменные окружения: {variables}.</translation>
     </message>
     <message>
-        <location filename="../../app/ui/errors.py" line="+29"/>
+        <location filename="../../app/ui/errors.py" line="+20"/>
         <source>The PBX refused the API key.</source>
         <translation>АТС не приняла ключ API.</translation>
     </message>

@@ -23,7 +23,7 @@ from app.storage import PhoneRecord
 from app.ui.card import ClientCard
 from app.ui.player import RecordingPlayer
 from tests.support import canary
-from tests.support.qtloop import run, wait_until
+from tests.support.qtloop import run, settle, wait_until
 from tests.support.webhook import call_body, cdr_body, envelope, post
 from tests.ui.test_card import MEDIA_NOISE, Recordings, wav_bytes
 
@@ -155,3 +155,19 @@ def test_diagnostics_in_team_mode_names_the_team_server_instead_of_a_listener(qt
     text = diagnostics_text(rita.ctx.settings, panel.health, [], Path("log"))
     assert f"listener: none (team mode: {rita.api.server_url} is the PBX's webhook)" in text
     assert "agent_token:" in text
+
+
+def test_a_dial_the_team_server_refuses_is_told_plainly_and_not_sent_again(qtbot, qloop, team):
+    from app.ui.dialer import DialService
+
+    rita = team["Rita"]
+    service = DialService(rita.ctx)
+    failures: list[str] = []
+    service.dial_failed.connect(failures.append)
+    run(qloop, rita.api.stop())  # the team server cannot be asked any more
+    service.dial("tel:+74951343060")
+    wait_until(qloop, lambda: failures, timeout=10)
+    assert failures[0].startswith("Could not place the call: the team server cannot be reached")
+    assert "The app keeps trying" in failures[0]
+    settle(qloop, 0.5)
+    assert len(failures) == 1  # one attempt, one message: nothing is re-sent behind the agent's back
