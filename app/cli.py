@@ -668,11 +668,12 @@ def _forwarded_to_running_app(argv: list[str]) -> bool:
     """The fast path of a clicked link: the running tray app takes the arguments (see
     :func:`app.ui.instance.forward_to_running`). Options are read as the tray app reads them
     (:mod:`app.options`); anything odd falls through to the full start, which reports it."""
+    from app.core.settings import SettingsError
     from app.options import parse_known, tray_settings
 
     try:
         settings = tray_settings(parse_known(argv))
-    except SystemExit:  # a malformed option: the full start prints argparse's message
+    except (SystemExit, SettingsError):  # a malformed option or setting: the full start reports it in one line
         return False
     if not settings.data_path.is_dir():
         return False
