@@ -259,7 +259,7 @@ def test_every_example_in_the_documentation_is_a_message_the_app_reads() -> None
     feed_part = DOC.read_text(encoding="utf-8").split("\n## REST", 1)[0]  # REST bodies are not feed messages
     examples = re.findall(r"```json\n(.*?)```", feed_part, flags=re.DOTALL)
     types = {parse_message(example).type for example in examples}
-    assert types == {"call", "presence", "cdr", "hello", "live", "error"}
+    assert types == {"call", "presence", "cdr", "contact", "hello", "live", "error"}
 
 
 # -- reconnecting -----------------------------------------------------------------------------
