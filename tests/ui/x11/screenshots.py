@@ -1,6 +1,6 @@
 """``make screenshots``: every window of the tray app, rendered under a private Xvfb, as PNG files.
 
-    .venv/bin/python -m tests.ui.x11.screenshots [--out docs/screenshots] [--lang ru|en]
+    .venv/bin/python -m tests.ui.x11.screenshots [--out docs/screenshots] [--lang ru|en] [--only NAME,...]
 
 Nothing here is staged by hand: the script runs the real application object
 (:class:`app.main.CompanionApp`: the engine with its webhook on loopback, the pop-up manager,
@@ -10,12 +10,22 @@ then plays an agent's morning as real HTTP posts to the webhook: registrations a
 statuses, answered and missed calls with their CDRs, a colleague on a call, and finally two
 calls ringing at once (a known client and an unknown number) so that two pop-ups stack.
 
+The team-mode pictures come from a second scene in the same process: a
+:class:`app.team.server.TeamServer` on the same loop (SQLite in the temp dir, the same fake PBX)
+gets the same directory and morning, Anna is added as its agent
+(:class:`app.team.agents.AgentAdmin`), and a team-mode ``CompanionApp`` (no engine: a
+:class:`app.core.team_api.TeamApi` with her token) follows it: Settings → Connection with a real
+"Test connection", the wizard's team page, then the server is stopped and the main window shows
+"Offline: team server unreachable".
+
 How it is run:
 
 * The parent process starts one Xvfb (``-displayfd`` picks a free display; 1366x768x24) and
   runs each language in a child process of its own (a fresh QApplication, fresh translators):
   the full set in ``--lang`` (Russian by default: agents are Russian-speaking), then, when
-  that is Russian, the main window and the pop-ups in English with an ``-en`` suffix.
+  that is Russian, the main window, the pop-ups and the two team-mode pictures in English with
+  an ``-en`` suffix. ``--only NAME,...`` renders just those pictures (each in the languages that
+  have it).
 * Each child uses its own temporary data, config, cache and log directories (the XDG
   variables point into a temp dir), an in-memory keyring and made-up keys: the user's
   settings, keyring and data are never read or written. The ``PBX_COMPANION_*`` variables of
@@ -59,10 +69,12 @@ CHILD_TIMEOUT = 180
 CRM_KEY = "demo-crm-key-for-screenshots-7d41"
 PBX_KEY = "demo-pbx-key-for-screenshots-2c98"
 
+#: The pictures of the team-mode app (a second scene: a team server on the same loop, the app its client).
+TEAM_SHOTS = ("settings-team", "wizard-team", "team-offline")
 #: What each job writes: the full set, or the English extras.
 FULL_SET = ("popup-known", "popup-unknown", "popups-stacked", "main-window", "missed", "presence", "card",
-            "dialer", "settings", "settings-listener", "wizard", "diagnostics")
-EXTRAS = ("popup-known", "popup-unknown", "main-window")
+            "dialer", "settings", "settings-listener", "wizard", "diagnostics", *TEAM_SHOTS)
+EXTRAS = ("popup-known", "popup-unknown", "main-window", "settings-team", "team-offline")
 
 
 # -- the X server (parent process) -------------------------------------------------------------
@@ -101,6 +113,12 @@ def parent(args: argparse.Namespace) -> int:
     jobs = [(args.lang, FULL_SET, "")]
     if args.lang == "ru":
         jobs.append(("en", EXTRAS, "-en"))
+    if args.only:
+        only = set(args.only.split(","))
+        if unknown := only - set(FULL_SET):
+            raise RuntimeError(f"no such screenshot: {', '.join(sorted(unknown))} (there are {', '.join(FULL_SET)})")
+        jobs = [(lang, tuple(s for s in shots if s in only), suffix) for lang, shots, suffix in jobs]
+        jobs = [job for job in jobs if job[1]]
     server = Xvfb("-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-dpi", "96")
     written: list[str] = []
     try:
@@ -264,9 +282,11 @@ class Scene:
         self.written: list[str] = []
         self.clock = SceneClock()
         self.app: Any = None
+        self.engine: Any = None  # the engine the webhook events go to: the app's, or the team server's
         self.fake: Any = None
         self.session: Any = None
         self.url = ""
+        self.team_server: Any = None
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -372,12 +392,12 @@ class Scene:
         self.clock.at = None
         if note is not None:
             outcome, text = note
-            await self.app.engine.store.write(lambda s: s.notes.set(call_id, text, outcome, at + ring + answered_for))
+            await self.engine.store.write(lambda s: s.notes.set(call_id, text, outcome, at + ring + answered_for))
 
     async def fill_directory(self) -> None:
         from app.storage import ContactRecord, CrmUser, PhoneRecord
 
-        normalizer = self.app.engine.normalizer
+        normalizer = self.engine.normalizer
         tr = self.tr_label
 
         def write(session: Any) -> None:
@@ -390,7 +410,7 @@ class Scene:
                 session.contacts.save(ContactRecord(None, name, company_id, owner_id=owner, email=email or None,
                                                     note=note or None, phones=records))
 
-        await self.app.engine.store.write(write)
+        await self.engine.store.write(write)
 
     def tr_label(self, label: str) -> str:
         """Phone labels as the card's editor offers them, in the scene's language."""
@@ -413,7 +433,7 @@ class Scene:
             await self.post("agent_change", body)
 
         # These calls are long over: their pop-ups went away when they ended.
-        settings = self.app.engine.settings
+        settings = self.engine.settings
         linger, settings.popup_linger_s = settings.popup_linger_s, 0.0
         minute = 60
         await self.past_call("c-0901", now - 262 * minute, VORONOV_MOBILE, answered_for=205,
@@ -457,11 +477,7 @@ class Scene:
 
     async def run(self) -> list[str]:
         import aiohttp
-        from PySide6.QtWidgets import QApplication
 
-        from app.core.secrets import Keys
-        from app.core.settings import Settings
-        from app.main import CompanionApp
         from tests.fakes.fake_pbx import FakePbx
 
         fake = self.fake = FakePbx(api_key=PBX_KEY)
@@ -469,13 +485,32 @@ class Scene:
         fake.cdrs = self.older_cdrs()
         await fake.start()
         self.session = aiohttp.ClientSession()
+        try:
+            if any(self.wanted(name) for name in FULL_SET if name not in TEAM_SHOTS):
+                await self.standalone()
+            if any(self.wanted(name) for name in TEAM_SHOTS):
+                await self.team()
+        finally:
+            await self.session.close()
+            await fake.stop()
+        return self.written
+
+    async def standalone(self) -> None:
+        """This computer is the webhook: the app with its engine, the morning posted to its listener."""
+        from PySide6.QtWidgets import QApplication
+
+        from app.core.secrets import Keys
+        from app.core.settings import Settings
+        from app.main import CompanionApp
+
         app = None
         try:
-            settings = Settings(data_dir=str(self.scratch / "data"), port=free_port(), pbx_url=fake.url, crm_user=ME[0],
-                                crm_user_name=ME[1], extension=ME[2], popup_linger_s=4.0,
+            settings = Settings(data_dir=str(self.scratch / "data"), port=free_port(), pbx_url=self.fake.url,
+                                crm_user=ME[0], crm_user_name=ME[1], extension=ME[2], popup_linger_s=4.0,
                                 language=self.lang).validate()
             qapp = QApplication.instance()
             app = self.app = CompanionApp(qapp, settings, Keys(CRM_KEY, PBX_KEY))
+            self.engine = app.engine
             app.engine.ingestor.clock = self.clock
             await app.start()
             assert app.engine.server is not None
@@ -485,14 +520,61 @@ class Scene:
             await self.photograph()
         finally:
             if app is not None:
-                for card in client_cards():
-                    card.close()
-                if hasattr(app, "popups"):
-                    app.popups.shutdown()
-                await app.shutdown()  # windows, tasks, then the engine: listener, PBX client, store
-            await self.session.close()
-            await fake.stop()
-        return self.written
+                await self.close_app(app)  # windows, tasks, then the engine: listener, PBX client, store
+
+    async def team(self) -> None:
+        """Team mode: a team server on this loop (SQLite in the scratch directory, the fake PBX) gets
+        the same directory and morning; Anna is its agent, and her app is its client (no engine)."""
+        from PySide6.QtWidgets import QApplication
+
+        from app.core.secrets import AGENT_TOKEN, CRM_API_KEY, PBX_API_KEY, SERVICE, Keys
+        from app.core.settings import Settings
+        from app.main import CompanionApp
+        from app.team.agents import AgentAdmin
+        from app.team.server import TeamServer
+
+        server_settings = Settings(data_dir=str(self.scratch / "team-server"), port=0,
+                                   pbx_url=self.fake.url).validate()
+        server = self.team_server = TeamServer(server_settings, Keys(CRM_KEY, PBX_KEY))
+        self.url = await server.start()
+        app = None
+        # an agent's workstation in team mode has no PBX or CRM key: the server has them
+        pbx_keys = {name: self.memory.store.pop((SERVICE, name), None) for name in (PBX_API_KEY, CRM_API_KEY)}
+        try:
+            self.engine = server.engine
+            server.engine.ingestor.clock = self.clock
+            await self.fill_directory()
+            await self.morning()
+            token = AgentAdmin(server.engine.store).add(ME[1], ME[0], ME[2]).token
+            self.memory.set_password(SERVICE, AGENT_TOKEN, token)
+            settings = Settings(data_dir=str(self.scratch / "team-app"), mode="team",
+                                team_server=self.url.removesuffix("/webhook"), popup_linger_s=4.0,
+                                language=self.lang).validate()
+            app = self.app = CompanionApp(QApplication.instance(), settings, Keys(None, None, token))
+            await app.start()
+            await self.wait_for(lambda: app.status.team == "live", "the team server's feed", timeout=30)
+            await self.photograph_team(token)
+        finally:
+            if app is not None:
+                await self.close_app(app)  # windows, tasks, then the feed
+            await self.stop_team_server()
+            self.memory.store.pop((SERVICE, AGENT_TOKEN), None)
+            for name, value in pbx_keys.items():
+                if value is not None:
+                    self.memory.set_password(SERVICE, name, value)
+
+    async def stop_team_server(self) -> None:
+        server, self.team_server = self.team_server, None
+        if server is not None:
+            await server.stop()
+
+    @staticmethod
+    async def close_app(app: Any) -> None:
+        for card in client_cards():
+            card.close()
+        if hasattr(app, "popups"):
+            app.popups.shutdown()
+        await app.shutdown()
 
     async def photograph(self) -> None:
         from PySide6.QtCore import Qt
@@ -603,31 +685,75 @@ class Scene:
             await self.grab("diagnostics", panel)
             panel.hide()
 
-        # -- the first-run wizard as a new workstation sees it ----------------------------------
+        # -- the first-run wizard as a new workstation sees it: its first page, the mode ------------
         if self.wanted("wizard"):
-            from app.core.secrets import CRM_API_KEY, PBX_API_KEY, SERVICE
             from app.ui.wizard import FirstRunWizard
 
-            stored = {name: self.memory.get_password(SERVICE, name) for name in (PBX_API_KEY, CRM_API_KEY)}
-            for name in stored:  # nothing stored yet on a new workstation
-                self.memory.delete_password(SERVICE, name)
+            wizard = FirstRunWizard(app.ctx)
+            wizard.move(area.x() + 100, area.y() + 60)
+            wizard.show()
+            await self.grab("wizard", wizard)
+            wizard.hide()
+            wizard.deleteLater()
+
+    async def photograph_team(self, token: str) -> None:
+        """The team-mode app: settings with "Test connection" against the running server, the
+        wizard's team page, then the main window after the server went away."""
+        from PySide6.QtGui import QCursor, QGuiApplication
+
+        from app.core.secrets import AGENT_TOKEN, SERVICE
+        from app.ui.shell import MISSED_PANEL
+
+        app = self.app
+        area = QGuiApplication.primaryScreen().availableGeometry()
+        QCursor.setPos(area.center())
+        missed = app.shell.missed_panel
+        await self.wait_for(lambda: missed.model.count == 3, "three missed calls from the team server")
+
+        # -- settings, Connection: team mode, the stored token, "Test connection" says who it is --
+        if self.wanted("settings-team"):
+            dialog = app.shell.open_settings()
+            dialog.move(area.x() + 80, area.y() + 40)
+            if not dialog.mode_team.isChecked():
+                raise RuntimeError("the settings window does not show team mode")
+            dialog.test_team_connection()
+            await self.wait_for(lambda: dialog.team_test_button.isEnabled(), "the team connection test", 20)
+            await self.grab("settings-team", dialog)
+            dialog.hide()
+
+        # -- the wizard's team page on a workstation with no token yet: typed, then tested ---------
+        if self.wanted("wizard-team"):
+            from app.ui.wizard import FirstRunWizard
+
+            self.memory.delete_password(SERVICE, AGENT_TOKEN)
             try:
                 wizard = FirstRunWizard(app.ctx)
                 wizard.move(area.x() + 100, area.y() + 60)
                 wizard.show()
-                page = wizard.pbx_page
-                page.url.setText(app.engine.settings.pbx_url)
-                page.key.edit.setText(PBX_KEY)
-                page.key.edit.setCursorPosition(0)
+                wizard.mode_page.team.setChecked(True)
+                wizard.next()
+                page = wizard.team_page
+                if wizard.currentPage() is not page:
+                    raise RuntimeError("the wizard did not go on to its team page")
+                page.token.edit.setText(token)
+                page.token.edit.setCursorPosition(0)
                 page.test_connection()
-                await self.wait_for(lambda: page.test_button.isEnabled(), "the wizard's connection test")
-                await self.grab("wizard", wizard)
+                await self.wait_for(lambda: page.test_button.isEnabled(), "the wizard's team connection test", 20)
+                await self.grab("wizard-team", wizard)
                 wizard.hide()
                 wizard.deleteLater()
             finally:
-                for name, value in stored.items():
-                    if value:
-                        self.memory.set_password(SERVICE, name, value)
+                self.memory.set_password(SERVICE, AGENT_TOKEN, token)
+
+        # -- the team server goes away: the main window (no tray under Xvfb) says so -------------
+        if self.wanted("team-offline"):
+            await self.stop_team_server()
+            await self.wait_for(lambda: app.status.team == "unreachable", "the app to notice the server is gone",
+                                timeout=45)
+            main = app.shell.main_window
+            main.move(area.x() + 40, area.y() + 40)
+            app.shell.show_main_window(MISSED_PANEL)
+            await self.grab("team-offline", main)
 
     def desktop(self, screen: Any) -> Any:
         """A plain desktop behind the windows for the screen grab (Xvfb's root is black)."""
@@ -652,6 +778,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for the PNG files (default: docs/screenshots)")
     parser.add_argument("--lang", choices=("ru", "en"), default="ru",
                         help="UI language (default ru; with ru the main window and pop-ups are also made in English)")
+    parser.add_argument("--only", default="", metavar="NAME,...",
+                        help="only these pictures (e.g. settings-team,team-offline), in each language that has them")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--shots", default="", help=argparse.SUPPRESS)
     parser.add_argument("--suffix", default="", help=argparse.SUPPRESS)
