@@ -25,12 +25,17 @@ os.environ.setdefault("QT_API", "pyside6")
 # PySide6 installs an import hook (shibokensupport.feature, PYSIDE-2029) that reads the source of
 # every module imported after it with inspect.getsource(), which keeps each file's lines in
 # linecache: for this stack ~14 MiB of RSS and 25-90 ms at every start (tests/bench/ui_bench.py).
-# app.ui.pyside turns it off right after the first PySide6 import; the Qt-free core (aiohttp,
-# pydantic, httpx, phonenumbers, SQLite) is imported before PySide6 all the same, so the
-# hook never sees it even if a PySide6 release changes that internal.
+# app.ui.pyside turns it off right after the first PySide6 import; the Qt-free core both modes use
+# (aiohttp, pydantic, httpx, phonenumbers, SQLite, the service API) is imported before PySide6 all
+# the same, so the hook never sees it even if a PySide6 release changes that internal. Only the
+# mode's own modules come later, in CompanionApp.__init__: the engine (listener, webhook, store)
+# standalone, the team server's client in team mode, which need not load the engine (~3.5 MiB,
+# tests/bench/team_app_bench.py).
 # isort: off
-from app.core import agent as _agent, engine as _engine, logs as _logs, secrets as _secrets  # noqa: F401
-from app.core import settings as _settings, standalone as _standalone  # noqa: F401
+from app.core import agent as _agent, api as _api, logs as _logs, secrets as _secrets  # noqa: F401
+from app.core import settings as _settings  # noqa: F401
+from app import pbx as _pbx  # noqa: F401 - httpx: the PBX client standalone, its error types in team mode
+import aiohttp as _aiohttp  # noqa: F401 - the webhook's server standalone, the team server's client
 from app.protocol.phones import is_phone_link
 
 from PySide6.QtCore import QEvent, QObject
@@ -42,7 +47,10 @@ import qasync
 
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from app.core.api import CompanionApi
+    from app.core.engine import Engine
     from app.core.secrets import Keys
     from app.core.settings import Settings
     from app.core.team_api import TeamApi
@@ -100,9 +108,6 @@ class CompanionApp(QObject):
         super().__init__()
         from app.core.api import NotConfigured
         from app.core.autostart import autostart_for_platform, launch_command
-        from app.core.engine import Engine
-        from app.core.standalone import StandaloneApi
-        from app.core.team_api import team_api_for
         from app.ui.context import TaskRunner, UiContext
         from app.ui.dialer import DialService
         from app.ui.missed import MissedCallsModel
@@ -122,7 +127,11 @@ class CompanionApp(QObject):
         self.team: TeamApi | None = None
         self.api: CompanionApi
         self._startup_problem = ""
+        self._team_wake = asyncio.Event()  # the network came back: the first connection tries at once
+        self._unfollow_team: Callable[[], None] | None = None
         if settings.team_mode:
+            from app.core.team_api import team_api_for  # not the engine: team mode never loads it
+
             try:
                 self.team = team_api_for(settings, keys)
             except NotConfigured as exc:  # the CA file: say so; the connection then fails at TLS, plainly
@@ -130,6 +139,9 @@ class CompanionApp(QObject):
                 self.team = team_api_for(dataclasses.replace(settings, team_cafile=""), keys)
             self.api = self.team
         else:
+            from app.core.engine import Engine
+            from app.core.standalone import StandaloneApi
+
             self.engine = Engine(settings, keys)
             self.api = StandaloneApi(self.engine)
         self.bridge = QtBridge(self.api.events, self)
@@ -299,8 +311,10 @@ class CompanionApp(QObject):
         from app.core.feed_client import backoff_delays
         from app.core.team_api import TeamAuthError, TeamUnavailable
 
-        self._unfollow_team = [team.on_state(self._team_state), team.on_reset(lambda mode: self._team_reloaded())]
+        # every way in (a fresh start, a replay, a reset) ends in "live": _team_state reloads then
+        self._unfollow_team = team.on_state(self._team_state)
         self._team_state(team.state, "")
+        self._follow_network()
         for delay in backoff_delays():
             try:
                 await team.start()
@@ -308,35 +322,61 @@ class CompanionApp(QObject):
                 return  # the state is "rejected" (TeamApi said so): _team_state told the agent
             except TeamUnavailable as exc:
                 self._team_state("unreachable", str(exc))
-                await asyncio.sleep(delay)
+                self._team_wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._team_wake.wait()
             else:
-                self._team_reloaded()
                 self.tasks.start(self._check_pbx(), on_error=lambda exc: None)
                 return
+
+    def _follow_network(self) -> None:
+        """Team mode: when the OS says the network is back (Wi-Fi, a cable, a VPN, waking from
+        sleep), try the team server at once rather than at the end of the backoff wait. Where the
+        OS offers no network information (a bare X server), the backoff alone brings it back."""
+        from PySide6.QtNetwork import QNetworkInformation
+
+        if not QNetworkInformation.loadBackendByFeatures(QNetworkInformation.Feature.Reachability):
+            log.info("no network information from the OS: reconnecting by the backoff alone")
+            return
+        info = QNetworkInformation.instance()
+        if info is not None:
+            info.reachabilityChanged.connect(self.network_changed)
+
+    def network_changed(self, reachability: Any) -> None:
+        """The OS's reachability changed: anything but "disconnected" is worth an attempt now."""
+        from PySide6.QtNetwork import QNetworkInformation
+
+        if self.team is not None and reachability != QNetworkInformation.Reachability.Disconnected:
+            log.info("the network changed (%s): trying the team server now",
+                     getattr(reachability, "name", reachability))
+            self._team_wake.set()
+            self.team.reconnect_now()
 
     def _team_state(self, state: str, reason: str) -> None:
         """The team connection changed: the tray and the main window say so; live again → reload."""
         from app.protocol.redact import redact
 
-        was_live = self.status.team == "live"
-        self.status.team, self.status.team_reason = state, redact(reason)
-        if state == "unreachable" and was_live:
-            log.warning("team server unreachable: %s", redact(reason))
+        was = self.status.team
+        self.status.team = state
+        if state in ("unreachable", "rejected") and was != state:
+            log.warning("team server %s: %s", state, redact(reason))
         self.shell.publish_status()
         if state == "rejected":
             self.shell.notify(self.tr("The team server refused this app's token: enter the token the"
                                       " administrator gave you in the settings."))
-        if state == "live" and not was_live:
+        if state == "live" and was != "live":
             self._team_reloaded()
 
     def _team_reloaded(self) -> None:
         """What the server holds may have changed while the app was away: read it again."""
         self.refresh_missed()
+        self.popups.reload_presence()
 
     async def _stop_team(self) -> None:
         assert self.team is not None
-        for unfollow in getattr(self, "_unfollow_team", []):
-            unfollow()
+        if self._unfollow_team is not None:
+            self._unfollow_team()
         await self.team.stop()
 
     def _set_missed(self, count: int) -> None:

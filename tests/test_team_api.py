@@ -29,6 +29,7 @@ from app.core.api import ContactDraft, NotConfigured, RecordingUnavailable, Setu
 from app.core.bus import BusMessage, CallChanged, CdrAdded, ContactChanged, PresenceChanged
 from app.core.secrets import Keys
 from app.core.team_api import (
+    CONNECTING,
     LIVE,
     REJECTED,
     STOPPED,
@@ -385,6 +386,25 @@ async def test_a_contact_saved_by_one_agent_reaches_every_other_agents_app(team:
 
 
 # -- reconnecting and resuming ---------------------------------------------------------------------
+
+async def test_reconnect_now_cuts_the_backoff_wait_short(team: Team, monkeypatch: pytest.MonkeyPatch):
+    """The network came back (the app hears it from the OS): the app tries at once instead of at
+    the end of a long backoff wait."""
+    monkeypatch.setattr(feed_client, "BACKOFF_FIRST", 60.0)
+    rita, _ = await team.api("Rita")
+
+    async def down() -> None:
+        await rita.connection.wait_for(CONNECTING, timeout=5)  # closed on purpose: "restarting"
+        rita.reconnect_now()  # nobody there yet: the attempt fails, the next wait is long again
+        await rita.connection.wait_for(UNREACHABLE, timeout=5)
+
+    await team.restart(before_start=down)
+    await asyncio.sleep(0.5)
+    assert rita.state == UNREACHABLE  # the 60 s wait is not over
+    started = time.monotonic()
+    rita.reconnect_now()
+    await rita.connection.wait_for(LIVE, timeout=5)
+    assert time.monotonic() - started < 2.0
 
 async def test_a_restarted_server_is_followed_again_and_what_happened_meanwhile_comes_once(
         team: Team, monkeypatch: pytest.MonkeyPatch):

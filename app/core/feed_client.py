@@ -16,6 +16,7 @@ counts connection attempts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -107,9 +108,15 @@ class FeedClient:
         self._session = session
         self._on_drop = on_drop
         self.connected = asyncio.Event()
+        self._wake = asyncio.Event()
         self.connections = 0
         #: connection attempts, successful or not
         self.attempts = 0
+
+    def wake(self) -> None:
+        """Try again now instead of at the end of the backoff wait (the network came back, the
+        computer woke up, the agent asked); does nothing while connected."""
+        self._wake.set()
 
     @property
     def url(self) -> str:
@@ -171,7 +178,10 @@ class FeedClient:
                     log.exception("feed: the on_drop callback failed")
             if received:  # the connection worked: the next attempt comes soon again
                 delays = backoff_delays()
-            await asyncio.sleep(next(delays))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(next(delays)):
+                    await self._wake.wait()
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[FeedText]:
         server_seq = 0

@@ -865,6 +865,8 @@ class _Presence:
                             [_call(c) for c in answer["live_calls"]])
 
     async def mine(self) -> list[PresenceRecord]:
+        if self._api._rest is None:
+            return []  # not connected yet: nothing known; the app reads it again once live
         answer = await self._api.rest.request("GET", f"{API_PREFIX}/presence/mine")
         return [presence_record_from(WirePresence.model_validate(p)) for p in answer["presence"]]
 
@@ -981,6 +983,12 @@ class TeamApi:
     def on_reset(self, callback: Callable[[str], Any]) -> Callable[[], None]:
         """``callback(mode)`` when the server answered "fresh" or "reset": reload what is shown."""
         return self.connection.on_reset(callback)
+
+    def reconnect_now(self) -> None:
+        """The network came back or the computer woke up: while the feed is away, try at once
+        instead of at the end of the backoff wait."""
+        if self._feed is not None and self.connection.state != LIVE:
+            self._feed.wake()
 
     @property
     def server_setup_problem(self) -> SetupProblem | None:

@@ -474,7 +474,7 @@ class PopupManager(QObject):
         self._make_spare()
         if ctx.settings.ring_sound:
             self.sound.prepare()
-        self._load_presence()
+        self.reload_presence()
 
     # -- what others ask ----------------------------------------------------------------------
 
@@ -519,7 +519,9 @@ class PopupManager(QObject):
 
     # -- the agent's state --------------------------------------------------------------------
 
-    def _load_presence(self) -> None:
+    def reload_presence(self) -> None:
+        """Read this agent's own status again (at start, and when a team server's feed is live again:
+        "on break" holds back pop-ups before the next status event arrives)."""
         def loaded(records: list[PresenceRecord]) -> None:
             for record in records:
                 self._set_presence(record)

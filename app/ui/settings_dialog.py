@@ -614,10 +614,11 @@ class SettingsDialog(QDialog):
                                       "are: nothing else to enter."), box))
 
     def _update_mode(self) -> None:
-        """Team mode: the team server's fields; the PBX, the listener and the agent are the server's."""
+        """Only the chosen mode's fields (both would not fit a laptop's screen): team mode shows the
+        team server's; the PBX, the listener and the agent are then the server's."""
         team = self.mode_team.isChecked()
-        self.team_box.setEnabled(team)
-        self.standalone_box.setEnabled(not team)
+        self.team_box.setVisible(team)
+        self.standalone_box.setVisible(not team)
         for page in (self.listener_page, self.agent_page):
             self.tabs.setTabEnabled(self.tabs.indexOf(page), not team)
 

@@ -22,9 +22,9 @@ class Status:
     ringing: int = 0
     missed: int = 0
     # team mode (this app is a team server's client, it has no listener): the connection's state
-    # (app.core.team_api: connecting, live, unreachable, rejected) and why; "" standalone
+    # (app.core.team_api: connecting, live, unreachable, rejected); "" standalone. Why it failed is
+    # the core's English and goes to the log (Diagnostics shows the file), not into the agent's status.
     team: str = ""
-    team_reason: str = ""
 
     @property
     def offline(self) -> bool:
@@ -70,11 +70,10 @@ class StatusText(QObject):
         if status.team == "connecting":
             parts.append(self.tr("Connecting to the team server…"))
         elif status.team == "unreachable":
-            parts.append(self.tr("Offline: team server unreachable") +
-                         (f" ({status.team_reason})" if status.team_reason else ""))
+            parts.append(self.tr("Offline: team server unreachable; the app keeps trying"))
         elif status.team == "rejected":
             parts.append(self.tr("Offline: the team server refused this app's token; enter a new token in the"
-                                 " settings") + (f" ({status.team_reason})" if status.team_reason else ""))
+                                 " settings"))
         elif not status.team and not status.listener_up:
             parts.append(self.tr("Offline: the webhook listener is not running") +
                          (f" ({status.listener_error})" if status.listener_error else ""))

@@ -165,7 +165,7 @@
 <context>
     <name>SettingsDialog</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="+956"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+957"/>
         <source>Connected: %n PBX user(s)</source>
         <translation>
             <numerusform>Connected: %n PBX user</numerusform>
@@ -187,7 +187,7 @@
 <context>
     <name>StatusText</name>
     <message numerus="yes">
-        <location filename="../../app/ui/tray.py" line="+84"/>
+        <location filename="../../app/ui/tray.py" line="+83"/>
         <source>%n call(s) ringing</source>
         <translation>
             <numerusform>%n call ringing</numerusform>
@@ -217,7 +217,7 @@
 <context>
     <name>WebhookCheckTexts</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="-704"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-705"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
         <translation>
             <numerusform>Webhook OK: the listener answered the test and listed %n CRM user.</numerusform>

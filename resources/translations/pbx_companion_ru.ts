@@ -492,7 +492,7 @@
 <context>
     <name>CompanionApp</name>
     <message>
-        <location filename="../../app/main.py" line="+164"/>
+        <location filename="../../app/main.py" line="+176"/>
         <source>Calling %1: your phone rings first; answer it and the PBX calls the client.</source>
         <translation>Звоним на %1: сначала зазвонит ваш телефон; снимите трубку, и АТС наберёт клиента.</translation>
     </message>
@@ -506,17 +506,17 @@
     </message>
     <message>
         <location line="+54"/>
-        <location line="+171"/>
+        <location line="+199"/>
         <source>Start at login: %1</source>
         <translation>Запуск при входе в систему: %1</translation>
     </message>
     <message>
-        <location line="-62"/>
+        <location line="-63"/>
         <source>The team server refused this app&apos;s token: enter the token the administrator gave you in the settings.</source>
         <translation>Командный сервер отклонил токен приложения: введите в настройках токен, выданный администратором.</translation>
     </message>
     <message>
-        <location line="+73"/>
+        <location line="+74"/>
         <source>The webhook now listens on %1</source>
         <translation>Вебхук теперь принимает запросы по адресу %1</translation>
     </message>
@@ -1510,7 +1510,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>PopupManager</name>
     <message>
-        <location filename="../../app/ui/popup.py" line="+323"/>
+        <location filename="../../app/ui/popup.py" line="+325"/>
         <source>Could not read the local directory: %1</source>
         <translation>Не удалось прочитать локальный справочник: %1</translation>
     </message>
@@ -1902,7 +1902,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Общие</translation>
     </message>
     <message>
-        <location line="+83"/>
+        <location line="+84"/>
         <source>PBX address</source>
         <translation>Адрес АТС</translation>
     </message>
@@ -1927,13 +1927,13 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Ключ API CRM</translation>
     </message>
     <message>
-        <location line="-32"/>
-        <location line="+34"/>
+        <location line="-33"/>
+        <location line="+35"/>
         <source>Test connection</source>
         <translation>Проверить подключение</translation>
     </message>
     <message>
-        <location line="-67"/>
+        <location line="-68"/>
         <source>This computer is the webhook (standalone)</source>
         <translation>Этот компьютер — вебхук (автономный режим)</translation>
     </message>
@@ -1993,7 +1993,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Ключи и адрес АТС есть у командного сервера, и он сообщает приложению, кто вы: больше ничего вводить не нужно.</translation>
     </message>
     <message>
-        <location line="+38"/>
+        <location line="+39"/>
         <source>Listen on address</source>
         <translation>Адрес для приёма событий</translation>
     </message>
@@ -2336,12 +2336,16 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Подключение к командному серверу…</translation>
     </message>
     <message>
-        <location line="+2"/>
         <source>Offline: team server unreachable</source>
-        <translation>Нет связи: командный сервер недоступен</translation>
+        <translation type="vanished">Нет связи: командный сервер недоступен</translation>
     </message>
     <message>
-        <location line="+3"/>
+        <location line="+2"/>
+        <source>Offline: team server unreachable; the app keeps trying</source>
+        <translation>Нет связи: командный сервер недоступен; приложение продолжает подключаться</translation>
+    </message>
+    <message>
+        <location line="+2"/>
         <source>Offline: the team server refused this app&apos;s token; enter a new token in the settings</source>
         <translation>Нет связи: командный сервер отклонил токен приложения; введите новый токен в настройках</translation>
     </message>
@@ -2382,7 +2386,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>TeamCheckTexts</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="-811"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-812"/>
         <source>CRM user {id}</source>
         <translation>пользователь CRM {id}</translation>
     </message>

@@ -10,6 +10,7 @@ import pytest
 from app.core.secrets import Keys
 from app.storage import ContactRecord, PhoneRecord
 from tests.support import canary
+from tests.support.companion import start_companion
 from tests.support.qtloop import run, settle, wait_until
 from tests.support.webhook import call_body, envelope
 
@@ -22,17 +23,11 @@ CALLER_SHOWN = "+7 495 252-30-60"
 @pytest.fixture
 def companion(qapp, qloop, settings, fake_pbx):
     """A CompanionApp started on the Qt loop, against the fake PBX; shut down afterwards."""
-    from app.main import CompanionApp
 
     settings.pbx_url = fake_pbx.url
     settings.popup_linger_s = 0.0
 
-    async def build():
-        app = CompanionApp(qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
-        await app.start()
-        return app
-
-    app = run(qloop, build())
+    app = start_companion(qloop, qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
     run(qloop, app.engine.store.write(lambda s: None))
     settle(qloop)
     yield app

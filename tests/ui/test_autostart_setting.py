@@ -26,6 +26,7 @@ from app.core.secrets import Keys
 from app.ui.i18n import install_translators
 from app.ui.settings_dialog import SettingsDialog
 from tests.support import canary
+from tests.support.companion import start_companion
 from tests.support.qtloop import run, wait_until
 
 pytestmark = [pytest.mark.usefixtures("english"),
@@ -47,19 +48,13 @@ def entry(config_home: Path) -> Path:
 @pytest.fixture
 def start_app(qapp, qloop, settings, fake_pbx, config_home) -> Iterator[Callable[..., Any]]:
     """Start a CompanionApp (optionally with the ``--config``/``--data-dir`` it was launched with)."""
-    from app.main import CompanionApp
 
     settings.pbx_url = fake_pbx.url
     started: list[Any] = []
 
     def start(autostart_arguments: tuple[str, ...] = (), settings_path: Path | None = None) -> Any:
-        async def build() -> Any:
-            app = CompanionApp(qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY), settings_path=settings_path,
-                               autostart_arguments=autostart_arguments)
-            await app.start()
-            return app
-
-        app = run(qloop, build())
+        app = start_companion(qloop, qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY),
+                              settings_path=settings_path, autostart_arguments=autostart_arguments)
         started.append(app)
         return app
 

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from app.core.secrets import Keys
 from app.storage import ContactRecord, CrmUser, PhoneRecord
 from tests.support import canary
+from tests.support.companion import start_companion
 from tests.support.qtloop import run, settle, wait_until
 from tests.support.webhook import call_body, cdr_body, envelope
 
@@ -204,17 +205,11 @@ def fifo(tmp_path: Path) -> Iterator[FifoWatch]:
 
 @pytest.fixture
 def companion(qapp, qloop, settings, fake_pbx):
-    from app.main import CompanionApp
 
     settings.pbx_url = fake_pbx.url
     settings.popup_linger_s = 0.0
 
-    async def build() -> Any:
-        app = CompanionApp(qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
-        await app.start()
-        return app
-
-    app = run(qloop, build())
+    app = start_companion(qloop, qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
     yield app
     if not app.engine.store._closed:
         run(qloop, app.shutdown())

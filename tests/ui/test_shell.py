@@ -11,6 +11,7 @@ import pytest
 
 from app.core.secrets import Keys
 from tests.support import canary
+from tests.support.companion import start_companion
 from tests.support.qtloop import run, settle, wait_until
 from tests.support.webhook import call_body, envelope
 
@@ -20,17 +21,11 @@ pytestmark = pytest.mark.usefixtures("english")
 @pytest.fixture
 def companion(qapp, qloop, settings, fake_pbx):
     """A CompanionApp started on the Qt loop, against the fake PBX; shut down afterwards."""
-    from app.main import CompanionApp
 
     settings.pbx_url = fake_pbx.url
     settings.popup_linger_s = 0.0
 
-    async def build():
-        app = CompanionApp(qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
-        await app.start()
-        return app
-
-    app = run(qloop, build())
+    app = start_companion(qloop, qapp, settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
     yield app
     if not app.engine.store._closed:
         run(qloop, app.shutdown())

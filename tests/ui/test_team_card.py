@@ -23,6 +23,7 @@ from app.storage import PhoneRecord
 from app.ui.card import ClientCard
 from app.ui.player import RecordingPlayer
 from tests.support import canary
+from tests.support.companion import start_companion
 from tests.support.qtloop import run, settle, wait_until
 from tests.support.webhook import call_body, cdr_body, envelope, post
 from tests.ui.test_card import MEDIA_NOISE, Recordings, wav_bytes
@@ -171,3 +172,39 @@ def test_a_dial_the_team_server_refuses_is_told_plainly_and_not_sent_again(qtbot
     assert "The app keeps trying" in failures[0]
     settle(qloop, 0.5)
     assert len(failures) == 1  # one attempt, one message: nothing is re-sent behind the agent's back
+
+
+def test_the_network_coming_back_connects_at_once_instead_of_after_the_backoff(qapp, qloop, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    """The app starts while its team server is away (a laptop before its Wi-Fi): it says so and
+    waits a long backoff; when the OS reports the network back, it connects at once."""
+    import socket
+
+    from PySide6.QtNetwork import QNetworkInformation
+
+    from app.core import feed_client
+    from app.team.agents import AgentAdmin
+    from app.team.server import TeamServer
+
+    monkeypatch.setattr(feed_client, "BACKOFF_FIRST", 60.0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server_settings = Settings(data_dir=str(tmp_path / "server"), port=port).validate()
+    server = TeamServer(server_settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
+    token = AgentAdmin(server.engine.store).add("Rita", "3", "9022").token
+    settings = Settings(data_dir=str(tmp_path / "rita"), mode="team", team_server=f"http://127.0.0.1:{port}",
+                        popup_linger_s=0.0).validate()
+    app = start_companion(qloop, qapp, settings, Keys(None, None, token))
+    try:
+        wait_until(qloop, lambda: app.status.team == "unreachable", timeout=10)
+        assert app.engine is None and app.api.webhook_url is None  # team mode: no listener of its own
+        run(qloop, server.start())
+        settle(qloop, 0.5)
+        assert app.status.team == "unreachable"  # the backoff's wait is long
+        app.network_changed(QNetworkInformation.Reachability.Online)
+        wait_until(qloop, lambda: app.status.team == "live", timeout=5)
+        assert app.ctx.identity.crm_user == "3" and app.ctx.identity.extension == "9022"  # from the server
+    finally:
+        run(qloop, app.shutdown())
+        run(qloop, server.stop())

@@ -74,13 +74,13 @@ def test_team_mode_needs_only_the_token_to_skip_the_first_run():
 
 
 def test_choosing_team_mode_disables_what_the_server_does(qtbot, dialog: SettingsDialog):
-    assert dialog.mode_standalone.isChecked() and not dialog.team_box.isEnabled()
+    assert dialog.mode_standalone.isChecked() and dialog.team_box.isHidden() and not dialog.standalone_box.isHidden()
     dialog.mode_team.click()
-    assert dialog.team_box.isEnabled() and not dialog.standalone_box.isEnabled()
+    assert not dialog.team_box.isHidden() and dialog.standalone_box.isHidden()
     assert not dialog.tabs.isTabEnabled(dialog.tabs.indexOf(dialog.listener_page))
     assert not dialog.tabs.isTabEnabled(dialog.tabs.indexOf(dialog.agent_page))
     dialog.mode_standalone.click()
-    assert dialog.standalone_box.isEnabled() and dialog.tabs.isTabEnabled(dialog.tabs.indexOf(dialog.listener_page))
+    assert not dialog.standalone_box.isHidden() and dialog.tabs.isTabEnabled(dialog.tabs.indexOf(dialog.listener_page))
 
 
 def test_save_writes_the_mode_and_address_and_keeps_the_token_in_the_keyring(qtbot, dialog: SettingsDialog,
