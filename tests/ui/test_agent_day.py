@@ -362,29 +362,32 @@ def test_without_an_audio_device_the_player_says_so(qtbot, qloop, monkeypatch, d
     from PySide6.QtMultimedia import QMediaPlayer
 
     import app.ui.player
+    from app.core.api import RecordingMedia
+    from app.ui.context import TaskRunner
     from app.ui.player import RecordingPlayer
-    from tests.ui.test_card import Recordings, wav_bytes
+    from tests.ui.test_card import wav_bytes
 
     if not QMediaPlayer().isAvailable():
         pytest.skip("QtMultimedia has no usable media backend on this machine")
     monkeypatch.setattr(app.ui.player, "audio_output_available", lambda: device)
-    server = Recordings()
-    run(qloop, server.start())
-    try:
-        server.files["rec.wav"] = wav_bytes()
-        player = RecordingPlayer()
-        qtbot.addWidget(player)
-        player.set_recording(f"{server.url}/rec.wav")
-        player.play()
-        wait_until(qloop, lambda: player.state == RecordingPlayer.PLAYING, timeout=10)
-        if device:
-            assert player.status_label.text() == ""
-        else:
-            assert player.status_label.text() == (
-                "No audio device: the recording plays without sound. Connect speakers or a headset.")
-        player.stop()
-    finally:
-        run(qloop, server.stop())
+
+    async def load(link: str) -> RecordingMedia:  # the audio in memory: no server the player's thread waits on
+        return RecordingMedia(data=wav_bytes(), content_type="audio/wav")
+
+    tasks = TaskRunner(qloop)
+    player = RecordingPlayer()
+    qtbot.addWidget(player)
+    player.set_loader(load, tasks)
+    player.set_recording("https://pbx.example.com/rec.wav")
+    player.play()
+    wait_until(qloop, lambda: player.state == RecordingPlayer.PLAYING, timeout=10)
+    if device:
+        assert player.status_label.text() == ""
+    else:
+        assert player.status_label.text() == (
+            "No audio device: the recording plays without sound. Connect speakers or a headset.")
+    player.stop()
+    run(qloop, tasks.cancel_all())
 
 
 def test_outcome_codes_and_the_admins_list():
