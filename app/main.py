@@ -29,8 +29,8 @@ os.environ.setdefault("QT_API", "pyside6")
 # (aiohttp, pydantic, httpx, phonenumbers, SQLite, the service API) is imported before PySide6 all
 # the same, so the hook never sees it even if a PySide6 release changes that internal. Only the
 # mode's own modules come later, in CompanionApp.__init__: the engine (listener, webhook, store)
-# standalone, the team server's client in team mode, which need not load the engine (~3.5 MiB,
-# tests/bench/team_app_bench.py).
+# standalone, the team server's client in team mode, which then never loads the engine, the
+# webhook or aiohttp's server (-2 MiB of the tray's idle RSS in team mode, tests/bench/team_app_bench.py).
 # isort: off
 from app.core import agent as _agent, api as _api, logs as _logs, secrets as _secrets  # noqa: F401
 from app.core import settings as _settings  # noqa: F401
