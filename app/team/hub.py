@@ -57,14 +57,17 @@ def _rows_after(seq: int, session: Session) -> list[FeedRow]:
 
 @dataclass(frozen=True, slots=True)
 class FeedLine:
-    """A journaled row and the text every receiver is sent (``seq``, ``at``, then the data)."""
+    """A journaled row and the text every receiver is sent (``seq``, ``at``, then the data). The
+    row kept with it has no payload: the text holds it (the hub keeps 20,000 lines; one copy of
+    each message, not two)."""
 
     row: FeedRow
     text: str
 
     @classmethod
     def of(cls, row: FeedRow) -> FeedLine:
-        return cls(row, f'{{"seq":{row.seq},"at":{row.at!r},{row.payload[1:]}')
+        text = f'{{"seq":{row.seq},"at":{row.at!r},{row.payload[1:]}'
+        return cls(FeedRow(row.seq, row.at, row.type, row.everyone, row.recipients, ""), text)
 
 
 class FeedListener:
