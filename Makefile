@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(PYTHON) -m tests.bench.run
 	$(PYTHON) -m tests.bench.team_bench
 	$(PYTHON) -m tests.bench.ui_bench
+	$(PYTHON) -m tests.bench.team_app_bench
 	$(PYTHON) -m tests.bench.hostile_bench
 
 screenshots: $(STAMP)

@@ -1,0 +1,804 @@
+"""Benchmarks of the tray app in team mode (issue 10): pop-up through a team server, idle RSS, reconnect.
+
+    .venv/bin/python -m tests.bench.team_app_bench            # full run (~3 min); rewrites the "Tray app
+                                                              # in team mode" section of docs/performance.md
+    .venv/bin/python -m tests.bench.team_app_bench --quick    # ~1.5 min smoke run; prints only (add --doc)
+    .venv/bin/python -m tests.bench.team_app_bench --only rss --sqlite   # one part, the server on SQLite
+
+Everything runs on loopback and a private Xvfb (``-displayfd``, Qt's xcb platform, no window
+manager), as tests/bench/ui_bench.py does:
+
+* the **team server** is the real ``python -m app serve --database postgresql://… --port P``
+  (tests/support/serve_process.py) on a throw-away PostgreSQL on the local disk, fsync on
+  (:func:`tests.bench.pgbench.bench_postgres`; ``--sqlite``: ``--data-dir`` instead), with a
+  directory of 10,000 contacts and one agent (CRM user 3, extension 9022) added with
+  :class:`app.team.agents.AgentAdmin`;
+* **pop-up**: the agent's tray app is its own process (tests/ui/x11/team_popup_probe.py: the real
+  :class:`app.main.CompanionApp` in team mode, on xcb). This process is the PBX: it posts
+  ``call_ringing`` (then ``call_answer`` for every other call, then ``call_hangup``) to the
+  server's webhook over keep-alive HTTP/1.1, one call every 0.6 s, and notes on the monotonic
+  clock (one clock for every process on Linux) when the complete 200 was read. The app notes when
+  the call's feed message arrived (the frame's text handed to the feed's parser), when the
+  pop-up was shown, exposed and painted;
+* **idle RSS**: the real ``python -m app --server URL --data-dir D`` as the agent starts it in
+  team mode (the token in ``PBX_COMPANION_AGENT_TOKEN``), with a system tray
+  (:class:`tests.ui.x11.trayhost.TrayHost`, the icon docks, no window), RSS 10 s after start,
+  as ui_bench's start part measures standalone;
+* **reconnect**: a team-mode app live; the server SIGKILLed, then started again on the same port
+  (after 0, 3 or 8 s more of downtime); the time from the new server's "listening" line to the
+  app's state ``live`` again, and what the app showed meanwhile.
+
+Other processes' CPU during each part is recorded (ui_bench's :class:`LoadMeter`: the machine
+is shared). Not collected by pytest (no ``test_*`` name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import queue
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.bench.docsection import DOC, write_section
+from tests.bench.ui_bench import (
+    CRM_USER,
+    EXTENSION,
+    PBX_KEY,
+    LoadMeter,
+    Webhook,
+    Xvfb,
+    call_body,
+    child_env,
+    fmt,
+    machine,
+    median,
+    pct,
+    say,
+    stop_process,
+    verdict,
+    wait_until_quiet,
+    within,
+)
+from tests.ui.x11.trayhost import TrayHost
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+TARGETS = {"ack_ms": 100.0, "arrival_ms": 50.0, "rss_mib": 100.0}
+AGENT_NAME = "Agent Three"
+
+
+@dataclass
+class Plan:
+    directory: int = 10_000     # contacts in the server's directory
+    calls: int = 100            # paced calls in the pop-up run
+    pace_s: float = 0.6         # one call (ringing, [answer], hangup) every pace_s
+    linger_s: float = 0.5       # popup_linger_s of the app
+    rss_runs: int = 3
+    idle_wait_s: float = 10.0
+    reconnects: int = 6
+    downtimes: tuple[float, ...] = (0.0, 3.0, 8.0)   # extra seconds the server stays down, in turn
+
+
+QUICK = Plan(directory=2_000, calls=50, rss_runs=2, reconnects=3, downtimes=(0.0, 3.0))
+
+
+# -- the team server -------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Team:
+    """The database, the agent's token and the server process (restartable on the same port)."""
+
+    def __init__(self, work: Path, database: str | None, env: dict[str, str]) -> None:
+        self.work, self.database, self.env = work, database, env
+        self.port = free_port()
+        self.server: Any = None
+        self.starts = 0
+        self.listening_at = 0.0
+
+    @property
+    def store_url(self) -> str:
+        return self.database or str(self.work / "server-data" / "pbx-companion.sqlite3")
+
+    def args(self) -> list[str]:
+        return ["--port", str(self.port), *(["--database", self.database] if self.database else [])]
+
+    def start(self) -> str:
+        from tests.support.serve_process import ServeProcess
+
+        self.starts += 1
+        self.server = ServeProcess(self.work / "server-data", self.work / f"serve-{self.starts}.log", env=self.env,
+                                   extra_args=self.args())
+        url = self.server.start(timeout=30)
+        self.listening_at = time.monotonic()
+        return str(url)
+
+    def kill(self) -> float:
+        assert self.server is not None
+        self.server.send_signal(9)
+        at = time.monotonic()
+        self.server.wait(10)
+        self.server.close()
+        return at
+
+    def cpu_s(self) -> float:
+        import psutil
+
+        with contextlib.suppress(psutil.Error, AssertionError):
+            t = psutil.Process(self.server.pid).cpu_times()
+            return float(t.user + t.system)
+        return 0.0
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+def prepare(team: Team, plan: Plan) -> tuple[str, list[tuple[str, bool]]]:
+    """The directory (through the store API) and the agent; returns the token and the callers
+    (~90 % from the directory, ~10 % unknown)."""
+    import random
+
+    from app.storage import CrmUser, open_store
+    from app.team.agents import AgentAdmin
+    from tests.bench import datagen
+    from tests.bench.pgbench import load_dataset
+
+    dataset = datagen.make_dataset(plan.directory)
+    if team.database:
+        load_dataset(dataset, team.database)
+    else:
+        (team.work / "server-data").mkdir(parents=True, exist_ok=True)
+        datagen.load_into_store(dataset, Path(team.store_url))
+    store = open_store(team.store_url)
+    try:
+        store.write_sync(lambda s: s.users.upsert(CrmUser(CRM_USER, AGENT_NAME, EXTENSION)))
+        token = AgentAdmin(store).add(AGENT_NAME, CRM_USER, EXTENSION).token
+    finally:
+        store.close()
+    rng = random.Random(2026)
+    unknown = datagen.unknown_keys(dataset, 64)
+    callers = []
+    for _ in range(plan.calls):
+        known = rng.random() >= 0.1
+        callers.append(("+" + rng.choice(dataset.known_keys if known else unknown), known))
+    return token, callers
+
+
+# -- the agent's app (tests/ui/x11/team_popup_probe.py) -------------------------------------------
+
+class AgentApp:
+    """The probe process: its stdout lines (state changes, ready) read as they come."""
+
+    def __init__(self, env: dict[str, str], server: str, data_dir: Path, work: Path, linger: float) -> None:
+        self.out = work / f"app-{uuid.uuid4().hex[:6]}.json"
+        self.err_path = self.out.with_suffix(".err")
+        self.err = open(self.err_path, "wb")  # noqa: SIM115 - closed in finish()
+        self.proc = subprocess.Popen(
+            [PY, "-m", "tests.ui.x11.team_popup_probe", "--server", server, "--data-dir", str(data_dir),
+             "--out", str(self.out), "--linger", str(linger)],
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True)
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.states: list[dict[str, Any]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if record.get("event") == "state":
+                    self.states.append(record)
+                self.lines.put(record)
+
+    def cpu_s(self) -> float:
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(self.proc.pid).cpu_times()
+            return float(t.user + t.system)
+        return 0.0
+
+    def ready(self, timeout: float = 90.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                record = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            if record.get("event") == "ready":
+                return record
+        self.finish(5)
+        raise RuntimeError(f"the team-mode app did not get live:\n{self.err_path.read_text(errors='replace')[-3000:]}")
+
+    def wait_state(self, state: str, since: float, timeout: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = next((s for s in self.states if s["state"] == state and s["at"] >= since), None)
+            if found is not None:
+                return found
+            if self.proc.poll() is not None:
+                return None
+            time.sleep(0.02)
+        return None
+
+    def finish(self, timeout: float = 60.0) -> dict[str, Any]:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(5)
+        self.err.close()
+        if self.proc.returncode == 0 and self.out.exists():
+            return dict(json.loads(self.out.read_text(encoding="utf-8")))
+        raise RuntimeError(f"the team-mode app failed ({self.proc.returncode}):\n"
+                           f"{self.err_path.read_text(errors='replace')[-3000:]}")
+
+
+def app_env(home: Path, display: str, token: str) -> dict[str, str]:
+    env = child_env(home, display, keys=False)
+    env["PBX_COMPANION_AGENT_TOKEN"] = token
+    return env
+
+
+# -- 1. the pop-up through the server --------------------------------------------------------------
+
+class ServerHook(Webhook):
+    """ui_bench's PBX side, with the team server's CRM key."""
+
+    def __init__(self, url: str, crm_key: str) -> None:
+        super().__init__(url)
+        self.headers = {"Authorization": f"Bearer {crm_key}", "Content-Type": "application/json"}
+
+
+def drive(url: str, crm_key: str, callers: list[tuple[str, bool]], plan: Plan) -> list[dict[str, Any]]:
+    hook = ServerHook(url, crm_key)
+    sent: list[dict[str, Any]] = []
+    try:
+        start = time.monotonic() + 0.2
+        for i, (number, known) in enumerate(callers):
+            delay = start + i * plan.pace_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            call_id = f"team-{i}-{uuid.uuid4().hex[:4]}"
+            status, t_sent, t_ack = hook.post("call_ringing", call_body(call_id, number))
+            sent.append({"call_id": call_id, "status": status, "sent": t_sent, "ack": t_ack, "known": known})
+            time.sleep(0.15)
+            if i % 2:
+                hook.post("call_answer", call_body(call_id, number))
+                time.sleep(0.1)
+            hook.post("call_hangup", call_body(call_id, number))
+        time.sleep(1.0 + plan.linger_s)
+    finally:
+        hook.close()
+    return sent
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    return {"n": len(values), "p50": pct(values, 50), "p90": pct(values, 90), "p99": pct(values, 99),
+            "max": max(values) if values else None}
+
+
+def measure_popup(work: Path, team: Team, url: str, env: dict[str, str], crm_key: str,
+                  callers: list[tuple[str, bool]], plan: Plan, xvfb: Xvfb, pg_cpu: Any, results: dict[str, Any],
+                  wait_s: float) -> None:
+    say(f"  pop-up: {plan.calls} calls through the team server, one every {plan.pace_s} s ...")
+    wait_until_quiet(wait_s, xvfb)
+    agent = AgentApp(env, url.removesuffix("/webhook"), work / "app-popup", work, plan.linger_s)
+    ready = agent.ready()
+    with LoadMeter(xvfb, lambda: agent.cpu_s() + team.cpu_s() + pg_cpu()) as meter:
+        sent = drive(url, crm_key, callers, plan)
+    result = agent.finish()
+    rows = []
+    for s in sent:
+        rec = result["popups"].get(s["call_id"], {})
+        arrival = result["arrivals"].get(s["call_id"])
+        row = dict(s)
+        for key in ("expose", "paint", "painted", "info_painted", "shown"):
+            row[f"ack_to_{key}_ms"] = (rec[key] - s["ack"]) * 1000 if key in rec else None
+            row[f"arrival_to_{key}_ms"] = (rec[key] - arrival) * 1000 if key in rec and arrival else None
+        row["ack_to_arrival_ms"] = (arrival - s["ack"]) * 1000 if arrival else None
+        row["send_to_ack_ms"] = (s["ack"] - s["sent"]) * 1000
+        row["show_ms"] = rec.get("show_ms")
+        row["exposed_at_signal"] = rec.get("exposed_at_signal")
+        row["name_shown"] = rec.get("name_shown")
+        rows.append(row)
+
+    def col(key: str) -> list[float]:
+        return [r[key] for r in rows if r.get(key) is not None]
+
+    keys = ("ack_to_expose_ms", "ack_to_painted_ms", "ack_to_info_painted_ms", "ack_to_arrival_ms",
+            "arrival_to_shown_ms", "arrival_to_expose_ms", "arrival_to_painted_ms", "send_to_ack_ms", "show_ms")
+    results["popup"] = {
+        **{key: summary(col(key)) for key in keys},
+        "calls": len(rows), "missing": sum(1 for r in rows if r.get("ack_to_expose_ms") is None),
+        "not_200": sum(1 for r in rows if r["status"] != 200),
+        "arrived_before_ack": sum(1 for v in col("ack_to_arrival_ms") if v < 0),
+        "exposed_at_signal": sum(1 for r in rows if r.get("exposed_at_signal")),
+        "unknown_callers": sum(1 for r in rows if not r["known"]),
+        "names_shown": sum(1 for r in rows if r.get("name_shown")),
+        "other_cores": meter.other_cores, "app_rss_ready_mib": ready.get("rss_mib"),
+        "app_rss_end_mib": result.get("rss_mib"), "not_needed_loaded": ready.get("not_needed", []),
+        "slowest": sorted(rows, key=lambda r: -(r.get("ack_to_expose_ms") or 0))[:3],
+    }
+
+
+# -- 2. idle RSS of `python -m app --server URL` with a system tray --------------------------------
+
+def rss_once(env: dict[str, str], server: str, data_dir: Path, tray: TrayHost, idle_s: float,
+             log: Path) -> dict[str, Any]:
+    import psutil
+
+    out: dict[str, Any] = {}
+    with open(log, "ab") as sink:
+        t0 = time.monotonic()
+        proc = subprocess.Popen([PY, "-m", "app", "--server", server, "--data-dir", str(data_dir)], cwd=ROOT,
+                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert proc.stderr is not None
+        err_fd = proc.stderr.fileno()
+        text = b""
+        drainer: threading.Thread | None = None
+        try:
+            deadline = t0 + 30
+            while ("live_s" not in out or "dock_s" not in out) and time.monotonic() < deadline:
+                ready, _, _ = select.select([err_fd], [], [], 0.05)
+                if "dock_s" not in out and (docked := tray.wait_docked(0, since=t0)):
+                    out["dock_s"] = docked.at - t0
+                if err_fd in ready:
+                    chunk = os.read(err_fd, 65536)
+                    if not chunk:
+                        break
+                    text += chunk
+                    if "live_s" not in out and b"team server connection: live" in text:
+                        out["live_s"] = time.monotonic() - t0
+            sink.write(text)
+
+            def drain() -> None:
+                with contextlib.suppress(OSError, ValueError):
+                    while chunk := os.read(err_fd, 65536):
+                        sink.write(chunk)
+
+            drainer = threading.Thread(target=drain, daemon=True)
+            drainer.start()
+            delay = t0 + idle_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if proc.poll() is None:
+                ps = psutil.Process(proc.pid)
+                full = ps.memory_full_info()
+                out.update(rss_mib=full.rss / 2**20, uss_mib=full.uss / 2**20, pss_mib=full.pss / 2**20,
+                           threads=ps.num_threads())
+        finally:
+            stop_process(proc)
+        out["exit"] = proc.returncode
+        if drainer is not None:
+            drainer.join(5)
+    return out
+
+
+_STAGES = r"""
+import asyncio, collections, json, os, sys, time
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def threads():
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/comm") as f:
+            names.append(f.read().strip())
+    return dict(collections.Counter(names))
+stages = [["interpreter", rss()]]
+import app.main
+stages.append(["import app.main", rss()])
+engine_loaded = "app.core.engine" in sys.modules
+if sys.argv[3] == "no-network-info" and hasattr(app.main.CompanionApp, "_follow_network"):
+    app.main.CompanionApp._follow_network = lambda self: None
+import qasync
+from PySide6.QtWidgets import QApplication
+from app.core.secrets import start_key_read
+from app.core.settings import Settings
+qapp = QApplication(sys.argv[:1])
+qapp.setQuitOnLastWindowClosed(False)
+stages.append(["QApplication (xcb)", rss()])
+out = {}
+async def main():
+    settings = Settings(data_dir=sys.argv[2], mode="team", team_server=sys.argv[1]).validate()
+    companion = app.main.CompanionApp(qapp, settings, start_key_read().result())
+    stages.append(["CompanionApp built (TeamApi, windows, spare pop-up's widgets)", rss()])
+    await companion.start()
+    stages.append(["start() returned (tray icon, first show)", rss()])
+    for _ in range(600):
+        if companion.team.state == "live":
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(app.main.GC_FREEZE_DELAY)
+    companion.after_start()
+    await asyncio.sleep(1.0)
+    stages.append(["feed live, idle, GC frozen", rss()])
+    unneeded = ("app.core.engine", "app.webhook", "httpx", "app.storage.sqlite")
+    out.update(threads=threads(), state=companion.team.state, loaded=[m for m in unneeded if m in sys.modules])
+    await companion.shutdown()
+qasync.run(main())
+out.update(stages=stages, engine_at_import=engine_loaded)
+print(json.dumps(out))
+"""
+
+
+def stages_probe(env: dict[str, str], server: str, data_dir: Path, variant: str) -> dict[str, Any]:
+    """Where the team-mode app's memory goes: RSS after each step of a start in one process (as
+    ``run_tray`` starts it, on the same Xvfb and tray); ``variant`` "no-network-info" skips the
+    OS network-information backend the app loads to reconnect when the network comes back."""
+    done = subprocess.run([PY, "-c", _STAGES, server, str(data_dir), variant], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        return {"error": done.stderr[-1500:]}
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def measure_rss(work: Path, server: str, env: dict[str, str], plan: Plan, xvfb: Xvfb, results: dict[str, Any],
+                wait_s: float) -> None:
+    data_dir = work / "app-rss"
+    log = work / "rss.log"
+    runs = []
+    with TrayHost(xvfb.display) as tray:
+        say("  idle RSS: one run not counted (log dir, page cache) ...")
+        rss_once(env, server, data_dir, tray, 3.0, log)
+        for n in range(plan.rss_runs):
+            say(f"  idle RSS: `python -m app --server URL` with a system tray, run {n + 1}/{plan.rss_runs} "
+                f"({plan.idle_wait_s:.0f} s) ...")
+            wait_until_quiet(wait_s / 2, xvfb)
+            with LoadMeter(xvfb) as meter:
+                run = rss_once(env, server, data_dir, tray, plan.idle_wait_s, log)
+            run["other_cores"] = meter.other_cores
+            runs.append(run)
+        say("  idle RSS: where it goes (RSS after each step of a start, with and without the network "
+            "information backend) ...")
+        stages = {variant: stages_probe(env, server, work / f"app-stages-{variant}", variant)
+                  for variant in ("as-is", "no-network-info")}
+    results["rss"] = {
+        "stages": stages,
+        "runs": runs, "rss_median_mib": median([r["rss_mib"] for r in runs if "rss_mib" in r]),
+        "uss_median_mib": median([r["uss_mib"] for r in runs if "uss_mib" in r]),
+        "pss_median_mib": median([r["pss_mib"] for r in runs if "pss_mib" in r]),
+        "dock_median_s": median([r["dock_s"] for r in runs if "dock_s" in r]),
+        "live_median_s": median([r["live_s"] for r in runs if "live_s" in r]),
+        "exits": sorted({r["exit"] for r in runs}),
+    }
+
+
+# -- 3. reconnect after the server comes back -------------------------------------------------------
+
+def measure_reconnect(work: Path, team: Team, env: dict[str, str], plan: Plan, xvfb: Xvfb,
+                      results: dict[str, Any], wait_s: float) -> None:
+    wait_until_quiet(wait_s / 2, xvfb)
+    agent = AgentApp(env, f"http://127.0.0.1:{team.port}", work / "app-reconnect", work, plan.linger_s)
+    agent.ready()
+    runs = []
+    try:
+        for n in range(plan.reconnects):
+            down = plan.downtimes[n % len(plan.downtimes)]
+            say(f"  reconnect {n + 1}/{plan.reconnects}: SIGKILL the server, {down:.0f} s more down, start it "
+                "again on the same port ...")
+            time.sleep(1.0)
+            with LoadMeter(xvfb, lambda: agent.cpu_s() + team.cpu_s()) as meter:
+                killed = team.kill()
+                time.sleep(down)
+                started = time.monotonic()
+                team.start()
+                listening = team.listening_at
+                live = agent.wait_state("live", killed, 60)
+            between = [s for s in agent.states if killed <= s["at"] <= (live["at"] if live else time.monotonic())
+                       and s["state"] != "live"]
+            unreachable = next((s for s in between if s["state"] == "unreachable"), None)
+            runs.append({
+                "down_extra_s": down, "restart_s": listening - started, "server_down_s": listening - killed,
+                "live_after_listening_s": (live["at"] - listening) if live else None,
+                "live_after_kill_s": (live["at"] - killed) if live else None,
+                "unreachable_after_kill_s": (unreachable["at"] - killed) if unreachable else None,
+                "shown_meanwhile": sorted({" / ".join(s["text"].splitlines()) for s in between}),
+                "states_meanwhile": [s["state"] for s in between],
+                "attempts": (live["attempts"] - between[0]["attempts"]) if live and between else None,
+                "other_cores": meter.other_cores,
+            })
+    finally:
+        with contextlib.suppress(RuntimeError):
+            agent.finish()
+    values = [r["live_after_listening_s"] for r in runs if r["live_after_listening_s"] is not None]
+    results["reconnect"] = {"runs": runs, "median_s": median(values), "max_s": max(values) if values else None,
+                            "failed": sum(1 for r in runs if r["live_after_listening_s"] is None)}
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+def report(results: dict[str, Any], quick: bool) -> str:
+    m, plan = results["machine"], results["plan"]
+    db = results.get("database", "?")
+    took = f"; it took {results['took_s'] / 60:.1f} min" if "took_s" in results else ""
+    lines = [
+        f"Run of {m['date']}{' (quick run: fewer calls and runs)' if quick else ''}{took}.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']:.1f} GiB RAM, {m['os']}; Python {m['python']}, "
+        f"PySide6 {m['pyside6']} (Qt {m['qt']}), qasync {m['qasync']}, aiohttp {m['aiohttp']}. Display: Xvfb, "
+        f"Qt's xcb platform, no window manager. Team server: `python -m app serve` on {db}, loopback; "
+        f"{plan['directory']:,} contacts in its directory, one agent (CRM user {CRM_USER}, extension {EXTENSION}). "
+        "The server, PostgreSQL, the app, Xvfb and this harness share the machine's cores with other developers' "
+        "work (\"other load\": CPU used by processes not of this bench, in cores).",
+        "",
+        "Reproduce: `.venv/bin/python -m tests.bench.team_app_bench` (part of `make bench`; rewrites this section) "
+        "or `--quick` (prints only; add `--doc` to write); `--only popup,rss,reconnect`, `--sqlite`.",
+        "",
+        "### Summary",
+        "",
+        "| measurement | goal | result | verdict |",
+        "|---|---|---:|---|",
+    ]
+    p, r, c = results.get("popup"), results.get("rss"), results.get("reconnect")
+    if p:
+        a, b = p["ack_to_expose_ms"], p["arrival_to_shown_ms"]
+        lines += [
+            f"| pop-up exposed after the team server's 200 to `call_ringing`: p50 / p99 / max ({a['n']} calls) "
+            f"| p99 ≤ 100 ms | {fmt(a['p50'])} / {fmt(a['p99'])} / {fmt(a['max'])} ms "
+            f"| {verdict(within(a['p99'], TARGETS['ack_ms']))} |",
+            f"| pop-up shown after the feed message arrived in the app: p50 / p99 / max "
+            f"| ≤ 50 ms | {fmt(b['p50'])} / {fmt(b['p99'])} / {fmt(b['max'])} ms "
+            f"| {verdict(within(b['max'], TARGETS['arrival_ms']))} |",
+        ]
+    if r:
+        lines.append(f"| tray app idle RSS in team mode, 10 s after start (median of {len(r['runs'])}; icon in the "
+                     f"system tray, no window) | ≤ 100 MiB | {fmt(r['rss_median_mib'])} MiB "
+                     f"| {verdict(within(r['rss_median_mib'], TARGETS['rss_mib']))} |")
+    if c:
+        lines.append(f"| reconnect: server's \"listening\" → app live again, median / max of {len(c['runs'])} "
+                     f"| — (bounded by the backoff) | {fmt(c['median_s'], 2)} / {fmt(c['max_s'], 2)} s | — |")
+    if p:
+        lines += [
+            "", "### Pop-up through the team server", "",
+            f"The PBX (this process) posts to the server's webhook over one keep-alive HTTP/1.1 connection, one "
+            f"call every {plan['pace_s']} s: `call_ringing`, `call_answer` for every other call, `call_hangup` "
+            f"({p['unknown_callers']} of the {p['calls']} callers not in the directory). The server journals each "
+            "event, answers 200 and hands the call to the agent's WebSocket feed; the app (its own process, "
+            f"`popup_linger_s` = {plan['linger_s']}) turns the feed message into the service API's `CallChanged` "
+            "and the pop-up. Times in ms on one monotonic clock (CLOCK_MONOTONIC, the same in every process). "
+            "**Arrival**: the feed message's text handed to the app's feed parser (aiohttp has read the frame). "
+            "**Shown**: `PopupManager.popup_shown` (right after `show()`). **Exposed**: the X server exposed the "
+            "pop-up's window (Qt's `Expose` event). **Painted**: the first turn of the event loop after its first "
+            "`Paint`. Negative: before the PBX side had read the 200 (the server wakes the feed at the commit and "
+            "writes the reply after it).",
+            "",
+            "| interval | n | p50 | p90 | p99 | max |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for key, label in (("ack_to_expose_ms", "**server's 200 → pop-up exposed**"),
+                           ("ack_to_painted_ms", "server's 200 → pop-up painted"),
+                           ("ack_to_info_painted_ms", "server's 200 → caller's name and history painted"),
+                           ("ack_to_arrival_ms", "server's 200 → feed message arrived in the app"),
+                           ("arrival_to_shown_ms", "**feed message arrived → pop-up shown**"),
+                           ("arrival_to_expose_ms", "feed message arrived → pop-up exposed"),
+                           ("arrival_to_painted_ms", "feed message arrived → pop-up painted"),
+                           ("send_to_ack_ms", "PBX's request sent → 200 read (the server's ack)"),
+                           ("show_ms", "the app's `call_changed` → `show()` returned")):
+            s = p[key]
+            lines.append(f"| {label} | {s['n']} | {fmt(s['p50'])} | {fmt(s['p90'])} | {fmt(s['p99'])} "
+                         f"| {fmt(s['max'])} |")
+        lines += [
+            "",
+            f"Pop-ups missing: {p['missing']}; replies other than 200: {p['not_200']}; feed messages that arrived "
+            f"before the PBX had read the 200: {p['arrived_before_ack']} of {p['calls']}; pop-ups with the caller's "
+            f"name painted: {p['names_shown']}; windows already exposed when `popup_shown` fired: "
+            f"{p['exposed_at_signal']}. Other load during the calls: {p['other_cores']:.2f} cores. The app's RSS "
+            f"(this probe process) {fmt(p['app_rss_ready_mib'])} MiB when live, {fmt(p['app_rss_end_mib'])} MiB "
+            f"after the calls. Modules team mode need not load that it had loaded: "
+            f"{', '.join(f'`{x}`' for x in p['not_needed_loaded']) or 'none'}.",
+        ]
+    if r:
+        lines += [
+            "", "### Idle RSS in team mode", "",
+            "`python -m app --server URL --data-dir D` (`PBX_COMPANION_AGENT_TOKEN` in the environment, no PBX or "
+            "CRM key, an empty data dir but for the resume point the app writes) with a system tray: the XEmbed "
+            "tray host of ui_bench's start part runs on the same Xvfb, the app docks its icon and opens no window. "
+            "RSS, USS and PSS 10 s after the process started (psutil `memory_full_info`), as ui_bench measures the "
+            "standalone app. One run first, not counted (log dir, page cache).",
+            "",
+            "| run | → icon docked (s) | → feed live (log line, s) | RSS (MiB) | USS | PSS | threads | other load |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for n, run in enumerate(r["runs"], 1):
+            lines.append(f"| {n} | {fmt(run.get('dock_s'), 3)} | {fmt(run.get('live_s'), 3)} | "
+                         f"{fmt(run.get('rss_mib'))} | {fmt(run.get('uss_mib'))} | {fmt(run.get('pss_mib'))} | "
+                         f"{run.get('threads', '—')} | {run['other_cores']:.2f} cores |")
+        lines += rss_breakdown(r.get("stages") or {})
+    if c:
+        lines += [
+            "", "### Reconnect after the server comes back", "",
+            "A team-mode app (the pop-up part's probe) live; the server SIGKILLed, kept down a few seconds more or "
+            "not, then started again (a new `python -m app serve`, same port and database). **Reconnect** is from "
+            "the moment the new server printed \"webhook listening on\" (read by this process) to the app's "
+            "connection state `live` again (the replay over). The app retries with "
+            "`app/core/feed_client.py`'s `backoff_delays`: 0.5 s doubling up to 30 s, each wait ±50 %; the wait "
+            "restarts from 0.5 s after a connection that worked. So once the server listens, the app's next "
+            "attempt is at most the current wait away: after d s of downtime the waits so far sum to about d, "
+            "the current one is about d too (±50 %), and the reconnect takes up to ~1.5·d (30 s at most, plus "
+            "the hello and replay). The OS's network-information backend (`QNetworkInformation`) cuts a wait "
+            "short only when the network itself comes back; a server restarted behind an unchanged network (this "
+            "case, on loopback) waits for the backoff.",
+            "",
+            "| run | extra downtime (s) | kill → listening (s) | → unreachable shown (s after kill) | "
+            "**listening → live (s)** | attempts | other load |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for n, run in enumerate(c["runs"], 1):
+            attempts = run["attempts"] if run["attempts"] is not None else "—"
+            lines.append(f"| {n} | {run['down_extra_s']:.0f} | {fmt(run['server_down_s'], 2)} | "
+                         f"{fmt(run['unreachable_after_kill_s'], 2)} | **{fmt(run['live_after_listening_s'], 2)}** | "
+                         f"{attempts} | {run['other_cores']:.2f} cores |")
+        shown = sorted({t for run in c["runs"] for t in run["shown_meanwhile"]})
+        lines += [
+            "",
+            f"Median {fmt(c['median_s'], 2)} s, max {fmt(c['max_s'], 2)} s; runs that never got live: "
+            f"{c['failed']}. Meanwhile the agent saw (the tray's status line): "
+            + "; ".join(f"\"{t}\"" for t in shown) + ".",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def rss_breakdown(stages: dict[str, Any]) -> list[str]:
+    """The table of the stages probe: RSS after each step, as the app runs and without the OS's
+    network-information backend."""
+    base, bare = stages.get("as-is") or {}, stages.get("no-network-info") or {}
+    if "stages" not in base:
+        return ["", f"The stages probe failed: {base.get('error', 'not run')}"] if base else []
+    other = {name: mib for name, mib in bare.get("stages", [])}
+    lines = [
+        "", "Where it goes: one more team-mode app started in a probe process (tests/bench/team_app_bench.py "
+        "`_STAGES`, the same steps as `run_tray`, on the same Xvfb and tray), RSS after each step; in the second "
+        "column the same without the OS's network-information backend (`CompanionApp._follow_network`, "
+        "`QNetworkInformation`, which the app loads in team mode to reconnect as soon as the network comes "
+        "back).",
+        "",
+        "| step | RSS (MiB) | + | without the network-information backend |",
+        "|---|---:|---:|---:|",
+    ]
+    previous = 0.0
+    for name, mib in base["stages"]:
+        lines.append(f"| {name} | {mib:.1f} | {'' if not previous else f'+{mib - previous:.1f}'} | "
+                     f"{fmt(other.get(name))} |")
+        previous = mib
+    threads = ", ".join(f"{name} ×{n}" for name, n in sorted(base.get("threads", {}).items()))
+    bare_threads = ", ".join(f"{name} ×{n}" for name, n in sorted(bare.get("threads", {}).items()))
+    lines += [
+        "",
+        f"Threads when idle: {threads} (without the network-information backend: {bare_threads or '—'}). "
+        f"Engine loaded by `import app.main`: {'yes' if base.get('engine_at_import') else 'no'}; modules team mode "
+        f"need not load that were loaded when idle: {', '.join(f'`{m}`' for m in base.get('loaded', [])) or 'none'}.",
+    ]
+    return lines
+
+
+def write_doc(section: str) -> None:
+    write_section("bench-team-app", section, "Tray app in team mode",
+                  "The tray app as a team server's client (issue 10): `tests/bench/team_app_bench.py`; the method "
+                  "is in its docstring. Rewritten by `make bench`.")
+
+
+# -- main ------------------------------------------------------------------------------------------
+
+PARTS = ("rss", "popup", "reconnect")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.team_app_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer calls and runs; prints only")
+    doc = parser.add_mutually_exclusive_group()
+    doc.add_argument("--doc", dest="doc", action="store_true", default=None,
+                     help="rewrite our section of docs/performance.md")
+    doc.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/performance.md")
+    parser.add_argument("--only", help=f"comma-separated parts ({','.join(PARTS)}); implies --no-doc")
+    parser.add_argument("--sqlite", action="store_true", help="the team server on SQLite instead of PostgreSQL")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument("--render", metavar="JSON", help="only render the report from a file written by --json")
+    parser.add_argument("--wait-quiet", type=float, default=10.0, metavar="SECONDS",
+                        help="before each part wait up to this long for other processes to go quiet (default 10)")
+    args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        section = report(saved, saved.get("quick", False))
+        print(section)
+        if args.doc:
+            write_doc(section)
+        return 0
+    plan = QUICK if args.quick else Plan()
+    parts = tuple(p for p in (args.only or ",".join(PARTS)).split(",") if p)
+    if set(parts) - set(PARTS):
+        parser.error(f"unknown part(s): {', '.join(sorted(set(parts) - set(PARTS)))}")
+    write = (not args.quick and not args.only) if args.doc is None else args.doc
+    began = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="pbx-team-app-bench-"))
+    say(f"scratch directory: {work}")
+    xvfb = Xvfb()
+    crm_key = "bench-team-crm-" + uuid.uuid4().hex[:12]
+    from tests.fakes.fake_pbx import FakePbx
+
+    fake = FakePbx(api_key=PBX_KEY)
+    pbx_url = fake.start_in_thread()
+    results: dict[str, Any] = {"machine": machine(xvfb), "plan": asdict(plan), "quick": args.quick}
+    team: Team | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            server_env = child_env(work / "server-home", xvfb.display, keys=False)
+            server_env.update(PBX_COMPANION_CRM_API_KEY=crm_key, PBX_COMPANION_PBX_API_KEY=PBX_KEY,
+                              PBX_COMPANION_PBX_URL=pbx_url)
+            pg_cpu: Any = lambda: 0.0  # noqa: E731
+            if args.sqlite:
+                database = None
+                results["database"] = "SQLite (`--data-dir`)"
+            else:
+                from tests.bench.pgbench import bench_postgres, cpu_s, settings_of
+
+                say("starting a throw-away PostgreSQL ...")
+                pg = stack.enter_context(bench_postgres())
+                database = pg.create_database("team_app_bench")
+                pg_settings = settings_of(pg)
+                results["database"] = (f"PostgreSQL {pg_settings['server_version'].split()[0]} (local disk, "
+                                       f"fsync={pg_settings['fsync']}, synchronous_commit="
+                                       f"{pg_settings['synchronous_commit']}, its Unix socket)")
+                seen: dict[int, float] = {}
+                pg_cpu = lambda: cpu_s(pg, seen)  # noqa: E731
+            team = Team(work, database, server_env)
+            say(f"writing {plan.directory:,} contacts and the agent ...")
+            token, callers = prepare(team, plan)
+            url = team.start()
+            base = url.removesuffix("/webhook")
+            env = app_env(work / "home", xvfb.display, token)
+            if "rss" in parts:
+                measure_rss(work, base, env, plan, xvfb, results, args.wait_quiet)
+            if "popup" in parts:
+                measure_popup(work, team, url, env, crm_key, callers, plan, xvfb, pg_cpu, results, args.wait_quiet)
+            if "reconnect" in parts:
+                measure_reconnect(work, team, env, plan, xvfb, results, args.wait_quiet)
+            team.close()
+    finally:
+        if team is not None:
+            team.close()
+        fake.stop_thread()
+        xvfb.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    results["took_s"] = time.monotonic() - began
+    section = report(results, args.quick)
+    print()
+    print(section)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    if write:
+        write_doc(section)
+        say(f"wrote the team-mode tray app section of {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
