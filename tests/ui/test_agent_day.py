@@ -386,6 +386,9 @@ def test_without_an_audio_device_the_player_says_so(qtbot, qloop, monkeypatch, d
     else:
         assert player.status_label.text() == (
             "No audio device: the recording plays without sound. Connect speakers or a headset.")
+    # to the end, not stopped midway: QtMultimedia's Stop can wait forever on its own threads while a
+    # backend without a sound server is still starting up on a busy machine
+    wait_until(qloop, lambda: player.state == RecordingPlayer.FINISHED, timeout=15)
     player.stop()
     run(qloop, tasks.cancel_all())
 

@@ -108,6 +108,8 @@ def test_a_recording_plays_through_the_team_server(qtbot, qloop, team, tmp_path:
         assert recordings.hits == ["rec-1.wav"]  # the server fetched it, once
         player.open_button.click()  # a browser could not send the token: the agent is told, nothing opens
         assert "comes through the team server" in player.status_label.text()
+        # to the end rather than stopped midway (see test_agent_day's no-audio-device test)
+        wait_until(qloop, lambda: player.state == RecordingPlayer.FINISHED, timeout=15)
         player.stop()
         # a recording the PBX has not published yet reads as "not ready", as standalone
         unpublished = pbx_link.replace("rec-1", "rec-2")
