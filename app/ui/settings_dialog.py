@@ -318,6 +318,8 @@ class FormValues:
     do_not_disturb: bool = False
     popup_linger_s: float = 4.0
     ring_sound: bool = False
+    popup_outgoing: bool = True
+    dial_repeat_window_s: float = 3.0
     start_at_login: bool = False
     language: str = ""
     mode: str = STANDALONE
@@ -387,6 +389,8 @@ def settings_from_form(base: Settings, form: FormValues) -> tuple[Settings | Non
         do_not_disturb=form.do_not_disturb,
         popup_linger_s=float(form.popup_linger_s),
         ring_sound=form.ring_sound,
+        popup_outgoing=form.popup_outgoing,
+        dial_repeat_window_s=float(form.dial_repeat_window_s),
         start_at_login=form.start_at_login,
         language=form.language,
         mode=form.mode,
@@ -746,6 +750,16 @@ class SettingsDialog(QDialog):
         form.addRow(self.do_not_disturb)
         form.addRow(self.ring_sound)
         form.addRow(self.tr("Keep the pop-up after the call ends for"), self.linger)
+        self.popup_outgoing = QCheckBox(self.tr("Show the in-call window for my outgoing calls too"), page)
+        form.addRow(self.popup_outgoing)
+        self.dial_repeat = QDoubleSpinBox(page)
+        self.dial_repeat.setRange(0.0, 60.0)
+        self.dial_repeat.setSingleStep(1.0)
+        self.dial_repeat.setDecimals(0)
+        self.dial_repeat.setSuffix(self.tr(" s"))
+        self.dial_repeat.setToolTip(self.tr("A number asked for again within this time (a double-clicked link) is "
+                                            "dialed once; 0 dials every time."))
+        form.addRow(self.tr("Dial the same number once within"), self.dial_repeat)
         return page
 
     def _build_general_tab(self) -> QWidget:
@@ -787,6 +801,8 @@ class SettingsDialog(QDialog):
         self.do_not_disturb.setChecked(settings.do_not_disturb)
         self.ring_sound.setChecked(settings.ring_sound)
         self.linger.setValue(settings.popup_linger_s)
+        self.popup_outgoing.setChecked(settings.popup_outgoing)
+        self.dial_repeat.setValue(settings.dial_repeat_window_s)
         self.start_at_login.setChecked(settings.start_at_login)
         self.language.setCurrentIndex(max(self.language.findData(settings.language), 0))
         (self.mode_team if settings.team_mode else self.mode_standalone).setChecked(True)
@@ -813,6 +829,7 @@ class SettingsDialog(QDialog):
             region=str(self.region.currentData()), dial_format=str(self.dial_format.currentData()),
             see_all_calls=self.see_all_calls.isChecked(), do_not_disturb=self.do_not_disturb.isChecked(),
             popup_linger_s=self.linger.value(), ring_sound=self.ring_sound.isChecked(),
+            popup_outgoing=self.popup_outgoing.isChecked(), dial_repeat_window_s=self.dial_repeat.value(),
             start_at_login=self.start_at_login.isChecked(), language=str(self.language.currentData()),
             mode=TEAM if self.mode_team.isChecked() else STANDALONE, team_server=self.team_server.text(),
             team_cafile=self.team_cafile.text(),

@@ -165,7 +165,7 @@
 <context>
     <name>SettingsDialog</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="+957"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+974"/>
         <source>Connected: %n PBX user(s)</source>
         <translation>
             <numerusform>Connected: %n PBX user</numerusform>
@@ -217,7 +217,7 @@
 <context>
     <name>WebhookCheckTexts</name>
     <message numerus="yes">
-        <location filename="../../app/ui/settings_dialog.py" line="-705"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-722"/>
         <source>Webhook OK: the listener answered the test and listed %n CRM user(s).</source>
         <translation>
             <numerusform>Webhook OK: the listener answered the test and listed %n CRM user.</numerusform>

@@ -1103,7 +1103,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>KeyEdit</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="+480"/>
+        <location filename="../../app/ui/settings_dialog.py" line="+484"/>
         <source>•••••• (stored): type a new key to replace it</source>
         <translation>•••••• (сохранён): введите новый ключ, чтобы заменить его</translation>
     </message>
@@ -1735,7 +1735,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>Settings</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="-342"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-346"/>
         <source>•••••• (set by the environment variable {var}, which wins over the keyring)</source>
         <extracomment>how long one read of the keyring&apos;s key names answers for every key field (one read per window)</extracomment>
         <translation>•••••• (задан переменной окружения {var}, она важнее хранилища паролей)</translation>
@@ -1843,7 +1843,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation type="vanished">Не удалось сохранить ключи в хранилище паролей системы, поэтому ничего не сохранено: {error}</translation>
     </message>
     <message>
-        <location line="+82"/>
+        <location line="+84"/>
         <source>The port must be a number from 0 to 65535.</source>
         <translation>Порт — это число от 0 до 65535.</translation>
     </message>
@@ -1872,7 +1872,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>SettingsDialog</name>
     <message>
-        <location line="+164"/>
+        <location line="+166"/>
         <source>PBX Companion settings</source>
         <translation>Настройки PBX Companion</translation>
     </message>
@@ -2104,13 +2104,29 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
     </message>
     <message>
         <location line="+5"/>
+        <location line="+11"/>
         <source> s</source>
         <translation> с</translation>
     </message>
     <message>
-        <location line="+4"/>
+        <location line="-7"/>
         <source>Keep the pop-up after the call ends for</source>
         <translation>Не закрывать окно после окончания звонка ещё</translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Show the in-call window for my outgoing calls too</source>
+        <translation>Показывать окно звонка и для моих исходящих звонков</translation>
+    </message>
+    <message>
+        <location line="+7"/>
+        <source>A number asked for again within this time (a double-clicked link) is dialed once; 0 dials every time.</source>
+        <translation>Номер, запрошенный повторно за это время (двойной щелчок по ссылке), набирается один раз; 0 — набирать каждый раз.</translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>Dial the same number once within</source>
+        <translation>Набирать один и тот же номер не чаще, чем раз в</translation>
     </message>
     <message>
         <location line="+6"/>
@@ -2152,7 +2168,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
         <translation>Приложение следует светлой или тёмной теме системы; настраивать ничего не нужно.</translation>
     </message>
     <message>
-        <location line="+78"/>
+        <location line="+81"/>
         <location line="+7"/>
         <source>Nothing was saved: correct the marked fields.</source>
         <translation>Ничего не сохранено: исправьте отмеченные поля.</translation>
@@ -2386,7 +2402,7 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>TeamCheckTexts</name>
     <message>
-        <location filename="../../app/ui/settings_dialog.py" line="-812"/>
+        <location filename="../../app/ui/settings_dialog.py" line="-829"/>
         <source>CRM user {id}</source>
         <translation>пользователь CRM {id}</translation>
     </message>

@@ -161,6 +161,8 @@ def test_save_writes_the_toml_and_the_keys_go_to_the_keyring(keyring_only, ctx, 
     d.linger.setValue(2.5)
     d.see_all_calls.setChecked(True)
     d.ring_sound.setChecked(True)
+    d.popup_outgoing.setChecked(False)
+    d.dial_repeat.setValue(5)
     d.start_at_login.setChecked(True)
     d.language.setCurrentIndex(d.language.findData("ru"))
     d.pbx_key.edit.setText(NEW_PBX_KEY)
@@ -175,6 +177,7 @@ def test_save_writes_the_toml_and_the_keys_go_to_the_keyring(keyring_only, ctx, 
     assert data["pbx_url"] == "https://pbx.example.com"
     assert (data["extension"], data["port"], data["dial_format"]) == ("9023", 9100, "e164")
     assert (data["popup_linger_s"], data["see_all_calls"], data["ring_sound"]) == (2.5, True, True)
+    assert (data["popup_outgoing"], data["dial_repeat_window_s"]) == (False, 5.0)
     assert (data["start_at_login"], data["language"], data["crm_user"]) == (True, "ru", "3")
     loaded = Settings.load(settings_file, environ={})
     assert loaded == saved[0]
