@@ -28,6 +28,8 @@ from .history import HistoryEntry
 from .timeline import TimelineRow
 
 if TYPE_CHECKING:  # contacts_io (vobject, csv sniffing) loads only when a file is imported
+    from app.webhook.ratelimit import Refusal
+
     from .contacts_io import ImportSummary
 
 #: The most missed calls the missed list shows.
@@ -290,3 +292,7 @@ class CompanionApi(Protocol):
 
     async def recent_events(self, limit: int) -> list[EventRecord]:
         """The newest PBX events as received (Diagnostics; masked by the window before showing)."""
+
+    def recent_refusals(self) -> list[Refusal]:
+        """The latest requests this computer's webhook refused (400, 401, 413, 429 …), oldest first:
+        Diagnostics shows them beside the events. [] when this process is not the webhook."""

@@ -26,7 +26,8 @@ from app.protocol.redact import register_secret
 from app.protocol.webhook_actions import GetContactParams
 from app.storage import CrmUser, Session, Store, open_store
 from app.webhook import WebhookConfig, WebhookServer, create_app
-from app.webhook.ratelimit import parse_networks
+from app.webhook.app import REFUSALS
+from app.webhook.ratelimit import Refusal, parse_networks
 from app.webhook.server import ListenerLimits, tls_context
 
 from .agent import AgentIdentity
@@ -173,6 +174,10 @@ class Engine:
             self.server = self._listener(ssl_context)
             return await self.server.start()
         return None
+
+    def recent_refusals(self) -> list[Refusal]:
+        """The latest requests the webhook refused (400, 401, 413, 429 …), oldest first; [] without a listener."""
+        return list(self.server.app[REFUSALS].recent) if self.server is not None else []
 
     async def _maintain(self) -> None:
         while True:

@@ -50,6 +50,8 @@ from .history import HistoryEntry, merge_history
 from .timeline import TimelineRow, load_timeline
 
 if TYPE_CHECKING:
+    from app.webhook.ratelimit import Refusal
+
     from .contacts_io import ImportSummary
     from .engine import Engine
 
@@ -430,3 +432,6 @@ class StandaloneApi:
 
     async def recent_events(self, limit: int) -> list[EventRecord]:
         return await self.engine.store.read(lambda s: s.events.recent(limit))
+
+    def recent_refusals(self) -> list[Refusal]:
+        return self.engine.recent_refusals()

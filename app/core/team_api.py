@@ -140,6 +140,8 @@ from .history import HistoryEntry
 from .timeline import TimelineRow
 
 if TYPE_CHECKING:
+    from app.webhook.ratelimit import Refusal
+
     from .contacts_io import ImportSummary
     from .secrets import Keys
     from .settings import Settings
@@ -968,6 +970,9 @@ class TeamApi:
 
     async def recent_events(self, limit: int) -> list[EventRecord]:
         return []  # the PBX's events reach the server; this app keeps no event log
+
+    def recent_refusals(self) -> list[Refusal]:
+        return []  # nothing posts to this app: the team server's refusals are in its own log
 
     # -- connection ----------------------------------------------------------------------------
 

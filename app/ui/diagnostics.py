@@ -15,9 +15,10 @@ import json
 import platform
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import PySide6
@@ -56,6 +57,9 @@ from app.ui.errors import connection_test_error_text
 from app.ui.format import plain_text, plain_tooltip
 from app.ui.labels import PlainLabel
 from app.ui.settings_dialog import key_source
+
+if TYPE_CHECKING:
+    from app.webhook.ratelimit import Refusal
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -104,6 +108,17 @@ class MaskedEvent:
     def of(cls, record: EventRecord) -> MaskedEvent:
         return cls(record.received_at, record.action, redact(record.action_id or ""), event_body(record.payload))
 
+    @classmethod
+    def refused(cls, refusal: Refusal) -> MaskedEvent:
+        """A request the webhook refused, as a row among the events: "refused 401", the action it
+        named, from where and why (nothing of its body was kept)."""
+        event = QCoreApplication.translate("EventLogModel", "refused {status}").format(status=refusal.status)
+        if refusal.action:
+            event += f" ({refusal.action})"
+        text = QCoreApplication.translate("EventLogModel", "from {remote}: {reason}").format(
+            remote=refusal.remote, reason=refusal.reason)
+        return cls(refusal.at, event, "", redact(text))
+
 
 class EventLogModel(QAbstractTableModel):
     """The last raw events, newest first, already masked (nothing secret ever enters the model)."""
@@ -115,9 +130,11 @@ class EventLogModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[MaskedEvent] = []
 
-    def set_events(self, records: list[EventRecord]) -> None:
+    def set_events(self, records: list[EventRecord], refusals: Sequence[Refusal] = ()) -> None:
+        """The events and the refused requests, newest first."""
         self.beginResetModel()
-        self._rows = [MaskedEvent.of(r) for r in records]
+        rows = [MaskedEvent.of(r) for r in records] + [MaskedEvent.refused(r) for r in refusals]
+        self._rows = sorted(rows, key=lambda row: row.at, reverse=True)
         self.endResetModel()
 
     def masked(self, row: int) -> MaskedEvent:
@@ -329,7 +346,7 @@ class DiagnosticsPanel(QWidget):
 
     def refresh_events(self) -> None:
         def done(records: list[EventRecord]) -> None:
-            self.model.set_events(records)
+            self.model.set_events(records, self.ctx.api.recent_refusals())
             self.events_loaded += 1
 
         def failed(exc: BaseException) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from app.protocol.envelope import Envelope, error_reply, reply
 from app.protocol.redact import redact
 
 from .backend import BackendUnavailable, WebhookBackend
-from .ratelimit import AuthFailureLimiter, IpNetwork, RefusalLog, client_address
+from .ratelimit import AuthFailureLimiter, IpNetwork, Refusal, RefusalLog, client_address
 
 log = logging.getLogger("app.webhook")
 
@@ -191,7 +192,8 @@ def _refuse(request: web.Request, action: str | None) -> BadRequest:
     remote = _remote(request)
     wait = request.app[LIMITER].refuse(remote)
     if wait:
-        request.app[REFUSALS].refused("throttled", "throttled key guesses from %s (429)", remote)
+        request.app[REFUSALS].refused("throttled", "throttled key guesses from %s (429)", remote,
+                                      record=Refusal(time.time(), 429, action or "", remote, "too many wrong keys"))
         return BadRequest(429, "too many failed authorizations; try again later", action,
                           {"Retry-After": str(int(wait) + 1)})
     header = request.headers.get("Authorization", "")
@@ -204,7 +206,8 @@ def _refuse(request: web.Request, action: str | None) -> BadRequest:
         message = "the Authorization header must be the word Bearer, a space and the CRM API key"
     else:
         message = "wrong CRM API key"
-    request.app[REFUSALS].refused(f"401 {message}", "refused %s from %s: %s", action, remote, message)
+    request.app[REFUSALS].refused(f"401 {message}", "refused %s from %s: %s", action, remote, message,
+                                  record=Refusal(time.time(), 401, action or "", remote, message))
     return BadRequest(401, message, action, {"WWW-Authenticate": 'Bearer realm="pbx-companion"'})
 
 
@@ -232,9 +235,10 @@ async def handle_webhook(request: web.Request) -> web.Response:
         return await _dispatch(request, envelope, raw)
     except BadRequest as exc:
         if exc.status not in (401, 429):
+            refused_action, remote = exc.action or action or "", _remote(request)
             request.app[REFUSALS].refused(str(exc.status), "answered %d to %s from %s: %s", exc.status,
-                                          exc.action or action or "?", _remote(request), exc.message,
-                                          level=logging.INFO)
+                                          refused_action or "?", remote, exc.message, level=logging.INFO,
+                                          record=Refusal(time.time(), exc.status, refused_action, remote, exc.message))
         response = _error(exc.status, exc.message, exc.action or action, exc.headers)
         if exc.status in (408, 413) or not request.content.is_eof():
             # don't read the rest of a body we refused: aiohttp would, to keep the connection (up to

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -136,9 +137,26 @@ def client_address(peer: str | None, headers: Mapping[str, str], trusted: frozen
     return str(peer_address)
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A request the webhook refused (Diagnostics lists the latest): when, the HTTP status, the
+    action it named (if any), who sent it, and the reason it was told."""
+
+    at: float
+    status: int
+    action: str
+    remote: str
+    reason: str
+
+
+#: how many refusals :attr:`RefusalLog.recent` keeps
+RECENT_REFUSALS = 50
+
+
 class RefusalLog:
     """One log line per kind of refusal per ``interval`` seconds, with how many were not logged
-    (a flood of bad requests must not flood the log)."""
+    (a flood of bad requests must not flood the log); the latest refusals, each of them, in
+    :attr:`recent` (bounded) for Diagnostics."""
 
     def __init__(self, logger: logging.Logger, interval: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -147,8 +165,12 @@ class RefusalLog:
         self._clock = clock
         self._last: dict[str, float] = {}
         self._quiet: dict[str, int] = {}
+        self.recent: deque[Refusal] = deque(maxlen=RECENT_REFUSALS)
 
-    def refused(self, kind: str, message: str, *args: object, level: int = logging.WARNING) -> None:
+    def refused(self, kind: str, message: str, *args: object, level: int = logging.WARNING,
+                record: Refusal | None = None) -> None:
+        if record is not None:
+            self.recent.append(record)
         now = self._clock()
         last = self._last.get(kind)
         if last is not None and now - last < self.interval:

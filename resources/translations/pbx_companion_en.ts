@@ -93,7 +93,7 @@
 <context>
     <name>DiagnosticsPanel</name>
     <message numerus="yes">
-        <location filename="../../app/ui/diagnostics.py" line="+370"/>
+        <location filename="../../app/ui/diagnostics.py" line="+387"/>
         <source>OK at {time}: %n PBX user(s)</source>
         <translation>
             <numerusform>OK at {time}: %n PBX user</numerusform>

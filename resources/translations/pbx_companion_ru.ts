@@ -680,7 +680,7 @@
 <context>
     <name>DiagnosticsPanel</name>
     <message>
-        <location filename="../../app/ui/diagnostics.py" line="+236"/>
+        <location filename="../../app/ui/diagnostics.py" line="+253"/>
         <source>PBX Companion diagnostics</source>
         <translation>Диагностика PBX Companion</translation>
     </message>
@@ -1022,7 +1022,17 @@ Finish stores both keys in the OS keyring and saves the settings. Everything can
 <context>
     <name>EventLogModel</name>
     <message>
-        <location filename="../../app/ui/diagnostics.py" line="-261"/>
+        <location filename="../../app/ui/diagnostics.py" line="-302"/>
+        <source>refused {status}</source>
+        <translation>отклонён {status}</translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>from {remote}: {reason}</source>
+        <translation>от {remote}: {reason}</translation>
+    </message>
+    <message>
+        <location line="+38"/>
         <source>Received</source>
         <translation>Получено</translation>
     </message>

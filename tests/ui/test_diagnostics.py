@@ -14,7 +14,7 @@ from app.ui.diagnostics import DiagnosticsPanel, EventLogModel, log_file_path, m
 from tests.fakes.fake_pbx import FakePbx
 from tests.support import canary
 from tests.support.qtloop import run, wait_until
-from tests.support.webhook import call_body, cdr_body, envelope
+from tests.support.webhook import call_body, cdr_body, envelope, post
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
@@ -163,3 +163,25 @@ def test_the_event_model_masks_without_a_widget() -> None:
     cell = model.data(model.index(0, EventLogModel.PAYLOAD), Qt.ItemDataRole.ToolTipRole)
     assert canary.LINK_TOKEN not in cell and "get_file?***" in cell and "Bearer ***" in cell
     assert mask_payload("not json https://x.example/a?token=1") == "not json https://x.example/a?***"
+
+
+def test_refused_requests_are_listed_with_the_events(panel, send, qloop) -> None:
+    """A PBX posting with a stale key, or a body the webhook cannot read, shows up here too: the
+    agent (or their admin) sees why calls do not arrive without reading the log."""
+    import aiohttp
+
+    async def with_a_stale_key() -> int:
+        async with aiohttp.ClientSession() as session:
+            status, _ = await post(session, panel.ctx.api.webhook_url, envelope("call_ringing", call_body("diag-key")),
+                                   auth=False, headers={"Authorization": "Bearer a-stale-key-0123456789"})
+            return status
+
+    assert send(envelope("call_ringing", call_body("diag-ok")))[0] == 200
+    assert run(qloop, with_a_stale_key()) == 401
+    assert send({"action": "call_ringing", "obj": "UserCRM"})[0] == 400
+    panel.refresh()
+    wait_until(qloop, lambda: panel.model.rowCount() == 3)
+    rows = [panel.model.masked(r) for r in range(3)]
+    assert [r.action for r in rows] == ["refused 400 (call_ringing)", "refused 401 (call_ringing)", "call_ringing"]
+    assert rows[1].payload.startswith("from 127.0.0.1: ") and "wrong CRM API key" in rows[1].payload
+    assert canary.CRM_KEY not in panel.visible_text()
