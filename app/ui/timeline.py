@@ -471,6 +471,7 @@ def configure_view(view: QTableView) -> None:
     arrows = SortArrowHeader(Qt.Orientation.Horizontal, view)
     arrows.setSectionsClickable(True)  # what QTableView's own header has
     arrows.setHighlightSections(True)
+    arrows.setTextElideMode(Qt.TextElideMode.ElideRight)  # a narrow column's title: "Длител…", its tooltip whole
     view.setHorizontalHeader(arrows)
     vertical = view.verticalHeader()
     vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
