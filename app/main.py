@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("app.main")
 
 SHUTDOWN_TIMEOUT = 3.0
+DEFAULT_EXECUTOR_THREADS = 2
 # Settings that choose what the service API is (standalone or which team server): read once at start.
 TEAM_FIELDS = ("mode", "team_server", "team_cafile")
 # Seconds after start-up when the objects that live as long as the app leave the cyclic GC's way.
@@ -129,6 +130,7 @@ class CompanionApp(QObject):
         self._startup_problem = ""
         self._team_wake = asyncio.Event()  # the network came back: the first connection tries at once
         self._unfollow_team: Callable[[], None] | None = None
+        self._following_network = False
         if settings.team_mode:
             from app.core.team_api import team_api_for  # not the engine: team mode never loads it
 
@@ -240,6 +242,9 @@ class CompanionApp(QObject):
     async def run(self) -> None:
         """Start, wait for Quit, shut down: the coroutine ``qasync.run`` drives."""
         loop = asyncio.get_running_loop()
+        # name lookups and small file reads (asyncio.to_thread): qasync's own default starts ten
+        # threads for them (~1.3 MiB idle); the store has threads of its own
+        loop.set_default_executor(qasync.QThreadExecutor(DEFAULT_EXECUTOR_THREADS))
         with contextlib.suppress(NotImplementedError):
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, self._quit.set)
@@ -314,7 +319,6 @@ class CompanionApp(QObject):
         # every way in (a fresh start, a replay, a reset) ends in "live": _team_state reloads then
         self._unfollow_team = team.on_state(self._team_state)
         self._team_state(team.state, "")
-        self._follow_network()
         for delay in backoff_delays():
             try:
                 await team.start()
@@ -333,7 +337,14 @@ class CompanionApp(QObject):
     def _follow_network(self) -> None:
         """Team mode: when the OS says the network is back (Wi-Fi, a cable, a VPN, waking from
         sleep), try the team server at once rather than at the end of the backoff wait. Where the
-        OS offers no network information (a bare X server), the backoff alone brings it back."""
+        OS offers no network information (a bare X server), the backoff alone brings it back.
+
+        Loaded at the first lost connection, not at start: the OS's network backend (D-Bus, a
+        GLib thread) costs ~5.5 MiB that an app whose server never goes away need not carry.
+        """
+        if self._following_network:
+            return
+        self._following_network = True
         from PySide6.QtNetwork import QNetworkInformation
 
         if not QNetworkInformation.loadBackendByFeatures(QNetworkInformation.Feature.Reachability):
@@ -359,6 +370,8 @@ class CompanionApp(QObject):
 
         was = self.status.team
         self.status.team = state
+        if state == "unreachable":
+            self._follow_network()
         if state in ("unreachable", "rejected") and was != state:
             log.warning("team server %s: %s", state, redact(reason))
         self.shell.publish_status()
