@@ -214,8 +214,8 @@ def test_the_tray_app_answers_the_pbx_dials_a_forwarded_link_and_quits_cleanly(
     assert "Traceback" not in output + second.stderr
     assert unexpected_qt_messages(output + second.stderr, request.config.getini("qt_log_ignore")) == []
     assert LOG_PROBLEM.findall(output) == []
-    logs = list(home.rglob(f"{app.APP_NAME}.log"))
-    assert len(logs) == 1, "the log file belongs under the isolated XDG state dir"
+    logs = list(tmp_path.rglob(f"{app.APP_NAME}.log"))
+    assert logs == [data_dir / "logs" / f"{app.APP_NAME}.log"], "with --data-dir the log is in its logs/ folder"
     assert "stopped in" in logs[0].read_text(encoding="utf-8")
 
 

@@ -24,12 +24,38 @@ from tests.support import canary
 from tests.support.qtloop import run
 from tests.support.webhook import post
 
+_qasync_timer_event = qasync._SimpleTimer.timerEvent
+
+
+def _timer_event_in_its_loop(timer: Any, event: Any) -> None:
+    """qasync runs every asyncio callback from a Qt timer event. A test's Qt events are also
+    processed between two ``run()`` calls (pytest-qt closing widgets, a widget's own event
+    processing), where asyncio has no running loop: a task stepped there (a store read or write
+    finishing on its thread, the team server's feed hub) would die with "no running event
+    loop". The loop that owns the timer counts as running while its callback runs."""
+    loop = getattr(timer, "test_loop", None)
+    if loop is None or asyncio.events._get_running_loop() is not None:
+        _qasync_timer_event(timer, event)
+        return
+    asyncio.events._set_running_loop(loop)
+    try:
+        _qasync_timer_event(timer, event)
+    finally:
+        asyncio.events._set_running_loop(None)
+
+
+qasync._SimpleTimer.timerEvent = _timer_event_in_its_loop  # type: ignore[method-assign]
+
 
 class _TestLoop(qasync.QEventLoop):
     """qasync's ``run_until_complete`` processes Qt events once more after the loop stopped,
     with no running loop set: a task stepped there (e.g. the engine's maintenance task waking
     from its first store write) dies with "no running event loop". Keep the loop set as the
-    running loop for that last pass, and clear it afterwards."""
+    running loop for that last pass, and clear it afterwards (and see :func:`_timer_event_in_its_loop`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._timer.test_loop = self
 
     def run_forever(self):  # type: ignore[override]
         try:
