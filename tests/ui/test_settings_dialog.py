@@ -437,7 +437,8 @@ def test_wizard_shows_the_pbx_error_when_users_cannot_load(wizard, qloop, fake_p
     assert agent.users.count() == 0 and agent.extension.text() == "9022"
 
 
-def test_wizard_without_a_keyring_saves_the_rest_and_says_what_to_do(wizard, fake_pbx, qtbot, settings_file) -> None:
+def test_wizard_without_a_keyring_saves_the_rest_and_says_what_to_do(wizard, fake_pbx, qtbot, qloop,
+                                                                      settings_file) -> None:
     finished: list[Any] = []
     wizard.finished_setup.connect(finished.append)
     wizard.next()
@@ -445,6 +446,7 @@ def test_wizard_without_a_keyring_saves_the_rest_and_says_what_to_do(wizard, fak
     wizard.pbx_page.key.edit.setText(NEW_PBX_KEY)
     wizard.next()
     wizard.next()  # the CRM key comes from the environment (conftest)
+    wait_until(qloop, lambda: wizard.agent_page.load_button.isEnabled())  # the PBX users' request is over
     wizard.agent_page.crm_user.setText("5")
     wizard.next()
     click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
