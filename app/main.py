@@ -1,9 +1,11 @@
 """The tray application: one object builds everything and owns start and shutdown.
 
 ``pbx-companion`` with no subcommand runs this: PySide6 + qasync, with the core's webhook
-listener and PBX client in the same process. Shutdown order (Quit, SIGTERM, or the session
-ending): pop-ups and windows close, background tasks are cancelled, then the engine stops the
-listener, the PBX client and the store, in that order, within :data:`SHUTDOWN_TIMEOUT`.
+listener and PBX client in the same process -- or, in team mode (``--server URL``), a client of
+the team server's agent API instead. Shutdown order (Quit, SIGTERM, or the session ending):
+pop-ups and windows close, background tasks are cancelled, then the engine stops the listener,
+the PBX client and the store, in that order (team mode: the client writes its resume point and
+closes), within :data:`SHUTDOWN_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ class _FileOpenFilter(QObject):
 
 class CompanionApp(QObject):
     """Composes the app (core, service API, Qt bridge, call handling, the shell) and owns start and
-    shutdown, in that order: windows close, background tasks are cancelled, the engine stops.
+    shutdown, in that order: windows close, background tasks are cancelled, the engine stops (in
+    team mode: the team server's client, which writes its resume point).
 
     Signals:
         settings_changed(Settings): forwarded to the shell's windows after settings were applied.
