@@ -292,7 +292,20 @@ async def test_dial_hold_missed_and_clear_through_the_team_api(team: Team):
     assert await rita.calls.clear_missed("rita-missed") is False
     assert await rita.calls.missed() == []
     assert [m.call.call_id for m in await boris.calls.missed()] == ["boris-missed"]
-    assert await rita.calls.recent_dials(10) == []
+    # the dialer's "recent" list: this app's own dials (the refused one too is not there), each once
+    recent = await rita.calls.recent_dials(10)
+    assert [(d.key, d.dialed, d.contact) for d in recent] == [("79066800404", "89066800404", None)]
+    assert await boris.calls.recent_dials(10) == []
+    await rita.calls.dial(Phone.from_key("74952523060"))
+    await rita.calls.dial(rita.normalizer.parse("8 906 680-04-04"))
+    assert [d.key for d in await rita.calls.recent_dials(10)] == ["79066800404", "74952523060"]
+    assert [d.key for d in await rita.calls.recent_dials(1)] == ["79066800404"]
+    await rita.stop()  # kept with the resume point: the next start of the app has them
+    again = TeamApi(team.base, team.tokens["Rita"], state_path=team.state_path("Rita"))
+    team.apis.append(again)
+    await again.start()
+    assert [d.key for d in await again.calls.recent_dials(10)] == ["79066800404", "74952523060"]
+    rita = again
 
     snapshot = await rita.presence.team()
     assert [c.call_id for c in snapshot.live_calls] == ["rita-live"]

@@ -161,6 +161,8 @@ RECORDING_READ_TIMEOUT = 30.0
 #: The longest one request may take: an ordinary one, and the PBX's history (the server walks
 #: up to 2000 records of the PBX's get_cdr before it answers).
 REQUEST_TIMEOUT = 30.0
+#: the numbers the dialer's "recent" list keeps
+MAX_RECENT_DIALS = 50
 #: the largest recording the player takes through the server (held in memory: ~70 min of 128 kbit/s)
 MAX_RECORDING_BYTES = 64 * 1024 * 1024
 PBX_HISTORY_TIMEOUT = 300.0
@@ -578,6 +580,16 @@ _state_lock = threading.Lock()
 class _Saved:
     point: ResumePoint = field(default_factory=ResumePoint)
     agent: WireAgent | None = None
+    dials: list[tuple[str, str, float]] = field(default_factory=list)
+
+
+def _saved_dials(value: Any) -> list[tuple[str, str, float]]:
+    """The saved dial list's well-formed entries: ``[key, dialed, at]``, newest first."""
+    if not isinstance(value, list):
+        return []
+    return [(entry[0], entry[1], float(entry[2])) for entry in value[:MAX_RECENT_DIALS]
+            if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str) and entry[0].isdigit()
+            and isinstance(entry[1], str) and isinstance(entry[2], int | float) and not isinstance(entry[2], bool)]
 
 
 def read_state(path: Path | None, base: str) -> _Saved:
@@ -600,7 +612,7 @@ def read_state(path: Path | None, base: str) -> _Saved:
     agent = None
     with contextlib.suppress(ValidationError):
         agent = WireAgent.model_validate(data.get("agent"))
-    return _Saved(point, agent)
+    return _Saved(point, agent, _saved_dials(data.get("dials")))
 
 
 def write_state(path: Path, data: Mapping[str, Any]) -> None:
@@ -813,7 +825,9 @@ class _Calls:
             if exc.status == 400 and exc.message.startswith("not a phone number: "):
                 raise PhoneError(phone.text, exc.message.removeprefix("not a phone number: ")) from None
             raise
-        return DialResult(phone, str(answer["dialed"]))
+        result = DialResult(phone, str(answer["dialed"]))
+        self._api._remember_dial(phone.key, result.dialed)
+        return result
 
     async def hold(self, call_id: str) -> None:
         await self._api.rest.request("POST", f"{API_PREFIX}/calls/{_q(call_id)}/hold", action="switch_call_hold",
@@ -844,7 +858,21 @@ class _Calls:
         return cleared
 
     async def recent_dials(self, limit: int) -> list[RecentDial]:
-        return []  # the server logs dials, but offers no per-agent dial log to read back
+        """The numbers this app dialed (its own list: the server's dial log is not per agent), each
+        with the directory's first contact for it, asked of the server together."""
+        dials = self._api._dials[:max(0, limit)]
+        if not dials:
+            return []
+
+        async def contact(key: str) -> ContactRecord | None:
+            try:
+                found = await self._api.contacts.find_by_number(key)
+            except (TeamUnavailable, TeamRefused, NotConfigured):
+                return None  # the number is still worth showing while the server is away
+            return found[0] if found else None
+
+        contacts = await asyncio.gather(*(contact(key) for key, _, _ in dials))
+        return [RecentDial(key, dialed, at, found) for (key, dialed, at), found in zip(dials, contacts, strict=True)]
 
     async def set_note(self, ref: str, note: str, outcome: str) -> None:
         try:
@@ -943,6 +971,9 @@ class TeamApi:
         self._saver: asyncio.Task[None] | None = None
         self._dirty = False
         self._saved_agent: WireAgent | None = None
+        #: the numbers this app dialed, newest first, each once (key, dialed form, when): the dialer's
+        #: "recent" list; kept with the resume point (the server's dial log is not per agent)
+        self._dials: list[tuple[str, str, float]] = []
         #: feed messages at or below the last seq handled that were not published again
         self.duplicates = 0
         self.contacts: ContactsApi = _Contacts(self)
@@ -1034,6 +1065,7 @@ class TeamApi:
         self._rest = _Rest(self.server_url, self._token, self._session, self._ssl, on_refused=self._refused)
         saved = await asyncio.to_thread(read_state, self._state_path, self.server_url)
         self._saved_agent = saved.agent
+        self._dials = saved.dials
         self._epoch, self._last_seq = saved.point.epoch, saved.point.after or 0
         self.connection.set(CONNECTING)
         try:
@@ -1106,6 +1138,10 @@ class TeamApi:
             await self.presence.team()
         except (TeamUnavailable, TeamRefused, NotConfigured) as exc:
             log.info("team users not loaded: %s", redact(str(exc)))
+
+    def _remember_dial(self, key: str, dialed: str) -> None:
+        self._dials = [(key, dialed, time.time()), *(d for d in self._dials if d[0] != key)][:MAX_RECENT_DIALS]
+        self._schedule_save()
 
     def _set_agent(self, agent: WireAgent) -> None:
         self._identity = agent_identity_from(agent)
@@ -1273,7 +1309,8 @@ class TeamApi:
             point = ResumePoint(min(m.seq for m in self._pending.values()) - 1, point.epoch)
         data: dict[str, Any] = {"version": STATE_VERSION, "server": self.server_url, "after": point.after,
                                 "epoch": point.epoch,
-                                "agent": None if self._saved_agent is None else self._saved_agent.model_dump()}
+                                "agent": None if self._saved_agent is None else self._saved_agent.model_dump(),
+                                "dials": [list(dial) for dial in self._dials]}
         try:
             await asyncio.to_thread(write_state, self._state_path, data)
         except OSError as exc:
