@@ -292,6 +292,12 @@ async def test_dial_hold_missed_and_clear_through_the_team_api(team: Team):
     assert await rita.calls.clear_missed("rita-missed") is False
     assert await rita.calls.missed() == []
     assert [m.call.call_id for m in await boris.calls.missed()] == ["boris-missed"]
+    # Dismiss all: the agent's own missed calls in one request, never a colleague's
+    await team.ring("rita-missed-2", "3", "9022", hangup=True)
+    await team.ring("rita-missed-3", "3", "9022", hangup=True)
+    assert await rita.calls.clear_all_missed() == 2
+    assert await rita.calls.missed() == [] and await rita.calls.clear_all_missed() == 0
+    assert [m.call.call_id for m in await boris.calls.missed()] == ["boris-missed"]
     # the dialer's "recent" list: this app's own dials (the refused one too is not there), each once
     recent = await rita.calls.recent_dials(10)
     assert [(d.key, d.dialed, d.contact) for d in recent] == [("79066800404", "89066800404", None)]

@@ -851,11 +851,8 @@ class _Calls:
         return bool(answer["cleared"])
 
     async def clear_all_missed(self) -> int:
-        """The server's missed list, each call cleared as the agent (no bulk request on the wire yet)."""
-        cleared = 0
-        for entry in await self.missed():
-            cleared += await self.clear_missed(entry.call.call_id)
-        return cleared
+        answer = await self._api.rest.request("POST", f"{API_PREFIX}/missed/clear")
+        return int(answer["cleared"])
 
     async def recent_dials(self, limit: int) -> list[RecentDial]:
         """The numbers this app dialed (its own list: the server's dial log is not per agent), each

@@ -456,6 +456,11 @@ async def clear_missed(request: web.Request, api: StandaloneApi) -> web.Response
     return _json({"call_id": call.call_id, "cleared": cleared})
 
 
+async def clear_all_missed(request: web.Request, api: StandaloneApi) -> web.Response:
+    """Dismiss all: every missed call of this agent's (what ``missed`` lists for them), no one else's."""
+    return _json({"cleared": await api.calls.clear_all_missed()})
+
+
 async def dial(request: web.Request, api: StandaloneApi) -> web.Response:
     body = await _body(request, DialBody)
     phone = api.normalizer.parse(body.number)  # PhoneError: 400
@@ -586,6 +591,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("PUT", f"{API}/notes/{{ref}}", set_note),
     ("GET", f"{API}/missed", missed),
     ("POST", f"{API}/missed/{{call_id}}/clear", clear_missed),
+    ("POST", f"{API}/missed/clear", clear_all_missed),
     ("POST", f"{API}/dial", dial),
     ("GET", f"{API}/calls/{{call_id}}/caller", caller),
     ("POST", f"{API}/calls/{{call_id}}/hold", hold),
