@@ -324,19 +324,7 @@ def _child(args: argparse.Namespace) -> int:
     from app.core.secrets import load_keys
     from app.core.settings import Settings, default_log_dir
     from app.ui.i18n import install_translators
-
-    class Watch(QObject):
-        """Event filter that reports Expose and Paint events with their monotonic time."""
-
-        def __init__(self, report: Any) -> None:
-            super().__init__()
-            self._report = report
-
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-            kind = event.type()
-            if kind == QEvent.Type.Paint or kind == QEvent.Type.Expose:
-                self._report(watched, kind, time.monotonic())
-            return False
+    from tests.bench.popup_timing import Watch, follow_popups
 
     qapp = QApplication(sys.argv[:1])
     qapp.setApplicationName("pbx-companion")
@@ -361,44 +349,8 @@ def _child(args: argparse.Namespace) -> int:
 
     async def popup_session(companion: Any, done: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        records: dict[str, dict[str, Any]] = {}
-        watches: dict[str, Watch] = {}
         manager = companion.popups
-
-        def shown(call_id: str) -> None:
-            now = time.monotonic()
-            popup = manager.popup(call_id)
-            window = popup.windowHandle() if popup is not None else None
-            rec = records[call_id] = {"shown": now, "show_ms": (manager.last_shown_latency or 0.0) * 1000,
-                                      "exposed_at_signal": bool(window is not None and window.isExposed())}
-            if popup is None or window is None:
-                return
-
-            def painted(key: str) -> None:
-                rec.setdefault(key, time.monotonic())
-
-            def report(watched: QObject, kind: QEvent.Type, at: float) -> None:
-                if kind == QEvent.Type.Expose:
-                    if window.isExposed():
-                        rec.setdefault("expose", at)
-                    return
-                if watched is not popup:
-                    return
-                if "paint" not in rec:
-                    rec["paint"] = at
-                    loop.call_soon(painted, "painted")
-                if popup.info is not None and "info_paint" not in rec:
-                    rec["info_paint"] = at
-                    rec["name_shown"] = popup.name_label.text()
-                    loop.call_soon(painted, "info_painted")
-
-            watch = watches[call_id] = Watch(report)
-            popup.installEventFilter(watch)
-            window.installEventFilter(watch)
-
-        manager.popup_shown.connect(shown)
-        # drop our filter (and its references to the pop-up) when the pop-up goes away
-        manager.popup_closed.connect(lambda call_id: watches.pop(call_id, None))
+        records = follow_popups(manager, loop)
         import psutil
 
         me = psutil.Process()

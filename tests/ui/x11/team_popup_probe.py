@@ -36,8 +36,9 @@ from typing import Any
 
 import app.main  # the core, then PySide6, then qasync: the order the app itself uses  # isort: skip
 import qasync
-from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
+
+from tests.bench.popup_timing import follow_popups
 
 #: modules team mode does not need; their presence in the app process is reported
 NOT_NEEDED = ("app.core.engine", "app.core.standalone", "app.core.ingest", "app.webhook", "app.storage.store",
@@ -47,20 +48,6 @@ NOT_NEEDED = ("app.core.engine", "app.core.standalone", "app.core.ingest", "app.
 def emit(**record: Any) -> None:
     sys.stdout.write(json.dumps(record) + "\n")
     sys.stdout.flush()
-
-
-class Watch(QObject):
-    """Event filter that reports Expose and Paint events with their monotonic time."""
-
-    def __init__(self, report: Any) -> None:
-        super().__init__()
-        self._report = report
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        kind = event.type()
-        if kind == QEvent.Type.Paint or kind == QEvent.Type.Expose:
-            self._report(watched, kind, time.monotonic())
-        return False
 
 
 def rss_mib() -> float:
@@ -91,43 +78,8 @@ async def session(args: argparse.Namespace, qapp: QApplication) -> dict[str, Any
     settings = Settings(data_dir=args.data_dir, popup_linger_s=args.linger, mode="team",
                         team_server=args.server).validate()
     companion = app.main.CompanionApp(qapp, settings, start_key_read().result())
-    records: dict[str, dict[str, Any]] = {}
-    watches: dict[str, Watch] = {}
     manager = companion.popups
-
-    def shown(call_id: str) -> None:
-        now = time.monotonic()
-        popup = manager.popup(call_id)
-        window = popup.windowHandle() if popup is not None else None
-        rec = records[call_id] = {"shown": now, "show_ms": (manager.last_shown_latency or 0.0) * 1000,
-                                  "exposed_at_signal": bool(window is not None and window.isExposed())}
-        if popup is None or window is None:
-            return
-
-        def painted(key: str) -> None:
-            rec.setdefault(key, time.monotonic())
-
-        def report(watched: QObject, kind: QEvent.Type, at: float) -> None:
-            if kind == QEvent.Type.Expose:
-                if window.isExposed():
-                    rec.setdefault("expose", at)
-                return
-            if watched is not popup:
-                return
-            if "paint" not in rec:
-                rec["paint"] = at
-                loop.call_soon(painted, "painted")
-            if popup.info is not None and "info_paint" not in rec:
-                rec["info_paint"] = at
-                rec["name_shown"] = popup.name_label.text()
-                loop.call_soon(painted, "info_painted")
-
-        watch = watches[call_id] = Watch(report)
-        popup.installEventFilter(watch)
-        window.installEventFilter(watch)
-
-    manager.popup_shown.connect(shown)
-    manager.popup_closed.connect(lambda call_id: watches.pop(call_id, None))
+    records = follow_popups(manager, loop)
 
     states: list[dict[str, Any]] = []
     live = asyncio.Event()
