@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
@@ -18,3 +20,14 @@ def write_section(name: str, section: str, heading: str, intro: str = "") -> Non
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     DOC.write_text(f"{head}{start}\n{section}{end}{tail}", encoding="utf-8")
+
+
+def chosen_parts(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                 parts: Sequence[str]) -> tuple[tuple[str, ...], bool]:
+    """The parts ``--only`` names (all by default; an unknown one is a usage error) and whether the
+    run rewrites its docs section: a full run does unless ``--no-doc``, a ``--quick`` or ``--only``
+    one only with ``--doc``."""
+    chosen = tuple(p for p in (args.only or ",".join(parts)).split(",") if p)
+    if unknown := set(chosen) - set(parts):
+        parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
+    return chosen, (not args.quick and not args.only) if args.doc is None else args.doc

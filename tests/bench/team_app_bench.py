@@ -52,7 +52,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench.docsection import DOC, write_section
+from tests.bench.docsection import DOC, chosen_parts, write_section
 from tests.bench.ui_bench import (
     CRM_USER,
     EXTENSION,
@@ -732,10 +732,7 @@ def main(argv: list[str] | None = None) -> int:
             write_doc(section)
         return 0
     plan = QUICK if args.quick else Plan()
-    parts = tuple(p for p in (args.only or ",".join(PARTS)).split(",") if p)
-    if set(parts) - set(PARTS):
-        parser.error(f"unknown part(s): {', '.join(sorted(set(parts) - set(PARTS)))}")
-    write = (not args.quick and not args.only) if args.doc is None else args.doc
+    parts, write = chosen_parts(parser, args, PARTS)
     began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="pbx-team-app-bench-"))
     say(f"scratch directory: {work}")

@@ -53,7 +53,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench.docsection import DOC, write_section
+from tests.bench.docsection import DOC, chosen_parts, write_section
 from tests.bench.run import top_functions
 from tests.ui.x11.trayhost import TrayHost
 from tests.ui.x11.xlib import MapWatcher
@@ -1393,10 +1393,7 @@ def main(argv: list[str] | None = None) -> int:
             write_doc(section)
         return 0
     plan = QUICK if args.quick else Plan()
-    parts = tuple(p for p in (args.only or ",".join(PARTS)).split(",") if p)
-    if set(parts) - set(PARTS):
-        parser.error(f"unknown part(s): {', '.join(sorted(set(parts) - set(PARTS)))}")
-    write = (not args.quick and not args.only) if args.doc is None else args.doc
+    parts, write = chosen_parts(parser, args, PARTS)
     work = Path(tempfile.mkdtemp(prefix="pbx-ui-bench-"))
     home = work / "home"
     say(f"scratch directory: {work}")

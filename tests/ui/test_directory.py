@@ -7,7 +7,6 @@ Enter) and New contact tell the shell which card to open; the list follows conta
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
@@ -17,18 +16,10 @@ from app.protocol.phones import PhoneNormalizer
 from app.storage import ContactRecord, PhoneRecord
 from app.ui.directory import DirectoryModel, DirectoryWindow
 from tests.support.qtloop import run, settle, wait_until
+from tests.ui.test_dialer import add_contact
 
 M = DirectoryModel
 pytestmark = pytest.mark.usefixtures("english")
-
-
-def add_contact(ctx, name: str, company: str | None, *raws: str) -> int:
-    def write(session: Any) -> int:
-        company_id = session.contacts.company_id(company) if company else None
-        phones = [PhoneRecord(ctx.normalizer.key(raw), raw) for raw in raws]
-        return session.contacts.save(ContactRecord(id=None, name=name, company_id=company_id, phones=phones))
-
-    return ctx.api.engine.store.write_sync(write)
 
 
 # -- the model ---------------------------------------------------------------------------------
