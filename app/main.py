@@ -28,15 +28,14 @@ os.environ.setdefault("QT_API", "pyside6")
 # every module imported after it with inspect.getsource(), which keeps each file's lines in
 # linecache: for this stack ~14 MiB of RSS and 25-90 ms at every start (tests/bench/ui_bench.py).
 # app.ui.pyside turns it off right after the first PySide6 import; the Qt-free core both modes use
-# (aiohttp, pydantic, httpx, phonenumbers, SQLite, the service API) is imported before PySide6 all
-# the same, so the hook never sees it even if a PySide6 release changes that internal. Only the
-# mode's own modules come later, in CompanionApp.__init__: the engine (listener, webhook, store)
-# standalone, the team server's client in team mode, which then never loads the engine, the
-# webhook or aiohttp's server (-2 MiB of the tray's idle RSS in team mode, tests/bench/team_app_bench.py).
+# (aiohttp, pydantic, phonenumbers, the service API) is imported before PySide6 all the same, so the
+# hook never sees it even if a PySide6 release changes that internal. Only the mode's own modules
+# come later, in CompanionApp.__init__: the engine (listener, webhook, store, the PBX client with
+# httpx, SQLite) standalone, the team server's client in team mode, which then never loads any of
+# those (tests/test_team_app.py; the tray's idle RSS, tests/bench/team_app_bench.py).
 # isort: off
 from app.core import agent as _agent, api as _api, logs as _logs, secrets as _secrets  # noqa: F401
 from app.core import settings as _settings  # noqa: F401
-from app import pbx as _pbx  # noqa: F401 - httpx: the PBX client standalone, its error types in team mode
 import aiohttp as _aiohttp  # noqa: F401 - the webhook's server standalone, the team server's client
 from app.protocol.phones import is_phone_link
 
@@ -234,9 +233,7 @@ class CompanionApp(QObject):
             log.warning("start at login: %s", exc)
             self.shell.notify(self.tr("Start at login: %1").replace("%1", user_message(exc)))
         self.ctx.settings.start_at_login = self.autostart.is_enabled()
-        from app.ui.wizard import needs_first_run
-
-        if needs_first_run(self.ctx.settings, self.keys):
+        if self.keys.need_first_run(self.ctx.settings):
             self.shell.open_first_run()
         arguments, self._pending_arguments = self._pending_arguments, []
         if arguments:

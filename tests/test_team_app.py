@@ -58,7 +58,7 @@ class AgentApp:
         for line in self.proc.stdout:
             event = json.loads(line)
             self.events.append(event)
-            if event["event"] in ("missed", "popups", "feed"):
+            if event["event"] in ("missed", "popups", "feed", "modules"):
                 self._answers.put(event)
 
     def wait(self, check: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
@@ -207,6 +207,15 @@ def test_a_call_pops_up_only_in_its_agents_app_and_a_tel_link_dials_once_as_that
     rita.wait(lambda: team.pbx.calls, what="make_call at the PBX")
     time.sleep(1.0)  # a second make_call would have arrived by now
     assert team.pbx.calls == [{"crm_user_id": "3", "dst": "84951343060"}]
+
+    # After a pop-up and a dial: nothing of standalone's listener, store or PBX client was loaded
+    # (their code is memory a team-mode app would carry all day: tests/bench/team_app_bench.py),
+    # nor the windows the agent did not open.
+    loaded = set(rita.ask("modules")["names"])
+    standalone_only = {"app.core.engine", "app.webhook", "aiohttp.web", "app.storage.sqlite", "sqlite3",
+                       "app.pbx.client", "httpx"}
+    unopened = {"app.ui.wizard", "app.ui.settings_dialog", "app.ui.card", "plistlib"}
+    assert loaded & (standalone_only | unopened) == set()
 
 
 def test_a_server_killed_during_a_call_leaves_the_right_missed_list_and_shows_nothing_twice(team: Team):

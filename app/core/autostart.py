@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import plistlib
 import re
 import shutil
 import subprocess
@@ -35,7 +34,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
-from xml.parsers.expat import ExpatError
 
 from app import APP_ID, APP_NAME
 
@@ -607,6 +605,9 @@ class LaunchAgent(Autostart):
         return str(self.path)
 
     def _plist(self) -> dict[str, Any] | None:
+        import plistlib  # here, not at the top: plistlib loads expat, ~1.7 MiB the app keeps on Linux
+        from xml.parsers.expat import ExpatError
+
         try:
             with self.path.open("rb") as stream:
                 data = plistlib.load(stream)
@@ -642,6 +643,8 @@ class LaunchAgent(Autostart):
             "ProcessType": "Interactive",
             "LimitLoadToSessionType": "Aqua",
         }
+        import plistlib
+
         _write_atomically(self.path, plistlib.dumps(agent, fmt=plistlib.FMT_XML))
 
     def disable(self) -> None:

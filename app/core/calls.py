@@ -14,11 +14,15 @@ order-insensitive where it matters:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from app.protocol import events as ev
 from app.protocol.events import CallEvent, HoldEvent
 from app.protocol.phones import PhoneNormalizer
-from app.storage import CallRecord, CallState, Session
+from app.storage import CallRecord, CallState
+
+if TYPE_CHECKING:
+    from app.storage import Session
 
 RINGING, ACTIVE, HELD, ENDED = CallState.RINGING, CallState.ACTIVE, CallState.HELD, CallState.ENDED
 _RANK = {RINGING: 0, ACTIVE: 1, HELD: 1, ENDED: 2}

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from app.protocol.phones import PhoneNormalizer, is_phone_link
 from app.protocol.webhook_actions import GetContactParams
-from app.storage import CallRecord, CrmUser, InlineReadRefused, Session, Store
+from app.storage import CallRecord, CrmUser
 
 from .history import merge_history
 
 if TYPE_CHECKING:
+    from app.storage import Session, Store
+
     from .agent import AgentIdentity
     from .api import CallerInfo
 
@@ -61,6 +63,8 @@ class DirectoryService:
 
     def find_contacts_now(self, params: GetContactParams) -> list[dict[str, Any]] | None:
         """The lookup in place, bounded (see :meth:`Store.read_inline`); None when refused."""
+        from app.storage import InlineReadRefused  # the store's own module: standalone only
+
         key = self.key_for(params)
         if key is None:
             return []

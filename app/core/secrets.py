@@ -25,6 +25,8 @@ from app.protocol.redact import redact
 if TYPE_CHECKING:
     import keyring.backend
 
+    from app.core.settings import Settings
+
 log = logging.getLogger(__name__)
 
 SERVICE = "pbx-companion"
@@ -68,6 +70,14 @@ class Keys:
     def __repr__(self) -> str:  # never print a key, even by accident
         crm, pbx, agent = ("set" if key else "unset" for key in (self.crm_api_key, self.pbx_api_key, self.agent_token))
         return f"Keys(crm_api_key={crm}, pbx_api_key={pbx}, agent_token={agent})"
+
+    def need_first_run(self, settings: Settings) -> bool:
+        """True when the app cannot work yet: standalone, no PBX address, a key missing or no CRM
+        user; in team mode, no agent token (the server has the rest). Here rather than beside the
+        first-run wizard, so the app's start decides without importing the wizard's windows."""
+        if settings.team_mode:
+            return not self.agent_token
+        return not (settings.pbx_url and self.crm_api_key and self.pbx_api_key and settings.crm_user)
 
 
 #: the shortest API key accepted into the keyring: a key shorter than this is guessable or cut off

@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.protocol import events as ev
 from app.protocol.phones import MAX_INTERNAL_DIGITS
-from app.storage import CallRecord, CallState, Session
+from app.storage import CallRecord, CallState
 
 from .calls import was_answered
+
+if TYPE_CHECKING:
+    from app.storage import Session
 
 # -- statuses ---------------------------------------------------------------------------------
 

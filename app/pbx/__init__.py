@@ -1,6 +1,14 @@
-"""Talking to the PBX: the UserCRM API client and its errors."""
+"""Talking to the PBX: the UserCRM API client and its errors.
 
-from .client import PbxClient
+The errors load with the package; :class:`PbxClient` (and httpx with it) on first use (PEP 562):
+the tray app in team mode words the team server's PBX failures with these error types but never
+talks to the PBX itself (tests/test_team_app.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     PbxError,
     PbxKeyRefused,
@@ -11,6 +19,19 @@ from .errors import (
     PbxServerError,
     PbxUnreachable,
 )
+
+if TYPE_CHECKING:
+    from .client import PbxClient
+
+
+def __getattr__(name: str) -> Any:
+    if name != "PbxClient":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .client import PbxClient
+
+    globals()[name] = PbxClient
+    return PbxClient
+
 
 __all__ = [
     "PbxClient",

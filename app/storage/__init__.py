@@ -10,7 +10,9 @@ backend from what the settings or the command line name.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .records import (
     CallRecord,
@@ -24,9 +26,32 @@ from .records import (
     PhoneRecord,
     PresenceRecord,
 )
-from .repositories import Session
-from .sqlite import SqliteStore
-from .store import InlineReadRefused, StorageError, Store, is_database_error
+
+if TYPE_CHECKING:
+    from .repositories import Session
+    from .sqlite import SqliteStore
+    from .store import InlineReadRefused, StorageError, Store, is_database_error
+
+# The records are plain dataclasses; the store and its repositories load sqlite3. The tray app in
+# team mode has no store and only handles records, so these load on first use (PEP 562), not with
+# the package (tests/test_team_app.py).
+_LAZY = {
+    "Session": ".repositories",
+    "SqliteStore": ".sqlite",
+    "InlineReadRefused": ".store",
+    "StorageError": ".store",
+    "Store": ".store",
+    "is_database_error": ".store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -42,6 +67,8 @@ def open_store(database: str | Path, *, readers: int = 2) -> Store:
         from .postgres import PostgresStore  # psycopg: only the team server needs it
 
         return PostgresStore(str(database), readers=readers)
+    from .sqlite import SqliteStore
+
     return SqliteStore(Path(database), readers=readers)
 
 

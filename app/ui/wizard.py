@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 
 from app.core.api import NotConfigured
 from app.core.health import probe_pbx
-from app.core.secrets import AGENT_TOKEN, CRM_API_KEY, PBX_API_KEY, Keys, SecretsError, get_key
+from app.core.secrets import AGENT_TOKEN, CRM_API_KEY, PBX_API_KEY, SecretsError, get_key
 from app.core.settings import STANDALONE, TEAM, Settings, SettingsError
 from app.core.settings import settings_path as default_settings_path
 from app.protocol.pbx_actions import DomainUser
@@ -67,14 +67,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("app.ui.wizard")
 
 ModelIndex = QModelIndex | QPersistentModelIndex
-
-
-def needs_first_run(settings: Settings, keys: Keys) -> bool:
-    """True when the app cannot work yet: standalone, no PBX address, a key missing or no CRM user;
-    in team mode, no agent token (the server has the rest)."""
-    if settings.team_mode:
-        return not keys.agent_token
-    return not (settings.pbx_url and keys.crm_api_key and keys.pbx_api_key and settings.crm_user)
 
 
 class PbxUserListModel(QAbstractListModel):
@@ -473,7 +465,7 @@ class DonePage(QWizardPage):
 
 
 class FirstRunWizard(QWizard):
-    """Four pages to a configured workstation; shown when :func:`needs_first_run` is true.
+    """Four pages to a configured workstation; shown when :meth:`Keys.need_first_run` is true.
 
     Show it with ``show()``, never ``exec()``. Cancel leaves everything as it was.
 

@@ -13,7 +13,8 @@ It builds the real application object (:class:`app.main.CompanionApp`, the compo
   as a second launch would hand it over), ``{"cmd": "missed"}`` (answers ``{"event": "missed",
   "calls": [call_id, …]}`` from the service API the missed list reloads from), ``{"cmd":
   "popups"}`` (the call ids of the pop-ups on screen), ``{"cmd": "feed"}`` (how many times the
-  app tried to open the feed), ``{"cmd": "quit"}``.
+  app tried to open the feed), ``{"cmd": "modules"}`` (the names of the modules the process has
+  loaded), ``{"cmd": "quit"}``.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ async def main(args: argparse.Namespace) -> None:
         elif command["cmd"] == "feed":
             feed = app.team.feed if app.team is not None else None
             emit(event="feed", attempts=feed.attempts if feed is not None else 0)
+        elif command["cmd"] == "modules":
+            emit(event="modules", names=sorted(sys.modules))
     await app.shutdown()
     emit(event="stopped")
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel, QLineEdit, QWi
 from app.core.secrets import CRM_API_KEY, ENV_VARS, PBX_API_KEY, SERVICE, Keys
 from app.core.settings import Settings
 from app.ui.settings_dialog import FormValues, SettingsDialog, settings_from_form
-from app.ui.wizard import FirstRunWizard, needs_first_run
+from app.ui.wizard import FirstRunWizard
 from tests.fakes.fake_pbx import refused_url
 from tests.support import canary
 from tests.support.qtloop import run, wait_until
@@ -351,14 +351,14 @@ def test_webhook_self_test_when_the_listener_is_down(dialog, qloop, qtbot, ui_en
 def test_needs_first_run(settings) -> None:
     both = Keys(canary.CRM_KEY, canary.PBX_KEY)
     settings.pbx_url = "https://pbx.example.com"
-    assert needs_first_run(settings, both) is False
-    assert needs_first_run(settings, Keys(None, canary.PBX_KEY)) is True
-    assert needs_first_run(settings, Keys(canary.CRM_KEY, None)) is True
+    assert both.need_first_run(settings) is False
+    assert Keys(None, canary.PBX_KEY).need_first_run(settings) is True
+    assert Keys(canary.CRM_KEY, None).need_first_run(settings) is True
     settings.crm_user = ""
-    assert needs_first_run(settings, both) is True
+    assert both.need_first_run(settings) is True
     settings.crm_user, settings.pbx_url = "3", ""
-    assert needs_first_run(settings, both) is True
-    assert needs_first_run(Settings(), Keys(None, None)) is True
+    assert both.need_first_run(settings) is True
+    assert Keys(None, None).need_first_run(Settings()) is True
 
 
 @pytest.fixture
@@ -421,7 +421,7 @@ def test_wizard_walks_to_a_saved_setup(keyring_only, wizard, qloop, qtbot, fake_
     text = settings_file.read_text(encoding="utf-8")
     assert all(secret not in text for secret in SECRETS)
     assert keyring_only.store == {(SERVICE, PBX_API_KEY): canary.PBX_KEY, (SERVICE, CRM_API_KEY): NEW_CRM_KEY}
-    assert needs_first_run(saved, Keys(NEW_CRM_KEY, canary.PBX_KEY)) is False
+    assert Keys(NEW_CRM_KEY, canary.PBX_KEY).need_first_run(saved) is False
 
 
 def test_wizard_shows_the_pbx_error_when_users_cannot_load(wizard, qloop, fake_pbx) -> None:

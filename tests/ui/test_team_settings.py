@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt
 from app.core.secrets import AGENT_TOKEN, SERVICE, Keys
 from app.core.settings import Settings
 from app.ui.settings_dialog import FormValues, SettingsDialog, settings_from_form
-from app.ui.wizard import needs_first_run
 from tests.fakes.fake_pbx import refused_url
 from tests.support import canary
 from tests.support.qtloop import run, wait_until
@@ -69,8 +68,8 @@ def test_the_team_server_address_is_checked_before_anything_is_saved():
 
 def test_team_mode_needs_only_the_token_to_skip_the_first_run():
     team = Settings(mode="team", team_server="https://team.example").validate()
-    assert needs_first_run(team, Keys(None, None)) is True
-    assert needs_first_run(team, Keys(None, None, "pbxa_" + "x" * 40)) is False
+    assert Keys(None, None).need_first_run(team) is True
+    assert Keys(None, None, "pbxa_" + "x" * 40).need_first_run(team) is False
 
 
 def test_choosing_team_mode_disables_what_the_server_does(qtbot, dialog: SettingsDialog):
@@ -163,4 +162,4 @@ def test_the_wizard_connects_to_a_team_server_in_one_page(qtbot, qloop, ctx, tmp
     assert (saved.mode, saved.team_server) == ("team", url)
     assert memory_keyring.get_password(SERVICE, AGENT_TOKEN) == token
     assert token not in path.read_text(encoding="utf-8")
-    assert needs_first_run(saved, Keys(None, None, token)) is False
+    assert Keys(None, None, token).need_first_run(saved) is False
