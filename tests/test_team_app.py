@@ -28,6 +28,7 @@ from app.storage import open_store
 from app.team.agents import AgentAdmin
 from tests.fakes.fake_pbx import FakePbx
 from tests.support import canary
+from tests.support.footprint import unexpected
 from tests.support.serve_process import PROJECT_ROOT, ServeProcess
 from tests.support.webhook import call_body, envelope
 
@@ -211,11 +212,7 @@ def test_a_call_pops_up_only_in_its_agents_app_and_a_tel_link_dials_once_as_that
     # After a pop-up and a dial: nothing of standalone's listener, store or PBX client was loaded
     # (their code is memory a team-mode app would carry all day: tests/bench/team_app_bench.py),
     # nor the windows the agent did not open.
-    loaded = set(rita.ask("modules")["names"])
-    standalone_only = {"app.core.engine", "app.webhook", "aiohttp.web", "app.storage.sqlite", "sqlite3",
-                       "app.pbx.client", "httpx"}
-    unopened = {"app.ui.wizard", "app.ui.settings_dialog", "app.ui.card", "plistlib"}
-    assert loaded & (standalone_only | unopened) == set()
+    assert unexpected(set(rita.ask("modules")["names"])) == []
 
 
 def test_a_server_killed_during_a_call_leaves_the_right_missed_list_and_shows_nothing_twice(team: Team):

@@ -349,15 +349,30 @@ def measure_popup(work: Path, team: Team, url: str, env: dict[str, str], crm_key
 
 # -- 2. idle RSS of `python -m app --server URL` with a system tray --------------------------------
 
-def rss_once(env: dict[str, str], server: str, data_dir: Path, tray: TrayHost, idle_s: float,
+#: what idle RSS is measured of: the app as the agent starts it, and the floor under it
+APP_LIVE = b"team server connection: live"
+FLOOR_LIVE = b"floor: feed live"
+
+
+def app_command(server: str, data_dir: Path) -> list[str]:
+    return [PY, "-m", "app", "--server", server, "--data-dir", str(data_dir)]
+
+
+def floor_command(server: str) -> list[str]:
+    return [PY, "-m", "tests.bench.rss_floor", "--server", server]
+
+
+def rss_once(env: dict[str, str], command: list[str], live: bytes, tray: TrayHost, idle_s: float,
              log: Path) -> dict[str, Any]:
+    """Start ``command`` (it docks a tray icon and logs ``live`` once its feed is live) and read
+    its RSS, USS and PSS ``idle_s`` after the start."""
     import psutil
 
     out: dict[str, Any] = {}
     with open(log, "ab") as sink:
         t0 = time.monotonic()
-        proc = subprocess.Popen([PY, "-m", "app", "--server", server, "--data-dir", str(data_dir)], cwd=ROOT,
-                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
         assert proc.stderr is not None
         err_fd = proc.stderr.fileno()
         text = b""
@@ -373,7 +388,7 @@ def rss_once(env: dict[str, str], server: str, data_dir: Path, tray: TrayHost, i
                     if not chunk:
                         break
                     text += chunk
-                    if "live_s" not in out and b"team server connection: live" in text:
+                    if "live_s" not in out and live in text:
                         out["live_s"] = time.monotonic() - t0
             sink.write(text)
 
@@ -415,8 +430,6 @@ stages = [["interpreter", rss()]]
 import app.main
 stages.append(["import app.main", rss()])
 engine_loaded = "app.core.engine" in sys.modules
-if sys.argv[3] == "no-network-info" and hasattr(app.main.CompanionApp, "_follow_network"):
-    app.main.CompanionApp._follow_network = lambda self: None
 import qasync
 from PySide6.QtWidgets import QApplication
 from app.core.secrets import start_key_read
@@ -439,8 +452,8 @@ async def main():
     companion.after_start()
     await asyncio.sleep(1.0)
     stages.append(["feed live, idle, GC frozen", rss()])
-    unneeded = ("app.core.engine", "app.webhook", "httpx", "app.storage.sqlite")
-    out.update(threads=threads(), state=companion.team.state, loaded=[m for m in unneeded if m in sys.modules])
+    from tests.support.footprint import unexpected
+    out.update(threads=threads(), state=companion.team.state, loaded=unexpected(sys.modules))
     await companion.shutdown()
 qasync.run(main())
 out.update(stages=stages, engine_at_import=engine_loaded)
@@ -448,11 +461,10 @@ print(json.dumps(out))
 """
 
 
-def stages_probe(env: dict[str, str], server: str, data_dir: Path, variant: str) -> dict[str, Any]:
+def stages_probe(env: dict[str, str], server: str, data_dir: Path) -> dict[str, Any]:
     """Where the team-mode app's memory goes: RSS after each step of a start in one process (as
-    ``run_tray`` starts it, on the same Xvfb and tray); ``variant`` "no-network-info" skips the
-    OS network-information backend the app loads to reconnect when the network comes back."""
-    done = subprocess.run([PY, "-c", _STAGES, server, str(data_dir), variant], cwd=ROOT, env=env,
+    ``run_tray`` starts it, on the same Xvfb and tray)."""
+    done = subprocess.run([PY, "-c", _STAGES, server, str(data_dir)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
         return {"error": done.stderr[-1500:]}
@@ -461,33 +473,38 @@ def stages_probe(env: dict[str, str], server: str, data_dir: Path, variant: str)
 
 def measure_rss(work: Path, server: str, env: dict[str, str], plan: Plan, xvfb: Xvfb, results: dict[str, Any],
                 wait_s: float) -> None:
+    import compileall
+
+    # as installed (pip and the packages compile the bytecode): no run compiles the app's sources
+    compileall.compile_dir(ROOT / "app", quiet=1)
     data_dir = work / "app-rss"
     log = work / "rss.log"
-    runs = []
+    kinds = {"app": (app_command(server, data_dir), APP_LIVE), "floor": (floor_command(server), FLOOR_LIVE)}
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     with TrayHost(xvfb.display) as tray:
-        say("  idle RSS: one run not counted (log dir, page cache) ...")
-        rss_once(env, server, data_dir, tray, 3.0, log)
+        say("  idle RSS: one run of each not counted (log dir, page cache) ...")
+        for command, live in kinds.values():
+            rss_once(env, command, live, tray, 3.0, log)
         for n in range(plan.rss_runs):
-            say(f"  idle RSS: `python -m app --server URL` with a system tray, run {n + 1}/{plan.rss_runs} "
-                f"({plan.idle_wait_s:.0f} s) ...")
-            wait_until_quiet(wait_s / 2, xvfb)
-            with LoadMeter(xvfb) as meter:
-                run = rss_once(env, server, data_dir, tray, plan.idle_wait_s, log)
-            run["other_cores"] = meter.other_cores
-            runs.append(run)
-        say("  idle RSS: where it goes (RSS after each step of a start, with and without the network "
-            "information backend) ...")
-        stages = {variant: stages_probe(env, server, work / f"app-stages-{variant}", variant)
-                  for variant in ("as-is", "no-network-info")}
-    results["rss"] = {
-        "stages": stages,
-        "runs": runs, "rss_median_mib": median([r["rss_mib"] for r in runs if "rss_mib" in r]),
-        "uss_median_mib": median([r["uss_mib"] for r in runs if "uss_mib" in r]),
-        "pss_median_mib": median([r["pss_mib"] for r in runs if "pss_mib" in r]),
-        "dock_median_s": median([r["dock_s"] for r in runs if "dock_s" in r]),
-        "live_median_s": median([r["live_s"] for r in runs if "live_s" in r]),
-        "exits": sorted({r["exit"] for r in runs}),
-    }
+            for kind, (command, live) in kinds.items():  # in turn: a drift of the machine hits both alike
+                say(f"  idle RSS: {kind} with a system tray, run {n + 1}/{plan.rss_runs} "
+                    f"({plan.idle_wait_s:.0f} s) ...")
+                wait_until_quiet(wait_s / 2, xvfb)
+                with LoadMeter(xvfb) as meter:
+                    run = rss_once(env, command, live, tray, plan.idle_wait_s, log)
+                run["other_cores"] = meter.other_cores
+                runs[kind].append(run)
+        say("  idle RSS: where it goes (RSS after each step of a start) ...")
+        stages = stages_probe(env, server, work / "app-stages")
+
+    def summed(kind: str) -> dict[str, Any]:
+        done = runs[kind]
+        return {"runs": done, "rss_median_mib": median([r["rss_mib"] for r in done if "rss_mib" in r]),
+                "uss_median_mib": median([r["uss_mib"] for r in done if "uss_mib" in r]),
+                "pss_median_mib": median([r["pss_mib"] for r in done if "pss_mib" in r]),
+                "exits": sorted({r["exit"] for r in done})}
+
+    results["rss"] = {**summed("app"), "floor": summed("floor"), "stages": stages}
 
 
 # -- 3. reconnect after the server comes back -------------------------------------------------------
@@ -568,9 +585,16 @@ def report(results: dict[str, Any], quick: bool) -> str:
             f"| {verdict(within(b['max'], TARGETS['arrival_ms']))} |",
         ]
     if r:
-        lines.append(f"| tray app idle RSS in team mode, 10 s after start (median of {len(r['runs'])}; icon in the "
-                     f"system tray, no window) | ≤ 100 MiB | {fmt(r['rss_median_mib'])} MiB "
-                     f"| {verdict(within(r['rss_median_mib'], TARGETS['rss_mib']))} |")
+        floor = r["floor"]["rss_median_mib"]
+        lines += [
+            f"| tray app idle RSS in team mode, 10 s after start (median of {len(r['runs'])}; icon in the "
+            f"system tray, no window) | ≤ 100 MiB | {fmt(r['rss_median_mib'])} MiB "
+            f"| {verdict(within(r['rss_median_mib'], TARGETS['rss_mib']))} |",
+            f"| the floor: its libraries, a tray icon and the feed's WebSocket, none of the app's code (median of "
+            f"{len(r['floor']['runs'])}) | — | {fmt(floor)} MiB | — |",
+            f"| the app's own share: idle RSS above the floor | — | "
+            f"{fmt(r['rss_median_mib'] - floor if r['rss_median_mib'] and floor else None)} MiB | — |",
+        ]
     if c:
         lines.append(f"| reconnect: server's \"listening\" → app live again, median / max of {len(c['runs'])} "
                      f"| — (bounded by the backoff) | {fmt(c['median_s'], 2)} / {fmt(c['max_s'], 2)} s | — |")
@@ -621,15 +645,22 @@ def report(results: dict[str, Any], quick: bool) -> str:
             "CRM key, an empty data dir but for the resume point the app writes) with a system tray: the XEmbed "
             "tray host of ui_bench's start part runs on the same Xvfb, the app docks its icon and opens no window. "
             "RSS, USS and PSS 10 s after the process started (psutil `memory_full_info`), as ui_bench measures the "
-            "standalone app. One run first, not counted (log dir, page cache).",
+            "standalone app; the app's bytecode compiled first, as an installed app has it. **The floor** "
+            "(tests/bench/rss_floor.py), measured the same way in turn with the app: a program that imports the "
+            "third-party libraries the idle app has loaded (PySide6's QtCore, QtGui and QtWidgets, qasync, aiohttp, "
+            "pydantic with one model, phonenumbers, platformdirs), shows a tray icon with a menu and keeps the "
+            "agent's feed WebSocket open, and has none of the app's code. No change to the app can take its RSS "
+            "below the floor; the difference is what the app's own modules, windows and state cost. One run of "
+            "each first, not counted (log dir, page cache).",
             "",
             "| run | → icon docked (s) | → feed live (log line, s) | RSS (MiB) | USS | PSS | threads | other load |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for n, run in enumerate(r["runs"], 1):
-            lines.append(f"| {n} | {fmt(run.get('dock_s'), 3)} | {fmt(run.get('live_s'), 3)} | "
-                         f"{fmt(run.get('rss_mib'))} | {fmt(run.get('uss_mib'))} | {fmt(run.get('pss_mib'))} | "
-                         f"{run.get('threads', '—')} | {run['other_cores']:.2f} cores |")
+        for kind, done in (("app", r["runs"]), ("floor", r["floor"]["runs"])):
+            for n, run in enumerate(done, 1):
+                lines.append(f"| {kind} {n} | {fmt(run.get('dock_s'), 3)} | {fmt(run.get('live_s'), 3)} | "
+                             f"{fmt(run.get('rss_mib'))} | {fmt(run.get('uss_mib'))} | {fmt(run.get('pss_mib'))} | "
+                             f"{run.get('threads', '—')} | {run['other_cores']:.2f} cores |")
         lines += rss_breakdown(r.get("stages") or {})
     if c:
         lines += [
@@ -666,34 +697,26 @@ def report(results: dict[str, Any], quick: bool) -> str:
 
 
 def rss_breakdown(stages: dict[str, Any]) -> list[str]:
-    """The table of the stages probe: RSS after each step, as the app runs and without the OS's
-    network-information backend."""
-    base, bare = stages.get("as-is") or {}, stages.get("no-network-info") or {}
-    if "stages" not in base:
-        return ["", f"The stages probe failed: {base.get('error', 'not run')}"] if base else []
-    other = {name: mib for name, mib in bare.get("stages", [])}
+    """The table of the stages probe: RSS after each step of one more start."""
+    if "stages" not in stages:
+        return ["", f"The stages probe failed: {stages.get('error', 'not run')}"]
     lines = [
         "", "Where it goes: one more team-mode app started in a probe process (tests/bench/team_app_bench.py "
-        "`_STAGES`, the same steps as `run_tray`, on the same Xvfb and tray), RSS after each step; in the second "
-        "column the same without the OS's network-information backend (`CompanionApp._follow_network`, "
-        "`QNetworkInformation`, which the app loads in team mode to reconnect as soon as the network comes "
-        "back).",
+        "`_STAGES`, the same steps as `run_tray`, on the same Xvfb and tray), RSS after each step.",
         "",
-        "| step | RSS (MiB) | + | without the network-information backend |",
-        "|---|---:|---:|---:|",
+        "| step | RSS (MiB) | + |",
+        "|---|---:|---:|",
     ]
     previous = 0.0
-    for name, mib in base["stages"]:
-        lines.append(f"| {name} | {mib:.1f} | {'' if not previous else f'+{mib - previous:.1f}'} | "
-                     f"{fmt(other.get(name))} |")
+    for name, mib in stages["stages"]:
+        lines.append(f"| {name} | {mib:.1f} | {'' if not previous else f'+{mib - previous:.1f}'} |")
         previous = mib
-    threads = ", ".join(f"{name} ×{n}" for name, n in sorted(base.get("threads", {}).items()))
-    bare_threads = ", ".join(f"{name} ×{n}" for name, n in sorted(bare.get("threads", {}).items()))
+    threads = ", ".join(f"{name} ×{n}" for name, n in sorted(stages.get("threads", {}).items()))
     lines += [
         "",
-        f"Threads when idle: {threads} (without the network-information backend: {bare_threads or '—'}). "
-        f"Engine loaded by `import app.main`: {'yes' if base.get('engine_at_import') else 'no'}; modules team mode "
-        f"need not load that were loaded when idle: {', '.join(f'`{m}`' for m in base.get('loaded', [])) or 'none'}.",
+        f"Threads when idle: {threads}. Engine loaded by `import app.main`: "
+        f"{'yes' if stages.get('engine_at_import') else 'no'}; modules team mode need not load that were loaded "
+        f"when idle (tests/support/footprint.py): {', '.join(f'`{m}`' for m in stages.get('loaded', [])) or 'none'}.",
     ]
     return lines
 

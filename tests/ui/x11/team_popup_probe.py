@@ -39,10 +39,7 @@ import qasync
 from PySide6.QtWidgets import QApplication
 
 from tests.bench.popup_timing import follow_popups
-
-#: modules team mode does not need; their presence in the app process is reported
-NOT_NEEDED = ("app.core.engine", "app.core.standalone", "app.core.ingest", "app.webhook", "app.storage.store",
-              "app.storage.sqlite", "app.storage.postgres", "app.pbx.client", "httpx", "httpcore", "sqlite3")
+from tests.support.footprint import unexpected
 
 
 def emit(**record: Any) -> None:
@@ -106,7 +103,7 @@ async def session(args: argparse.Namespace, qapp: QApplication) -> dict[str, Any
     loop.call_later(app.main.GC_FREEZE_DELAY, companion.after_start)
     await asyncio.wait_for(live.wait(), 60)
     await asyncio.sleep(app.main.GC_FREEZE_DELAY + 0.5)  # start-up work and the GC freeze settle
-    emit(event="ready", rss_mib=rss_mib(), not_needed=[m for m in NOT_NEEDED if m in sys.modules],
+    emit(event="ready", rss_mib=rss_mib(), not_needed=unexpected(sys.modules),
          modules=len(sys.modules))
     done = asyncio.Event()
 
