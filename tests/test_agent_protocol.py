@@ -122,7 +122,7 @@ def test_the_app_takes_its_identity_from_hello() -> None:
     supervisor = AgentIdentity(crm_user="3", extension="9022", see_all_calls=True)
     assert agent_identity_from(agent_info(supervisor, "Анна")) == supervisor
     assert agent_info(AgentIdentity(), "Новый").model_dump() == {
-        "name": "Новый", "crm_user": None, "extension": None, "supervisor": False}
+        "name": "Новый", "crm_user": None, "extension": None, "supervisor": False, "outcomes": ()}
 
 
 # -- the recording link never leaves the server -----------------------------------------------

@@ -27,6 +27,7 @@ from aiohttp import web
 from app.core import feed_client, team_api
 from app.core.api import ContactDraft, NotConfigured, RecordingUnavailable, SetupProblem
 from app.core.bus import BusMessage, CallChanged, CdrAdded, ContactChanged, PresenceChanged
+from app.core.outcomes import offered_outcomes
 from app.core.secrets import Keys
 from app.core.team_api import (
     CONNECTING,
@@ -455,6 +456,42 @@ async def test_a_restarted_server_is_followed_again_and_what_happened_meanwhile_
     assert got.states[-1] == LIVE
     await team.ring("after", "3", "9022")
     await until(lambda: len(got.calls("after")) == 1)
+
+
+async def test_the_servers_outcomes_are_every_agents_list_and_come_with_the_next_hello(
+        team: Team, monkeypatch: pytest.MonkeyPatch):
+    """One list of call outcomes for the whole call center (its reports count the same ones): the
+    server's ``outcomes`` setting reaches each app with the agent's identity, from ``me`` at the start
+    and from each hello, and stays known while the server is away. A server without one leaves each
+    app its own setting."""
+    monkeypatch.setattr(feed_client, "random", types.SimpleNamespace(uniform=lambda low, high: 1.0))
+    monkeypatch.setattr(feed_client, "BACKOFF_FIRST", 0.5)
+    rita, _ = await team.api("Rita")
+    assert rita.history.shared_outcomes() == ()  # the fixture's server sets none
+    assert offered_outcomes(rita.history.shared_outcomes(), "sale, Demo booked") == ["sale", "Demo booked"]
+
+    team.settings.outcomes = "Demo booked; Перезвонить, resolved"  # the administrator's list, then a restart
+    await team.restart()
+    team_list = ("Demo booked", "call_back", "resolved")  # the built-in ones as codes, in the order given
+    await until(lambda: rita.history.shared_outcomes() == team_list, timeout=10)  # the reconnect's hello
+    assert offered_outcomes(rita.history.shared_outcomes(), "sale") == list(team_list)
+    boris, _ = await team.api("Boris", live=False)
+    assert boris.history.shared_outcomes() == team_list  # from ``me``, before the feed is live
+    me = f"{team.base}/agent/api/me"
+    async with team.http.get(me, headers={"Authorization": f"Bearer {team.tokens['Sveta']}"}) as reply:
+        assert (await reply.json())["agent"]["outcomes"] == list(team_list)  # the wire: docs/agent-api.md
+
+    await boris.stop()
+    await rita.stop()  # its state file keeps the agent as the server last described them
+    port = team.server.engine.server.port
+    await team.server.stop()
+    offline = TeamApi(team.base, team.tokens["Rita"], state_path=team.state_path("Rita"))
+    team.apis.append(offline)
+    await offline.start()
+    assert offline.state == UNREACHABLE and offline.history.shared_outcomes() == team_list
+    team.settings.port = port
+    team.server = TeamServer(team.settings, Keys(canary.CRM_KEY, canary.PBX_KEY), database=team.database)
+    await team.server.start()
 
 
 async def test_the_resume_point_survives_an_app_restart(team: Team, monkeypatch: pytest.MonkeyPatch):

@@ -215,6 +215,11 @@ class HistoryApi(Protocol):
         """What the player plays for ``link``: the link itself, or the audio fetched for this agent.
         Raises :class:`RecordingUnavailable` when there is none (yet) or it is too large."""
 
+    def shared_outcomes(self) -> tuple[str, ...]:
+        """The call outcomes the team server set for every agent's card; empty when there is no such
+        list (standalone, or a server without one): the card then offers the agent's own setting
+        (:func:`app.core.outcomes.offered_outcomes`)."""
+
 
 class CallsApi(Protocol):
     """Placing and steering calls, the missed list, notes and outcomes."""

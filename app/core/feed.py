@@ -101,10 +101,11 @@ def contact_message_data(contact_id: int, keys: tuple[str, ...]) -> ContactData:
     return ContactData(contact_id=contact_id, keys=list(keys))
 
 
-def agent_info(identity: AgentIdentity, name: str) -> WireAgent:
-    """``hello.agent`` for an agent the server knows by this identity."""
+def agent_info(identity: AgentIdentity, name: str, outcomes: tuple[str, ...] = ()) -> WireAgent:
+    """``hello.agent`` (and ``GET /agent/api/me``) for an agent the server knows by this identity;
+    ``outcomes``: the server's list for every agent (:func:`app.core.outcomes.team_outcomes`)."""
     return WireAgent(name=name, crm_user=identity.crm_user or None, extension=identity.extension or None,
-                     supervisor=identity.see_all_calls)
+                     supervisor=identity.see_all_calls, outcomes=outcomes)
 
 
 # -- feed messages → records (the app in team mode) -------------------------------------------

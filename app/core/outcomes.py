@@ -5,11 +5,16 @@ a colleague working in Russian. Now the five built-in outcomes are stored as cod
 the card offers is the ``outcomes`` setting: built-in codes and the call center's own words, in the
 order given (``pbx-companion config set outcomes "resolved, call_back, Demo booked"``). Text stored
 before codes (either language) reads back as its code; anything else is kept as the agent typed it.
+
+In team mode the team server's own ``outcomes`` setting, when set, is the list for every agent
+(:func:`team_outcomes`, sent with the agent's identity): one list for the whole call center, so that
+its reports count the same outcomes. The agent's setting is then only the fallback.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 #: The built-in outcomes, in the card's order (also the list when the setting is empty).
 DEFAULT_OUTCOMES = ("resolved", "call_back", "sale", "not_interested", "wrong_number")
@@ -42,3 +47,15 @@ def outcome_list(setting: str) -> list[str]:
         if code and code not in found:
             found.append(code)
     return found or list(DEFAULT_OUTCOMES)
+
+
+def team_outcomes(setting: str) -> tuple[str, ...]:
+    """What a team server sends its agents: the list of its ``outcomes`` setting, or nothing when
+    the setting is empty (each agent's app then offers its own)."""
+    return tuple(outcome_list(setting)) if (setting or "").strip() else ()
+
+
+def offered_outcomes(team: Sequence[str], setting: str) -> list[str]:
+    """The outcomes the card offers: the team's list when the team server set one, else the
+    agent's own ``outcomes`` setting (:func:`outcome_list`)."""
+    return list(team) if team else outcome_list(setting)

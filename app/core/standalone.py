@@ -255,6 +255,9 @@ class _History:
     async def recording(self, link: str) -> RecordingMedia:
         return RecordingMedia(url=link)  # the PBX's link: the player streams it, the token goes only there
 
+    def shared_outcomes(self) -> tuple[str, ...]:
+        return ()  # this computer is the whole call center: the agent's own setting is the list
+
 
 class _Calls:
     def __init__(self, engine: Engine, acting: _Acting) -> None:

@@ -804,6 +804,12 @@ class _History:
             raise
         return RecordingMedia(data=b"".join(chunks), content_type=content_type)
 
+    def shared_outcomes(self) -> tuple[str, ...]:
+        """The server's list, as its last ``hello`` or ``me`` said (kept with the resume point, so an
+        app started while the server is away offers it too)."""
+        agent = self._api._saved_agent
+        return agent.outcomes if agent is not None else ()
+
 
 class _Calls:
     def __init__(self, api: TeamApi) -> None:

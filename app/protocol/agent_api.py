@@ -211,12 +211,16 @@ class WirePresence(AgentWireModel):
 
 
 class WireAgent(AgentWireModel):
-    """Who the token belongs to, as the server knows them: whose calls are "mine"."""
+    """Who the token belongs to, as the server knows them: whose calls are "mine"; and what the
+    server sets for every agent's app."""
 
     name: str
     crm_user: str | None = None
     extension: str | None = None
     supervisor: bool = False  # receives every call of the team
+    #: the call outcomes the team's cards offer (the server's ``outcomes`` setting: built-in codes and
+    #: the call center's words); empty when the server sets none (each app offers its own)
+    outcomes: tuple[str, ...] = ()
 
 
 # -- secrets never leave the server ------------------------------------------------------------

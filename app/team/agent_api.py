@@ -62,12 +62,17 @@ class FeedLimits:
 HUB = web.AppKey("feed_hub", FeedHub)
 LIMITS = web.AppKey("feed_limits", FeedLimits)
 _CONNECTIONS: web.AppKey[set[FeedConnection]] = web.AppKey("feed_connections")
+#: the call outcomes every agent's card offers (:func:`app.core.outcomes.team_outcomes`), sent with
+#: the agent's identity in ``hello`` and ``GET /agent/api/me``
+OUTCOMES: web.AppKey[tuple[str, ...]] = web.AppKey("team_outcomes")
 
 
-def add_agent_api(app: web.Application, hub: FeedHub, limits: FeedLimits | None = None) -> None:
+def add_agent_api(app: web.Application, hub: FeedHub, limits: FeedLimits | None = None,
+                  outcomes: tuple[str, ...] = ()) -> None:
     """Serve the agent API from ``app`` (called by :func:`app.webhook.app.create_app`'s ``extend``)."""
     app[HUB] = hub
     app[LIMITS] = limits or FeedLimits()
+    app[OUTCOMES] = outcomes
     app[_CONNECTIONS] = set()
     app.router.add_get(FEED_PATH, handle_feed)
     app.on_shutdown.append(_close_all)
@@ -122,7 +127,7 @@ async def handle_feed(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=PING_INTERVAL_SECONDS, max_msg_size=MAX_CLIENT_MESSAGE,
                                writer_limit=SEND_QUEUE_BYTES, timeout=CLOSE_TIMEOUT)
     await ws.prepare(request)
-    connection = FeedConnection(ws, agent, request.app[HUB], request.app[LIMITS])
+    connection = FeedConnection(ws, agent, request.app[HUB], request.app[LIMITS], request.app[OUTCOMES])
     request.app[_CONNECTIONS].add(connection)
     try:
         await connection.run(point)
@@ -142,11 +147,13 @@ async def _close_all(app: web.Application) -> None:
 class FeedConnection:
     """One agent's live feed: a sender task walking the journal, the handler reading the socket."""
 
-    def __init__(self, ws: web.WebSocketResponse, agent: AgentRecord, hub: FeedHub, limits: FeedLimits) -> None:
+    def __init__(self, ws: web.WebSocketResponse, agent: AgentRecord, hub: FeedHub, limits: FeedLimits,
+                 outcomes: tuple[str, ...] = ()) -> None:
         self.ws = ws
         self.agent = agent
         self.hub = hub
         self.limits = limits
+        self.outcomes = outcomes
         self.identity = identity_of(agent)
         self._tags = frozenset(feed_tags(agent))
         self._closing: asyncio.Task[bool] | None = None
@@ -213,7 +220,7 @@ class FeedConnection:
         mode = resume_mode(point, epoch=hub.epoch, first_kept_seq=first or server_seq + 1, server_seq=server_seq)
         cursor = point.after if mode == "replay" and point.after is not None else server_seq
         hello = HelloMessage(server_seq=server_seq, resume=mode, epoch=hub.epoch,
-                             agent=agent_info(self.identity, self.agent.name))
+                             agent=agent_info(self.identity, self.agent.name, self.outcomes))
         if not await self._put(dump_message(hello)):
             return
         live = False

@@ -75,7 +75,7 @@ from app.storage import (
 )
 from app.storage.records import AgentRecord
 
-from .agent_api import HUB, authenticate
+from .agent_api import HUB, OUTCOMES, authenticate
 from .agents import identity_of
 
 log = logging.getLogger("app.team")
@@ -503,7 +503,7 @@ async def me(request: web.Request, api: StandaloneApi) -> web.Response:
 
     agent = request[_AGENT]
     problem = api.calls.setup_problem(need_crm_user=True)
-    return _json({"agent": agent_info(api.identity, agent.name).model_dump(mode="json"),
+    return _json({"agent": agent_info(api.identity, agent.name, request.app[OUTCOMES]).model_dump(mode="json"),
                   "setup_problem": None if problem is None else problem.value})
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from app.core.engine import Engine
+from app.core.outcomes import team_outcomes
 from app.core.secrets import Keys
 from app.core.settings import Settings
 from app.storage import Session, is_database_url
@@ -44,7 +45,8 @@ class TeamServer:
         self.hub = FeedHub(self.engine.store, listen_url=str(location) if is_database_url(location) else None)
         self.engine.ingestor.journal = FeedJournal().append
         self.engine.ingestor.journaled = self.hub.add_local  # after each local commit: no read, no poll
-        self.engine.app_extensions.append(functools.partial(add_agent_api, hub=self.hub, limits=limits))
+        self.engine.app_extensions.append(functools.partial(add_agent_api, hub=self.hub, limits=limits,
+                                                            outcomes=team_outcomes(settings.outcomes)))
         self.engine.app_extensions.append(functools.partial(add_agent_rest, engine=self.engine))
         self.engine.on_stop.append(self.hub.stop)
         self._maintenance: asyncio.Task[None] | None = None

@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from app.core.api import CardData, ContactDraft
-from app.core.outcomes import outcome_code, outcome_list
+from app.core.outcomes import offered_outcomes, outcome_code
 from app.core.timeline import TimelineRow, apply_notes, row_from_cdr
 from app.protocol import events as ev
 from app.protocol.phones import Phone, PhoneError, PhoneNormalizer
@@ -482,9 +482,9 @@ class ClientCard(QWidget):
         self.note_edit.returnPressed.connect(self.save_note)
         self.outcome_combo = QComboBox()
         self.outcome_combo.setEditable(True)
-        # the outcomes setting's list; stored as codes, shown in the agent's language
+        # the team's list or the outcomes setting's; stored as codes, shown in the agent's language
         self.outcome_combo.addItem("", "")
-        for code in outcome_list(self._ctx.settings.outcomes):
+        for code in offered_outcomes(self._ctx.api.history.shared_outcomes(), self._ctx.settings.outcomes):
             self.outcome_combo.addItem(outcome_label(code), code)
         self.outcome_combo.setToolTip(self.tr("Outcome of the call"))
         self.save_note_button = QPushButton(self.tr("Save note"))

@@ -3,7 +3,8 @@ cannot tell. A real team server on the Qt loop; Rita's and Boris's apps are Team
 
 - a recording plays through the server's authorised stream: the player is handed the audio, the
   PBX's link (with its token) never reaches the agent's side, in memory or on disk;
-- a contact Boris edits shows the change in Rita's open card.
+- a contact Boris edits shows the change in Rita's open card;
+- the card offers the call outcomes the team server set, not the agent's own list.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ pytestmark = [pytest.mark.qt_log_ignore("This plugin does not support propagateS
               pytest.mark.usefixtures("english")]
 
 CLIENT, CLIENT_KEY = "+74952523060", "74952523060"
+#: the server's ``outcomes`` setting: a built-in outcome by its Russian words, the call center's own words
+TEAM_OUTCOMES = "Demo booked, Перезвонить, Договор отправлен"
 
 
 @dataclass
@@ -49,7 +52,7 @@ def team(qloop, tmp_path: Path) -> Iterator[dict[str, Any]]:
     from app.ui.context import TaskRunner, UiContext
     from app.ui.qt_bridge import QtBridge
 
-    settings = Settings(data_dir=str(tmp_path / "server"), port=0).validate()
+    settings = Settings(data_dir=str(tmp_path / "server"), port=0, outcomes=TEAM_OUTCOMES).validate()
     server = TeamServer(settings, Keys(canary.CRM_KEY, canary.PBX_KEY))
     webhook = run(qloop, server.start())
     admin = AgentAdmin(server.engine.store)
@@ -59,7 +62,8 @@ def team(qloop, tmp_path: Path) -> Iterator[dict[str, Any]]:
         api = TeamApi(webhook.removesuffix("/webhook"), token, state_path=tmp_path / name / "team-feed.json")
         run(qloop, api.start())
         run(qloop, api.connection.wait_for(LIVE, timeout=10))
-        app_settings = Settings(data_dir=str(tmp_path / name), mode="team", team_server=api.server_url).validate()
+        app_settings = Settings(data_dir=str(tmp_path / name), mode="team", team_server=api.server_url,
+                                outcomes="sale, not_interested").validate()  # an agent's own list: not offered
         bridge = QtBridge(api.events)
         agents[name] = Agent(api, UiContext(api, bridge, TaskRunner(qloop), app_settings))
     yield agents
@@ -146,6 +150,40 @@ def test_a_contact_edited_by_one_agent_changes_in_the_other_agents_open_card(qtb
     wait_until(qloop, lambda: "Someone else changed this client" in card.save_status_label.text(), timeout=10)
     assert card.form.note_edit.toPlainText() == "перезвонить в пятницу"
     assert card.form.name_edit.text() == "Иван Петрович"
+
+
+def test_the_card_offers_the_team_servers_outcomes_and_saves_one_for_the_call(qtbot, qloop, team):
+    from tests.ui.test_card import M, select, texts
+
+    rita = team["Rita"]
+    body = call_body("out-1", crm_user="3", domain_user="9022", other_leg=CLIENT)
+    send(qloop, team["webhook"], "call_ringing", body)
+    send(qloop, team["webhook"], "call_answer", body)
+    send(qloop, team["webhook"], "call_hangup", {**body, "hangup_cause": "NORMAL_CLEARING"})
+    draft = ContactDraft("Иван Петров", "", None, "", "", [PhoneRecord(CLIENT_KEY, CLIENT)])
+    contact_id = run(qloop, rita.api.contacts.save(draft, contact_id=None))
+    card = ClientCard(rita.ctx, contact_id, None)
+    qtbot.addWidget(card)
+    card.show()
+    wait_until(qloop, lambda: not card.is_loading and card.timeline_proxy.rowCount() == 1, timeout=10)
+
+    combo = card.outcome_combo
+    offered = [(combo.itemData(i), combo.itemText(i)) for i in range(combo.count())]
+    # the team's list in its order, a built-in one as its code in the agent's language; not Rita's own
+    assert offered == [("", ""), ("Demo booked", "Demo booked"), ("call_back", "Call back"),
+                       ("Договор отправлен", "Договор отправлен")]
+    select(card, "out-1")
+    combo.setCurrentIndex(combo.findData("Договор отправлен"))
+    card.note_edit.setText("Договор на 12 месяцев")
+    card.save_note_button.click()
+    wait_until(qloop, lambda: card.message_label.text() == "Note saved.", timeout=10)
+    assert texts(card, M.COL_NOTE) == ["Договор отправлен · Договор на 12 месяцев"]
+    again = ClientCard(rita.ctx, contact_id, None)  # read back from the server
+    qtbot.addWidget(again)
+    again.show()
+    wait_until(qloop, lambda: not again.is_loading and again.timeline_proxy.rowCount() == 1, timeout=10)
+    select(again, "out-1")
+    assert again.outcome_combo.currentData() == "Договор отправлен"
 
 
 def test_diagnostics_in_team_mode_names_the_team_server_instead_of_a_listener(qtbot, qloop, team):
