@@ -465,13 +465,17 @@ async def test_the_servers_outcomes_are_every_agents_list_and_come_with_the_next
     and from each hello, and stays known while the server is away. A server without one leaves each
     app its own setting."""
     monkeypatch.setattr(feed_client, "random", types.SimpleNamespace(uniform=lambda low, high: 1.0))
-    monkeypatch.setattr(feed_client, "BACKOFF_FIRST", 0.5)
+    monkeypatch.setattr(feed_client, "BACKOFF_FIRST", 1.0)
     rita, _ = await team.api("Rita")
     assert rita.history.shared_outcomes() == ()  # the fixture's server sets none
     assert offered_outcomes(rita.history.shared_outcomes(), "sale, Demo booked") == ["sale", "Demo booked"]
 
     team.settings.outcomes = "Demo booked; Перезвонить, resolved"  # the administrator's list, then a restart
-    await team.restart()
+
+    async def down() -> None:  # the new server starts once the app has seen the old one go
+        await rita.connection.wait_for(UNREACHABLE, timeout=5)
+
+    await team.restart(before_start=down)
     team_list = ("Demo booked", "call_back", "resolved")  # the built-in ones as codes, in the order given
     await until(lambda: rita.history.shared_outcomes() == team_list, timeout=10)  # the reconnect's hello
     assert offered_outcomes(rita.history.shared_outcomes(), "sale") == list(team_list)
