@@ -1,4 +1,4 @@
-"""Benchmarks of the tray app in team mode (issue 10): pop-up through a team server, idle RSS, reconnect.
+"""Benchmarks of the tray app in team mode (issue 10): pop-up through a team server, idle RSS, reconnect, soak.
 
     .venv/bin/python -m tests.bench.team_app_bench            # full run (~3 min); rewrites the "Tray app
                                                               # in team mode" section of docs/performance.md
@@ -26,7 +26,9 @@ manager), as tests/bench/ui_bench.py does:
   as ui_bench's start part measures standalone;
 * **reconnect**: a team-mode app live; the server SIGKILLed, then started again on the same port
   (after 0, 3 or 8 s more of downtime); the time from the new server's "listening" line to the
-  app's state ``live`` again, and what the app showed meanwhile.
+  app's state ``live`` again, and what the app showed meanwhile;
+* **soak**: 600 calls in a row (a busy agent's day and then some) into one more probe app, its
+  RSS after every 100 calls, and whether every call popped up.
 
 Other processes' CPU during each part is recorded (ui_bench's :class:`LoadMeter`: the machine
 is shared). Not collected by pytest (no ``test_*`` name).
@@ -90,9 +92,11 @@ class Plan:
     idle_wait_s: float = 10.0
     reconnects: int = 6
     downtimes: tuple[float, ...] = (0.0, 3.0, 8.0)   # extra seconds the server stays down, in turn
+    soak_calls: int = 600       # calls in a row into one app (a busy agent's day, and then some)
+    soak_pace_s: float = 0.3
 
 
-QUICK = Plan(directory=2_000, calls=50, rss_runs=2, reconnects=3, downtimes=(0.0, 3.0))
+QUICK = Plan(directory=2_000, calls=50, rss_runs=2, reconnects=3, downtimes=(0.0, 3.0), soak_calls=200)
 
 
 # -- the team server -------------------------------------------------------------------------------
@@ -347,6 +351,34 @@ def measure_popup(work: Path, team: Team, url: str, env: dict[str, str], crm_key
     }
 
 
+def measure_soak(work: Path, team: Team, url: str, env: dict[str, str], crm_key: str,
+                 callers: list[tuple[str, bool]], plan: Plan, xvfb: Xvfb, results: dict[str, Any],
+                 wait_s: float) -> None:
+    """A day's calls in a row into one team-mode app: it stays up, each call pops up, and its RSS
+    after every 100 calls shows whether it settles or keeps growing (callers repeat, as they do)."""
+    import dataclasses
+    import itertools
+
+    import psutil
+
+    say(f"  soak: {plan.soak_calls} calls in a row into one app, one every {plan.soak_pace_s} s ...")
+    wait_until_quiet(wait_s, xvfb)
+    agent = AgentApp(env, url.removesuffix("/webhook"), work / "app-soak", work, plan.linger_s)
+    ready = agent.ready()
+    proc = psutil.Process(agent.proc.pid)
+    paced = dataclasses.replace(plan, pace_s=plan.soak_pace_s)
+    cycle = itertools.cycle(callers)
+    samples = [(0, ready.get("rss_mib"))]
+    sent: list[dict[str, Any]] = []
+    for done in range(0, plan.soak_calls, 100):
+        sent += drive(url, crm_key, list(itertools.islice(cycle, min(100, plan.soak_calls - done))), paced)
+        samples.append((len(sent), proc.memory_info().rss / 2**20 if agent.proc.poll() is None else None))
+    result = agent.finish()
+    results["soak"] = {"calls": len(sent), "not_200": sum(1 for s in sent if s["status"] != 200),
+                       "popups": sum(1 for s in sent if s["call_id"] in result["popups"]), "samples": samples,
+                       "distinct_callers": len({c for c, _ in callers[:plan.soak_calls]})}
+
+
 # -- 2. idle RSS of `python -m app --server URL` with a system tray --------------------------------
 
 #: what idle RSS is measured of: the app as the agent starts it, and the floor under it
@@ -566,14 +598,14 @@ def report(results: dict[str, Any], quick: bool) -> str:
         "work (\"other load\": CPU used by processes not of this bench, in cores).",
         "",
         "Reproduce: `.venv/bin/python -m tests.bench.team_app_bench` (part of `make bench`; rewrites this section) "
-        "or `--quick` (prints only; add `--doc` to write); `--only popup,rss,reconnect`, `--sqlite`.",
+        "or `--quick` (prints only; add `--doc` to write); `--only popup,rss,reconnect,soak`, `--sqlite`.",
         "",
         "### Summary",
         "",
         "| measurement | goal | result | verdict |",
         "|---|---|---:|---|",
     ]
-    p, r, c = results.get("popup"), results.get("rss"), results.get("reconnect")
+    p, r, c, k = results.get("popup"), results.get("rss"), results.get("reconnect"), results.get("soak")
     if p:
         a, b = p["ack_to_expose_ms"], p["arrival_to_shown_ms"]
         lines += [
@@ -598,6 +630,11 @@ def report(results: dict[str, Any], quick: bool) -> str:
     if c:
         lines.append(f"| reconnect: server's \"listening\" → app live again, median / max of {len(c['runs'])} "
                      f"| — (bounded by the backoff) | {fmt(c['median_s'], 2)} / {fmt(c['max_s'], 2)} s | — |")
+    if k:
+        first, last = k["samples"][0][1], k["samples"][-1][1]
+        lines.append(f"| soak: {k['calls']} calls in a row into one app: pop-ups shown; RSS live → after the calls "
+                     f"| every call, no crash | {k['popups']} of {k['calls']}; {fmt(first)} → {fmt(last)} MiB "
+                     f"| {verdict(k['popups'] == k['calls'] and k['not_200'] == 0 and last is not None)} |")
     if p:
         lines += [
             "", "### Pop-up through the team server", "",
@@ -693,6 +730,20 @@ def report(results: dict[str, Any], quick: bool) -> str:
             f"{c['failed']}. Meanwhile the agent saw (the tray's status line): "
             + "; ".join(f"\"{t}\"" for t in shown) + ".",
         ]
+    if k:
+        lines += [
+            "", "### A day's calls into one app", "",
+            f"One more team-mode app (the pop-up part's probe) takes {k['calls']} calls in a row, one every "
+            f"{plan.get('soak_pace_s', '?')} s, from {k['distinct_callers']} callers of the directory in turn (callers "
+            "repeat, as they do): ringing, an answer for every other call, hangup. Its RSS after every 100 calls "
+            "(psutil, the probe process; the first row: live, idle, before the first call):",
+            "",
+            "| calls | RSS (MiB) |",
+            "|---:|---:|",
+            *(f"| {n} | {fmt(mib)} |" for n, mib in k["samples"]),
+            "",
+            f"Pop-ups shown: {k['popups']} of {k['calls']}; replies other than 200: {k['not_200']}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -729,7 +780,7 @@ def write_doc(section: str) -> None:
 
 # -- main ------------------------------------------------------------------------------------------
 
-PARTS = ("rss", "popup", "reconnect")
+PARTS = ("rss", "popup", "reconnect", "soak")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -800,6 +851,8 @@ def main(argv: list[str] | None = None) -> int:
                 measure_popup(work, team, url, env, crm_key, callers, plan, xvfb, pg_cpu, results, args.wait_quiet)
             if "reconnect" in parts:
                 measure_reconnect(work, team, env, plan, xvfb, results, args.wait_quiet)
+            if "soak" in parts:
+                measure_soak(work, team, url, env, crm_key, callers, plan, xvfb, results, args.wait_quiet)
             team.close()
     finally:
         if team is not None:
