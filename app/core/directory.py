@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.protocol.phones import PhoneNormalizer, is_phone_link
 from app.protocol.webhook_actions import GetContactParams
-from app.storage import CallRecord, CrmUser
+from app.storage import CallRecord, CrmUser, InlineReadRefused
 
 from .history import merge_history
 
@@ -63,8 +63,6 @@ class DirectoryService:
 
     def find_contacts_now(self, params: GetContactParams) -> list[dict[str, Any]] | None:
         """The lookup in place, bounded (see :meth:`Store.read_inline`); None when refused."""
-        from app.storage import InlineReadRefused  # the store's own module: standalone only
-
         key = self.key_for(params)
         if key is None:
             return []

@@ -14,6 +14,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import InlineReadRefused, StorageError
 from .records import (
     CallRecord,
     CallState,
@@ -30,16 +31,14 @@ from .records import (
 if TYPE_CHECKING:
     from .repositories import Session
     from .sqlite import SqliteStore
-    from .store import InlineReadRefused, StorageError, Store, is_database_error
+    from .store import Store, is_database_error
 
-# The records are plain dataclasses; the store and its repositories load sqlite3. The tray app in
-# team mode has no store and only handles records, so these load on first use (PEP 562), not with
-# the package (tests/test_team_app.py).
+# The records are plain dataclasses and the errors plain exceptions; the store and its repositories
+# load sqlite3. The tray app in team mode has no store and only handles records, so these load on
+# first use (PEP 562), not with the package (tests/test_team_app.py).
 _LAZY = {
     "Session": ".repositories",
     "SqliteStore": ".sqlite",
-    "InlineReadRefused": ".store",
-    "StorageError": ".store",
     "Store": ".store",
     "is_database_error": ".store",
 }

@@ -18,9 +18,10 @@ from psycopg.adapt import Dumper
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .connection import PgConnection, pg_row_factory
+from .errors import InlineReadRefused, StorageError
 from .migrations import MIGRATIONS, POSTGRESQL_PREAMBLE, postgresql_script
 from .repositories import Session
-from .store import InlineReadRefused, StorageError, Store, newer_schema
+from .store import Store, newer_schema
 
 T = TypeVar("T")
 

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from .connection import SqliteConnection
+from .errors import InlineReadRefused, StorageError
 from .files import private_dir, private_file
 from .migrations import MIGRATIONS
 from .repositories import Session
-from .store import InlineReadRefused, StorageError, Store, newer_schema
+from .store import Store, newer_schema
 
 T = TypeVar("T")
 

@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .connection import Connection
+from .errors import StorageError
 from .repositories import Session
 
 T = TypeVar("T")
@@ -30,14 +31,6 @@ T = TypeVar("T")
 MAX_GROUP_COMMIT = 128
 
 _Job = tuple[Callable[[Session], Any], "Future[Any]"]
-
-
-class StorageError(RuntimeError):
-    """The database cannot be opened or written (disk full, permissions, a newer schema, server gone)."""
-
-
-class InlineReadRefused(StorageError):
-    """:meth:`Store.read_inline` gave up (over its budget, locked, or not offered): use :meth:`Store.read`."""
 
 
 def newer_schema(version: int, known: int) -> StorageError:
