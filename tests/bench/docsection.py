@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
 
@@ -31,3 +33,34 @@ def chosen_parts(parser: argparse.ArgumentParser, args: argparse.Namespace,
     if unknown := set(chosen) - set(parts):
         parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
     return chosen, (not args.quick and not args.only) if args.doc is None else args.doc
+
+
+def bench_parser(prog: str, description: str, parts: Sequence[str], *, wait_quiet: float) -> argparse.ArgumentParser:
+    """The options every parted benchmark takes: ``--quick``, ``--doc``/``--no-doc``, ``--only``
+    (see :func:`chosen_parts`), ``--keep``, ``--json``, ``--render`` and ``--wait-quiet``; the
+    benchmark adds its own."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--quick", action="store_true", help="fewer calls and runs; prints only")
+    doc = parser.add_mutually_exclusive_group()
+    doc.add_argument("--doc", dest="doc", action="store_true", default=None,
+                     help="rewrite our section of docs/performance.md")
+    doc.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/performance.md")
+    parser.add_argument("--only", help=f"comma-separated parts ({','.join(parts)}); implies --no-doc")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument("--render", metavar="JSON", help="only render the report from a file written by --json "
+                                                        "(with --doc: into docs/performance.md)")
+    parser.add_argument("--wait-quiet", type=float, default=wait_quiet, metavar="SECONDS",
+                        help=f"before each part wait up to this long for other processes to go quiet "
+                             f"(default {wait_quiet:g})")
+    return parser
+
+
+def render_saved(args: argparse.Namespace, report: Callable[[dict[str, Any], bool], str],
+                 write_doc: Callable[[str], None]) -> None:
+    """``--render``: print the report of a ``--json`` file, and with ``--doc`` write it."""
+    saved = json.loads(Path(args.render).read_text(encoding="utf-8"))
+    section = report(saved, saved.get("quick", False))
+    print(section)
+    if args.doc:
+        write_doc(section)

@@ -36,7 +36,6 @@ is shared). Not collected by pytest (no ``test_*`` name).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -54,7 +53,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench.docsection import DOC, chosen_parts, write_section
+from tests.bench.docsection import DOC, bench_parser, chosen_parts, render_saved, write_section
 from tests.bench.ui_bench import (
     CRM_USER,
     EXTENSION,
@@ -784,26 +783,11 @@ PARTS = ("rss", "popup", "reconnect", "soak")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.team_app_bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer calls and runs; prints only")
-    doc = parser.add_mutually_exclusive_group()
-    doc.add_argument("--doc", dest="doc", action="store_true", default=None,
-                     help="rewrite our section of docs/performance.md")
-    doc.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/performance.md")
-    parser.add_argument("--only", help=f"comma-separated parts ({','.join(PARTS)}); implies --no-doc")
+    parser = bench_parser("python -m tests.bench.team_app_bench", __doc__.splitlines()[0], PARTS, wait_quiet=10.0)
     parser.add_argument("--sqlite", action="store_true", help="the team server on SQLite instead of PostgreSQL")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    parser.add_argument("--json", help="also write the raw results to this file")
-    parser.add_argument("--render", metavar="JSON", help="only render the report from a file written by --json")
-    parser.add_argument("--wait-quiet", type=float, default=10.0, metavar="SECONDS",
-                        help="before each part wait up to this long for other processes to go quiet (default 10)")
     args = parser.parse_args(argv)
     if args.render:
-        saved = json.loads(Path(args.render).read_text(encoding="utf-8"))
-        section = report(saved, saved.get("quick", False))
-        print(section)
-        if args.doc:
-            write_doc(section)
+        render_saved(args, report, write_doc)
         return 0
     plan = QUICK if args.quick else Plan()
     parts, write = chosen_parts(parser, args, PARTS)

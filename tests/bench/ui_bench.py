@@ -53,7 +53,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench.docsection import DOC, chosen_parts, write_section
+from tests.bench.docsection import DOC, bench_parser, chosen_parts, render_saved, write_section
 from tests.bench.run import top_functions
 from tests.ui.x11.trayhost import TrayHost
 from tests.ui.x11.xlib import MapWatcher
@@ -1357,20 +1357,8 @@ PARTS = ("popup", "card", "start", "soak")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench.ui_bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer calls and runs; prints only")
-    doc = parser.add_mutually_exclusive_group()
-    doc.add_argument("--doc", dest="doc", action="store_true", default=None,
-                     help="rewrite our section of docs/performance.md")
-    doc.add_argument("--no-doc", dest="doc", action="store_false", help="do not touch docs/performance.md")
-    parser.add_argument("--only", help=f"comma-separated parts ({','.join(PARTS)}); implies --no-doc")
+    parser = bench_parser("python -m tests.bench.ui_bench", __doc__.splitlines()[0], PARTS, wait_quiet=60.0)
     parser.add_argument("--profile", action="store_true", help="cProfile the app during the pop-up run and a card open")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
-    parser.add_argument("--json", help="also write the raw results to this file")
-    parser.add_argument("--render", metavar="JSON", help="only render the report from a file written by --json "
-                                                        "(with --doc: into docs/performance.md)")
-    parser.add_argument("--wait-quiet", type=float, default=60.0, metavar="SECONDS",
-                        help="before each part wait up to this long for other processes to go quiet (default 60)")
     # the app side (internal)
     parser.add_argument("--child", choices=("popup", "card"), help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -1386,11 +1374,7 @@ def main(argv: list[str] | None = None) -> int:
         return _child(args)
 
     if args.render:
-        saved = json.loads(Path(args.render).read_text(encoding="utf-8"))
-        section = report(saved, saved.get("quick", False))
-        print(section)
-        if args.doc:
-            write_doc(section)
+        render_saved(args, report, write_doc)
         return 0
     plan = QUICK if args.quick else Plan()
     parts, write = chosen_parts(parser, args, PARTS)
