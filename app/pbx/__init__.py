@@ -7,7 +7,9 @@ talks to the PBX itself (tests/test_team_app.py).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from app.lazy import lazy_attributes
 
 from .errors import (
     PbxError,
@@ -23,14 +25,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .client import PbxClient
 
-
-def __getattr__(name: str) -> Any:
-    if name != "PbxClient":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from .client import PbxClient
-
-    globals()[name] = PbxClient
-    return PbxClient
+__getattr__ = lazy_attributes(__name__, {"PbxClient": ".client"})
 
 
 __all__ = [

@@ -10,9 +10,10 @@ backend from what the settings or the command line name.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from app.lazy import lazy_attributes
 
 from .errors import InlineReadRefused, StorageError
 from .records import (
@@ -35,22 +36,13 @@ if TYPE_CHECKING:
 
 # The records are plain dataclasses and the errors plain exceptions; the store and its repositories
 # load sqlite3. The tray app in team mode has no store and only handles records, so these load on
-# first use (PEP 562), not with the package (tests/test_team_app.py).
-_LAZY = {
+# first use, not with the package.
+__getattr__ = lazy_attributes(__name__, {
     "Session": ".repositories",
     "SqliteStore": ".sqlite",
     "Store": ".store",
     "is_database_error": ".store",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+})
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
