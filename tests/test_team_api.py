@@ -487,15 +487,14 @@ async def test_the_servers_outcomes_are_every_agents_list_and_come_with_the_next
 
     await boris.stop()
     await rita.stop()  # its state file keeps the agent as the server last described them
-    port = team.server.engine.server.port
-    await team.server.stop()
-    offline = TeamApi(team.base, team.tokens["Rita"], state_path=team.state_path("Rita"))
-    team.apis.append(offline)
-    await offline.start()
-    assert offline.state == UNREACHABLE and offline.history.shared_outcomes() == team_list
-    team.settings.port = port
-    team.server = TeamServer(team.settings, Keys(canary.CRM_KEY, canary.PBX_KEY), database=team.database)
-    await team.server.start()
+
+    async def start_offline() -> None:  # while the server is away
+        offline = TeamApi(team.base, team.tokens["Rita"], state_path=team.state_path("Rita"))
+        team.apis.append(offline)
+        await offline.start()
+        assert offline.state == UNREACHABLE and offline.history.shared_outcomes() == team_list
+
+    await team.restart(before_start=start_offline)
 
 
 async def test_the_resume_point_survives_an_app_restart(team: Team, monkeypatch: pytest.MonkeyPatch):
