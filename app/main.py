@@ -479,7 +479,7 @@ def run_tray(argv: list[str], pending_keys: Any = None) -> int:
     from app.core.secrets import start_key_read
     from app.options import tray_parser, tray_settings
     from app.ui.i18n import install_translators
-    from app.ui.instance import SingleInstance, forward
+    from app.ui.instance import SingleInstance
 
     args = tray_parser().parse_args(argv)
     settings = tray_settings(args)
@@ -500,7 +500,7 @@ def run_tray(argv: list[str], pending_keys: Any = None) -> int:
     qapp.setWindowIcon(app_icon())
     instance = SingleInstance(settings.data_path)
     if not instance.acquire():
-        if forward(instance.name, args.uris):
+        if instance.forward(args.uris):
             return 0
         print("pbx-companion: error: another instance holds the lock but does not answer", file=sys.stderr)
         return 1

@@ -16,8 +16,12 @@ STANDALONE_ONLY = ("app.core.engine", "app.core.standalone", "app.core.ingest", 
                    "httpx", "httpcore", "sqlite3")
 #: windows (and their helpers) the idle app has not opened
 UNOPENED = ("app.ui.wizard", "app.ui.settings_dialog", "app.ui.card", "app.ui.diagnostics", "plistlib")
+#: QtNetwork (and the Kerberos libraries it links): the OS's network information loads at the first
+#: lost connection; the single-instance socket is a Unix socket (app/ui/instance.py)
+NOT_YET_NEEDED = ("PySide6.QtNetwork",)
 
 
 def unexpected(modules: Container[str]) -> list[str]:
-    """The names of :data:`STANDALONE_ONLY` and :data:`UNOPENED` found in ``modules`` (``sys.modules``)."""
-    return [name for name in (*STANDALONE_ONLY, *UNOPENED) if name in modules]
+    """The names of :data:`STANDALONE_ONLY`, :data:`UNOPENED` and :data:`NOT_YET_NEEDED` found in
+    ``modules`` (``sys.modules``)."""
+    return [name for name in (*STANDALONE_ONLY, *UNOPENED, *NOT_YET_NEEDED) if name in modules]

@@ -96,8 +96,9 @@ def test_a_second_launch_hands_its_link_to_the_running_instance(tmp_path, fake_p
         assert time.monotonic() - started < 10
         # The link went over before the app itself was loaded: the fast path of a clicked link.
         imported = {line.rsplit("|", 1)[-1].strip() for line in second.stderr.splitlines() if "|" in line}
-        assert "PySide6.QtNetwork" in imported
-        assert not imported & {"app.main", "aiohttp", "pydantic", "PySide6.QtWidgets"}, sorted(imported)
+        assert "app.ui.instance" in imported
+        assert not imported & {"app.main", "aiohttp", "pydantic", "PySide6.QtWidgets", "PySide6.QtNetwork"}, \
+            sorted(imported)
         _wait(lambda: fake_pbx.calls)
         time.sleep(0.3)
         assert fake_pbx.calls == [{"crm_user_id": "3", "dst": "84951343060"}]
