@@ -311,11 +311,14 @@ def measure_popup(work: Path, team: Team, url: str, env: dict[str, str], crm_key
                   wait_s: float) -> None:
     say(f"  pop-up: {plan.calls} calls through the team server, one every {plan.pace_s} s ...")
     wait_until_quiet(wait_s, xvfb)
-    agent = AgentApp(env, url.removesuffix("/webhook"), work / "app-popup", work, plan.linger_s)
-    ready = agent.ready()
-    with LoadMeter(xvfb, lambda: agent.cpu_s() + team.cpu_s() + pg_cpu()) as meter:
-        sent = drive(url, crm_key, callers, plan)
-    result = agent.finish()
+    # with a system tray, as an agent has it: the app opens no window, so its first pop-up is the
+    # first widget it paints (without a tray the main window would have painted first)
+    with TrayHost(xvfb.display):
+        agent = AgentApp(env, url.removesuffix("/webhook"), work / "app-popup", work, plan.linger_s)
+        ready = agent.ready()
+        with LoadMeter(xvfb, lambda: agent.cpu_s() + team.cpu_s() + pg_cpu()) as meter:
+            sent = drive(url, crm_key, callers, plan)
+        result = agent.finish()
     rows = []
     for s in sent:
         rec = result["popups"].get(s["call_id"], {})
@@ -347,6 +350,7 @@ def measure_popup(work: Path, team: Team, url: str, env: dict[str, str], crm_key
         "other_cores": meter.other_cores, "app_rss_ready_mib": ready.get("rss_mib"),
         "app_rss_end_mib": result.get("rss_mib"), "not_needed_loaded": ready.get("not_needed", []),
         "slowest": sorted(rows, key=lambda r: -(r.get("ack_to_expose_ms") or 0))[:3],
+        "first": rows[0] if rows else {},
     }
 
 
@@ -615,6 +619,14 @@ def report(results: dict[str, Any], quick: bool) -> str:
             f"| ≤ 50 ms | {fmt(b['p50'])} / {fmt(b['p99'])} / {fmt(b['max'])} ms "
             f"| {verdict(within(b['max'], TARGETS['arrival_ms']))} |",
         ]
+        first = p.get("first") or {}
+        if first:
+            after_ack, after_arrival = first.get("ack_to_expose_ms"), first.get("arrival_to_shown_ms")
+            met = within(after_ack, TARGETS["ack_ms"]), within(after_arrival, TARGETS["arrival_ms"])
+            lines.append(
+                f"| the app's first pop-up (no window painted before it): exposed after the server's 200 / shown "
+                f"after the feed message | ≤ 100 / ≤ 50 ms | {fmt(after_ack)} / {fmt(after_arrival)} ms "
+                f"| {verdict(None if None in met else all(met))} |")
     if r:
         floor = r["floor"]["rss_median_mib"]
         lines += [
