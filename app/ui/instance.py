@@ -22,6 +22,7 @@ import os
 import socket
 import stat
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -317,9 +318,19 @@ class SingleInstance(QObject):
         if arguments is not None:
             self.arguments_received.emit(arguments)
 
-    def forward(self, arguments: list[str]) -> bool:
-        """Hand ``arguments`` to the instance that holds the lock (:meth:`acquire` returned False)."""
-        return forward(self.address, arguments, transport=self._transport)
+    def forward(self, arguments: list[str], timeout_ms: int = CONNECT_TIMEOUT_MS) -> bool:
+        """Hand ``arguments`` to the instance that holds the lock (:meth:`acquire` returned False).
+
+        That instance may have taken the lock a moment ago and not be listening yet (two links
+        clicked at once start two launches): it is tried again until ``timeout_ms`` is over.
+        """
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            if forward(self.address, arguments, timeout_ms, transport=self._transport):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
     def release(self) -> None:
         if self._listener is not None:

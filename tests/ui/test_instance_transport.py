@@ -113,3 +113,39 @@ def test_a_second_instance_on_the_same_data_dir_does_not_take_the_lock(tmp_path,
         probe.connect(str(tmp_path / "data" / SOCKET_NAME))  # listening
     second = SingleInstance(tmp_path / "data", transport=UnixSocketTransport())
     assert not second.acquire()
+
+
+def test_a_launch_racing_the_first_waits_until_it_listens(tmp_path, qtbot):
+    """Two links clicked at once: the second launch finds the lock taken by a first that does not
+    listen yet, and hands its link over once it does instead of giving up."""
+    import threading
+    import time
+
+    from PySide6.QtCore import QLockFile
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    first_lock = QLockFile(str(data_dir / "instance.lock"))
+    assert first_lock.tryLock(0)
+    address = UnixSocketTransport().address(data_dir)
+    got: list[bytes] = []
+
+    def first_starts_listening_late() -> None:
+        time.sleep(0.4)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(address)
+            server.listen(1)
+            client, _ = server.accept()
+            with client:
+                got.append(client.recv(4096))
+
+    thread = threading.Thread(target=first_starts_listening_late)
+    thread.start()
+    try:
+        second = SingleInstance(data_dir, transport=UnixSocketTransport())
+        assert not second.acquire()
+        assert second.forward(["tel:103"])
+    finally:
+        thread.join(5)
+        first_lock.unlock()
+    assert got == [b'["tel:103"]\n']
