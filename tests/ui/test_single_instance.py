@@ -151,3 +151,6 @@ def test_keys_from_the_keyring_are_read_outside_the_tray_process(tmp_path, fake_
         assert _stop(app) == 0
     imported = {line.rsplit("|", 1)[-1].strip() for line in app.stderr_lines if "|" in line}  # type: ignore[attr-defined]
     assert "app.main" in imported and "keyring" not in imported, "the tray process loaded keyring itself"
+    # the link came over the single-instance socket, a Unix socket here: QtNetwork (and the Kerberos
+    # libraries it links) stays out of the process that idles all day
+    assert "app.ui.instance" in imported and "PySide6.QtNetwork" not in imported
