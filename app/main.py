@@ -48,6 +48,7 @@ import qasync
 
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable
 
     from app.core.api import CompanionApi
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from app.core.settings import Settings
     from app.core.team_api import TeamApi
     from app.storage import CallRecord
+    from app.ui.instance import SingleInstance
 
 log = logging.getLogger("app.main")
 
@@ -475,10 +477,7 @@ def run_tray(argv: list[str], pending_keys: Any = None) -> int:
     ``pending_keys``: the keys being read already (:func:`app.core.secrets.start_key_read`, started
     by the command line before it loaded this module); read here otherwise.
     """
-    from app.core.logs import setup_logging
-    from app.core.secrets import start_key_read
     from app.options import tray_parser, tray_settings
-    from app.ui.i18n import install_translators
     from app.ui.instance import SingleInstance
 
     args = tray_parser().parse_args(argv)
@@ -504,6 +503,19 @@ def run_tray(argv: list[str], pending_keys: Any = None) -> int:
             return 0
         print("pbx-companion: error: another instance holds the lock but does not answer", file=sys.stderr)
         return 1
+    try:
+        _run_instance(qapp, instance, args, settings, pending_keys)
+    finally:  # whatever ended the start or the run: the next launch finds no lock and no socket of ours
+        instance.release()
+    return 0
+
+
+def _run_instance(qapp: QApplication, instance: SingleInstance, args: argparse.Namespace, settings: Settings,
+                  pending_keys: Any) -> None:
+    """The app's life as the running instance: logging, translators, then the qasync loop until Quit."""
+    from app.core.logs import setup_logging
+    from app.core.secrets import start_key_read
+    from app.ui.i18n import install_translators
 
     setup_logging(logging.INFO, log_file=settings.log_path / "pbx-companion.log")  # --data-dir: its own logs
     install_translators(qapp, settings.language)
@@ -519,11 +531,7 @@ def run_tray(argv: list[str], pending_keys: Any = None) -> int:
         app.handle_arguments(args.uris)
         await app.run()
 
-    try:
-        qasync.run(main())
-    finally:
-        instance.release()
-    return 0
+    qasync.run(main())
 
 
 def _excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:

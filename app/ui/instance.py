@@ -98,16 +98,19 @@ class UnixSocketTransport:
                 _own_private_dir(path.parent)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # a socket left by a crash: we hold the lock, so it is no one's
-            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            previous = os.umask(0o177)  # the socket file is created owner-only (0600)
-            try:
-                server.bind(address)
-            finally:
-                os.umask(previous)
+        except OSError:
+            return None
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        previous = os.umask(0o177)  # the socket file is created owner-only (0600)
+        try:
+            server.bind(address)
             server.listen(8)
             server.setblocking(False)
         except OSError:
+            server.close()
             return None
+        finally:
+            os.umask(previous)
         return _UnixListener(server, path, deliver, parent)
 
     def send(self, address: str, message: bytes, timeout_ms: int) -> bool:

@@ -354,6 +354,9 @@ def test_the_tray_app_logs_into_the_data_dir_given_with_data_dir(qapp, tmp_path,
     with pytest.raises(Stop):
         run_tray(["--config", str(config), "--data-dir", str(tmp_path / "profile")])
     assert seen == [tmp_path / "profile" / "logs" / "pbx-companion.log"]
+    # a start that failed after taking the lock left neither the lock nor the socket: the next launch starts
+    assert not (tmp_path / "profile" / "instance.lock").exists()
+    assert not (tmp_path / "profile" / "instance.sock").exists()
 
 
 @pytest.mark.parametrize("device", [False, True])

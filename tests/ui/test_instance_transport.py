@@ -149,3 +149,16 @@ def test_a_launch_racing_the_first_waits_until_it_listens(tmp_path, qtbot):
         thread.join(5)
         first_lock.unlock()
     assert got == [b'["tel:103"]\n']
+
+
+def test_a_socket_that_cannot_be_made_leaves_the_lock_free(tmp_path, qtbot):
+    """The data dir's socket path is taken by a directory (nothing can be bound there): the app
+    does not hold a lock it cannot serve, so the launch reports it instead of waiting on no one."""
+    data_dir = tmp_path / "data"
+    (data_dir / SOCKET_NAME).mkdir(parents=True)
+    instance = SingleInstance(data_dir, transport=UnixSocketTransport())
+    assert not instance.acquire()
+    again = SingleInstance(data_dir, transport=UnixSocketTransport())
+    (data_dir / SOCKET_NAME).rmdir()
+    assert again.acquire()
+    again.release()
