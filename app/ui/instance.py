@@ -89,7 +89,11 @@ class UnixSocketTransport:
         path = data_dir.resolve() / SOCKET_NAME
         if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
             return str(path)
-        return str(Path(tempfile.gettempdir(), f"pbx-companion-{os.getuid()}", instance_name(data_dir)[-10:]))
+        for temporary in (tempfile.gettempdir(), "/tmp"):  # a $TMPDIR too deep itself: /tmp
+            path = Path(temporary, f"pbx-companion-{os.getuid()}", instance_name(data_dir)[-10:])
+            if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+                break
+        return str(path)
 
     def listen(self, address: str, deliver: Callable[[bytes], None], parent: QObject) -> Listener | None:
         path = Path(address)

@@ -162,3 +162,16 @@ def test_a_socket_that_cannot_be_made_leaves_the_lock_free(tmp_path, qtbot):
     (data_dir / SOCKET_NAME).rmdir()
     assert again.acquire()
     again.release()
+
+
+def test_a_temporary_directory_too_deep_itself_falls_back_to_tmp(tmp_path, qtbot, received, monkeypatch):
+    import tempfile
+
+    deep_tmp = tmp_path.joinpath(*["a-rather-long-directory-name"] * 4)
+    deep_tmp.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(deep_tmp))
+    start, got = received
+    instance = start(tmp_path.joinpath(*["another-long-directory-name"] * 4, "data"), UnixSocketTransport())
+    assert Path(instance.address).parent.parent == Path("/tmp")
+    assert forward(instance.address, ["tel:104"])
+    qtbot.waitUntil(lambda: got == [["tel:104"]], timeout=5000)
