@@ -45,16 +45,17 @@ MAX_MESSAGE = 64 * 1024
 UNIX_SOCKETS = hasattr(socket, "AF_UNIX") and os.name == "posix"
 
 
+def _data_dir_digest(data_dir: Path) -> str:
+    return hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:10]
+
+
 def instance_name(data_dir: Path) -> str:
-    digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:10]
     user = "".join(c for c in getpass.getuser() if c.isalnum()) or "user"
-    return f"pbx-companion-{user}-{digest}"
+    return f"pbx-companion-{user}-{_data_dir_digest(data_dir)}"
 
 
 def parse_message(data: bytes) -> list[str] | None:
     """A forwarded launch's arguments, or None for anything that is not a JSON list of strings."""
-    if not data.strip():
-        return None
     try:
         arguments = json.loads(data)
     except ValueError:
@@ -90,7 +91,7 @@ class UnixSocketTransport:
         if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
             return str(path)
         for temporary in (tempfile.gettempdir(), "/tmp"):  # a $TMPDIR too deep itself: /tmp
-            path = Path(temporary, f"pbx-companion-{os.getuid()}", instance_name(data_dir)[-10:])
+            path = Path(temporary, f"pbx-companion-{os.getuid()}", _data_dir_digest(data_dir))
             if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
                 break
         return str(path)
@@ -129,14 +130,14 @@ class UnixSocketTransport:
 
 
 def _own_private_dir(path: Path) -> None:
-    """``path`` exists, is a directory (not a link) of this user's and owner-only; OSError if not."""
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700)
+    """``path`` exists, is owner-only (:func:`~app.storage.files.private_dir`) and is a directory
+    (not a link) of this user's; OSError if not."""
+    from app.storage.files import private_dir
+
+    private_dir(path)
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
         raise PermissionError(f"{path} is not a directory of this user's")
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        os.chmod(path, 0o700)
 
 
 class _UnixListener(QObject):
